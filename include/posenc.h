@@ -1,0 +1,309 @@
+/* posenc.h - libposenc public API: SIMD RoPE and ALiBi-biased softmax kernels (C99, extern "C").
+ *
+ * This header is the documentation of record. Conventions used throughout:
+ *   - Every function that can fail returns a posenc_status (an int; POSENC_OK = 0, errors < 0).
+ *     A failed call writes nothing to any output buffer.
+ *   - Tensors are float32. Shapes and strides are counted in ELEMENTS (floats), not bytes.
+ *   - Positions are int64 token indices. RoPE accepts |position| <= POSENC_MAX_POSITION.
+ *   - Calls never allocate, lock, print or make system calls, except the plan create/destroy functions
+ *     (which allocate) and posenc_set_isa (an atomic store).
+ *   - Results are bit-identical on every CPU and every kernel variant (scalar, avx2, avx512, neon) for all
+ *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
+ *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
+ *     and the two configuration structs are size-tagged so they can grow without breaking the ABI.
+ */
+#ifndef POSENC_H
+#define POSENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the exported functions (the library is built with hidden visibility). Callers need define nothing. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define POSENC_API __attribute__((visibility("default")))
+#else
+#define POSENC_API
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Status codes, version, variant selection
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef int posenc_status;
+
+#define POSENC_OK                 0   /* success */
+#define POSENC_ERR_NULL          -1   /* a required pointer argument is NULL */
+#define POSENC_ERR_DIM           -2   /* head_dim / rotary_dim invalid: zero, odd rotary_dim, rotary_dim > head_dim,
+                                         head_dim > POSENC_MAX_HEAD_DIM */
+#define POSENC_ERR_SHAPE         -3   /* a head count is zero, or sizes/extents overflow size_t or PTRDIFF_MAX */
+#define POSENC_ERR_STRIDE        -4   /* strides make two rows (heads/tokens/score rows) overlap */
+#define POSENC_ERR_OVERLAP       -5   /* out of place: destination partially overlaps a source (in place needs
+                                         dst == src with identical strides) */
+#define POSENC_ERR_ENUM          -6   /* unknown enum value or flag bit */
+#define POSENC_ERR_PARAM         -7   /* a numeric parameter is non-finite, non-positive or inconsistent */
+#define POSENC_ERR_RANGE         -8   /* a position (or position offset) lies outside the documented range */
+#define POSENC_ERR_STRUCT_SIZE   -9   /* a size-tagged struct has a struct_size this library does not accept */
+#define POSENC_ERR_NOMEM        -10   /* memory allocation failed (plan creation only) */
+#define POSENC_ERR_UNSUPPORTED  -11   /* unknown ISA name, or an ISA this CPU / build does not support */
+
+/* A sentence describing a status code (static storage, never NULL; unknown codes get a generic sentence). */
+POSENC_API const char *posenc_strerror(posenc_status status);
+
+#define POSENC_VERSION_MAJOR 0
+#define POSENC_VERSION_MINOR 1
+#define POSENC_VERSION_PATCH 0
+
+/* Library version as "MAJOR.MINOR.PATCH" (static storage). */
+POSENC_API const char *posenc_version(void);
+/* Library version as MAJOR*10000 + MINOR*100 + PATCH. */
+POSENC_API uint32_t posenc_version_number(void);
+
+/* Kernel variants ("ISAs"). One is chosen at load time: the best one this CPU supports, or the one named by the
+ * environment variable POSENC_ISA=scalar|avx2|avx512|neon if this CPU supports it (an unknown or unsupported
+ * name falls back to the best one). Bundles: avx2 = AVX2+FMA; avx512 = AVX-512 F+BW+DQ+VL (with OS support);
+ * neon = AArch64 Advanced SIMD. */
+
+/* Name of the variant in use ("scalar", "avx2", "avx512" or "neon"; static storage). */
+POSENC_API const char *posenc_isa(void);
+/* Number of variants compiled into this build (scalar included). */
+POSENC_API size_t posenc_isa_count(void);
+/* Name of compiled-in variant `index` (0 = best ... last = "scalar"), or NULL if index >= posenc_isa_count(). */
+POSENC_API const char *posenc_isa_name(size_t index);
+/* 1 if compiled-in variant `index` can run on this CPU, 0 if not or if index is out of range. */
+POSENC_API int posenc_isa_supported(size_t index);
+/* Switch every later call to the named variant. Thread-safe (an atomic pointer swap); calls already running
+ * finish on the variant they started with. Since all variants give identical bits, switching never changes
+ * results, only speed.
+ * Returns POSENC_OK; POSENC_ERR_NULL if name is NULL; POSENC_ERR_UNSUPPORTED if the name is unknown or the
+ * CPU lacks that variant (the active variant is then unchanged). */
+POSENC_API posenc_status posenc_set_isa(const char *name);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * RoPE: rotary position embedding
+ *
+ * A head vector x of head_dim floats at position p: its first rotary_dim elements form rotary_dim/2 pairs
+ * (a, b); pair i is rotated by the angle p * w_i (radians), the remaining head_dim - rotary_dim elements are
+ * copied unchanged:
+ *     x'_a = x_a*cos - x_b*sin        x'_b = x_b*cos + x_a*sin      (cos, sin multiplied by the plan's mscale)
+ * Pairing HALF (GPT-NeoX, HF LLaMA): a = i, b = i + rotary_dim/2.  INTERLEAVED (GPT-J, Meta LLaMA): a = 2i,
+ * b = 2i+1. Frequencies w_i = base^(-2i/rotary_dim), modified by the plan's scaling scheme.
+ *
+ * Accuracy: angles are formed (p * w_i) and reduced modulo pi/2 in double precision; sin/cos are then evaluated
+ * in float. For every |p| <= POSENC_MAX_POSITION the result y of one head satisfies
+ * ||y - y64|| / ||y64|| <= 1e-6 against a float64 computation with the same frequencies.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define POSENC_MAX_HEAD_DIM   1024
+#define POSENC_MAX_POSITION   INT64_C(2147483647)   /* 2^31 - 1 */
+
+/* Pairing of the rotated elements. */
+#define POSENC_ROPE_HALF         0
+#define POSENC_ROPE_INTERLEAVED  1
+
+/* Frequency scaling schemes (Hugging Face rope_type in parentheses). Fields used by each are listed at
+ * posenc_rope_config. */
+#define POSENC_SCALING_NONE          0  /* ("default") w_i = base^(-2i/R) */
+#define POSENC_SCALING_LINEAR        1  /* ("linear") position interpolation: w_i / factor */
+#define POSENC_SCALING_NTK           2  /* static NTK-aware: base' = base * factor^(R/(R-2)) */
+#define POSENC_SCALING_DYNAMIC_NTK   3  /* ("dynamic") base' from sequence_length; rebuild the plan as it grows */
+#define POSENC_SCALING_YARN          4  /* ("yarn") ramp between interpolation and extrapolation, mscale */
+#define POSENC_SCALING_LLAMA3        5  /* ("llama3") wavelength-banded factor */
+#define POSENC_SCALING_LONGROPE      6  /* ("longrope", Phi-3) per-pair factors, short or long list */
+#define POSENC_SCALING_FREQ_FACTORS  7  /* (ggml freq_factors) w_i / freq_factors[i] */
+
+/* Position axes. */
+#define POSENC_AXES_1D                0  /* one position per token */
+#define POSENC_AXES_MROPE             1  /* Qwen2-VL M-RoPE: 3 positions (t, h, w) per token, sections of pairs */
+#define POSENC_AXES_MROPE_INTERLEAVED 2  /* Qwen3-VL interleaved M-RoPE: 3 positions (t, h, w) per token */
+#define POSENC_AXES_VISION_2D         3  /* 2-D vision RoPE: 2 positions (y, x), frequency index restarts */
+
+/* Plan configuration. Initialise with posenc_rope_config_init (sets struct_size and every default), then set
+ * the fields you need. Fields are only read by posenc_rope_plan_create; pointed-to arrays are copied. */
+typedef struct posenc_rope_config {
+    uint32_t struct_size;          /* sizeof(posenc_rope_config) as compiled by the caller */
+    uint32_t head_dim;             /* elements per head, 2..POSENC_MAX_HEAD_DIM (no default: 0 is an error) */
+    uint32_t rotary_dim;           /* rotated elements, even, 2..head_dim (0 at init means "= head_dim") */
+    int32_t  pairing;              /* POSENC_ROPE_HALF (default) or POSENC_ROPE_INTERLEAVED */
+    double   base;                 /* frequency base theta, finite > 1 (default 10000) */
+    int32_t  scaling;              /* POSENC_SCALING_* (default NONE) */
+    int32_t  axes;                 /* POSENC_AXES_* (default 1D) */
+    double   factor;               /* scaling factor, finite >= 1 for LINEAR, NTK, DYNAMIC_NTK, YARN, LLAMA3; for
+                                      LONGROPE max_position / original_max_position (default 1) */
+    double   original_max_position;/* original training context (DYNAMIC_NTK, YARN, LLAMA3, LONGROPE;
+                                      default 0 = not set, required by those schemes) */
+    double   sequence_length;      /* DYNAMIC_NTK: current sequence length L (default 0 = original_max) */
+    double   beta_fast;            /* YARN (default 32) */
+    double   beta_slow;            /* YARN (default 1) */
+    double   attention_factor;     /* YARN / LONGROPE magnitude factor; 0 = derive it (default 0) */
+    double   mscale;               /* YARN DeepSeek-style mscale (default 0 = unused) */
+    double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim (default 0 = unused) */
+    double   low_freq_factor;      /* LLAMA3 (default 1) */
+    double   high_freq_factor;     /* LLAMA3 (default 4) */
+    const double *short_factors;   /* LONGROPE: rotary_dim/2 per-pair factors for short contexts */
+    const double *long_factors;    /* LONGROPE: rotary_dim/2 per-pair factors for long contexts */
+    int32_t  use_long_factors;     /* LONGROPE: 0 = short_factors, 1 = long_factors (the caller chooses) */
+    int32_t  n_sections;           /* MROPE / MROPE_INTERLEAVED: 3; VISION_2D: 2 */
+    int32_t  sections[4];          /* pairs per axis; MROPE*: sum = rotary_dim/2; VISION_2D: sum = rotary_dim/2 */
+    const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
+} posenc_rope_config;
+
+/* Fill *config with struct_size = size and every default listed above (head_dim = 0, which the caller sets).
+ * Pass size = sizeof(posenc_rope_config).
+ * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than the
+ * first version of the struct or larger than this library's (nothing is written then). */
+POSENC_API posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
+
+/* An immutable RoPE plan: dimensions, pairing, per-pair frequencies (double) and mscale. Share freely across
+ * threads; destroy once no call uses it. */
+typedef struct posenc_rope_plan posenc_rope_plan;
+
+/* Validate config, precompute frequencies in double, and return a new plan in *plan_out.
+ * Returns POSENC_OK; POSENC_ERR_NULL (config or plan_out NULL, or a factor/sections array the scheme needs is
+ * NULL); POSENC_ERR_STRUCT_SIZE (config->struct_size not accepted); POSENC_ERR_DIM (head_dim 0 or >
+ * POSENC_MAX_HEAD_DIM, rotary_dim odd or > head_dim); POSENC_ERR_ENUM (unknown pairing, scaling or axes);
+ * POSENC_ERR_PARAM (non-finite or out-of-range base, factor, betas, factors, sections not summing to
+ * rotary_dim/2, ...); POSENC_ERR_NOMEM. On error *plan_out is left untouched. */
+POSENC_API posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
+
+/* Free a plan. NULL is a no-op. */
+POSENC_API void posenc_rope_plan_destroy(posenc_rope_plan *plan);
+
+/* Copy the plan's per-pair angular frequencies w_i (radians per position, after scaling) into out[0..n-1],
+ * n = rotary_dim/2, and its magnitude factor into *mscale (either may be NULL to skip).
+ * Returns POSENC_OK; POSENC_ERR_NULL if plan is NULL; POSENC_ERR_SHAPE if out is given and n != rotary_dim/2. */
+POSENC_API posenc_status posenc_rope_plan_info(const posenc_rope_plan *plan, double *out, size_t n, double *mscale);
+
+/* Number of int64 positions each token takes with this plan: 1 (1D), 3 (M-RoPE), 2 (vision 2-D); 0 if NULL. */
+POSENC_API size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
+
+/* Flags for the apply calls. */
+#define POSENC_ROPE_INVERSE     1u  /* rotate by -angle (backward pass; undo a rotation) */
+#define POSENC_ROPE_NO_MSCALE   2u  /* do not multiply by the plan's mscale (inverse / re-rotation of values
+                                       that already carry it) */
+
+/* Tensor layout for every apply call: element (t, h, e) of a [n_tokens][n_heads][head_dim] tensor lives at
+ * data[t*token_stride + h*head_stride + e]. Strides are in elements; head rows must not overlap (if
+ * n_heads > 1, head_stride >= head_dim, etc.; token-major and head-major layouts both work).
+ *
+ * Positions: if positions != NULL it holds n_tokens * axes int64 values (token-major: positions[t*axes + a]);
+ * otherwise token t has position start_pos + t on every axis. Every position must satisfy
+ * |p| <= POSENC_MAX_POSITION.
+ *
+ * Common status codes of the apply calls: POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan or a
+ * tensor pointer NULL); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows
+ * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src); POSENC_ERR_ENUM (unknown flag bit);
+ * POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside +-POSENC_MAX_POSITION). */
+
+/* Rotate x in place. */
+POSENC_API posenc_status posenc_rope_apply(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
+                                size_t token_stride, size_t head_stride,
+                                const int64_t *positions, int64_t start_pos, uint32_t flags);
+
+/* Rotate src into dst (e.g. straight into a KV cache), each with its own strides. dst == src with identical
+ * strides is in place; any other overlap is POSENC_ERR_OVERLAP. */
+POSENC_API posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
+                                   size_t src_head_stride, float *dst, size_t dst_token_stride,
+                                   size_t dst_head_stride, size_t n_tokens, size_t n_heads,
+                                   const int64_t *positions, int64_t start_pos, uint32_t flags);
+
+/* Rotate q and k in place in one pass (GQA: n_q_heads and n_k_heads may differ); each token's cos/sin are
+ * computed once and used for both. q and k must not overlap (POSENC_ERR_OVERLAP). n_k_heads == 0 is an error
+ * (POSENC_ERR_SHAPE); use posenc_rope_apply for q alone. */
+POSENC_API posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
+                                   float *q, size_t n_q_heads, size_t q_token_stride, size_t q_head_stride,
+                                   float *k, size_t n_k_heads, size_t k_token_stride, size_t k_head_stride,
+                                   size_t n_tokens, const int64_t *positions, int64_t start_pos,
+                                   uint32_t flags);
+
+/* Re-rotate every token of x by the same position delta (on every axis): KV-cache shift. cos/sin are computed
+ * once for the whole call. The plan's mscale is never applied (cached keys already carry it); pass
+ * POSENC_ROPE_INVERSE to rotate by -delta. Returns the apply status codes; POSENC_ERR_RANGE if
+ * |delta| > POSENC_MAX_POSITION. */
+POSENC_API posenc_status posenc_rope_shift(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
+                                size_t token_stride, size_t head_stride, int64_t delta, uint32_t flags);
+
+/* Escape hatch: rotate src into dst with caller-supplied tables cos[t*table_stride + i], sin[...] for
+ * i < rotary_dim/2 (already including any magnitude factor). The plan supplies head_dim, rotary_dim and pairing
+ * only (its frequencies and mscale are ignored; POSENC_ROPE_NO_MSCALE is accepted and has no effect).
+ * POSENC_ROPE_INVERSE negates sin. table_stride >= rotary_dim/2 (POSENC_ERR_STRIDE otherwise).
+ * Returns the apply status codes (positions play no part). */
+POSENC_API posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
+                                       size_t src_head_stride, float *dst, size_t dst_token_stride,
+                                       size_t dst_head_stride, size_t n_tokens, size_t n_heads,
+                                       const float *cos_table, const float *sin_table, size_t table_stride,
+                                       uint32_t flags);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * ALiBi-biased fused softmax
+ *
+ * For head h, query row i (position q_pos0 + i) and key column j (position k_pos0 + j), d = kpos - qpos:
+ *     z_ij = scale * s_ij  [+ slope_h * b(d)]  [+ mask_ij]            y_ij = exp(z_ij - max) / sum
+ *     POSITION_CAUSAL:    b = d (<= 0); keys with d > 0 are masked: y = exactly 0
+ *     POSITION_SYMMETRIC: b = -|d|
+ *     POSITION_NONE:      no bias, no causal mask
+ * -inf scores or mask entries are masked (y = 0). A row whose every entry is masked gives all zeros. A NaN (or
+ * +inf) score makes its whole row NaN. Optional per-head sink logits join the max and the denominator but
+ * produce no column.
+ * Accuracy: per-element relative error <= 1e-6 wherever the exact result is >= 1e-30; rows sum to 1 +- 1e-6.
+ * Results below ~1e-38 are flushed to 0 (exp of arguments below -87 is 0), so speed never depends on values.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define POSENC_POSITION_NONE       0
+#define POSENC_POSITION_CAUSAL     1
+#define POSENC_POSITION_SYMMETRIC  2
+
+#define POSENC_SLOPES_NONE    0   /* no bias term (plain fused softmax, optionally causal-masked) */
+#define POSENC_SLOPES_ALIBI   1   /* the ALiBi geometric slopes for n_heads with max_bias (posenc_alibi_slopes) */
+#define POSENC_SLOPES_CUSTOM  2   /* caller-given slopes[n_heads] */
+
+/* Softmax arguments. Initialise with posenc_softmax_desc_init, then set fields. */
+typedef struct posenc_softmax_desc {
+    uint32_t struct_size;       /* sizeof(posenc_softmax_desc) as compiled by the caller */
+    int32_t  position;          /* POSENC_POSITION_* (default NONE) */
+    int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
+    float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
+    float    max_bias;          /* SLOPES_ALIBI: finite > 0 (default 8) */
+    int32_t  reserved0;         /* must be 0 */
+    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes */
+    int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
+    int64_t  k_pos0;            /* position of column 0, same range with n_cols */
+    const float *mask;          /* optional additive mask, element (h, i, j) at
+                                   mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none */
+    size_t   mask_row_stride;   /* elements; >= n_cols when n_rows > 1 */
+    size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads */
+    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf); NULL = none */
+} posenc_softmax_desc;
+
+/* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (nothing written). */
+POSENC_API posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
+
+/* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
+ * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
+ * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0); POSENC_ERR_PARAM (max_bias not finite
+ * or <= 0). */
+POSENC_API posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
+
+/* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
+ * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
+ * any other overlap is POSENC_ERR_OVERLAP.
+ * Returns POSENC_OK (also when n_rows or n_cols is 0); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
+ * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
+ * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
+ * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
+ * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0, a custom slope or sink
+ * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
+POSENC_API posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
+                             size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
+                             size_t n_heads, size_t n_rows, size_t n_cols);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POSENC_H */

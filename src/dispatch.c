@@ -1,0 +1,114 @@
+/* dispatch.c - the best-first table of kernel variants, selection at load time, the atomic switch. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "posenc.h"
+
+/* Best first, scalar last. `needs` is exactly the bundle the variant's files are compiled for. */
+typedef struct variant {
+    const posenc_kernels *kernels;
+    uint32_t needs;
+} variant;
+
+static const variant variants[] = {
+#ifdef POSENC_HAVE_AVX512
+    { &posenc_kernels_avx512, POSENC_CPU_AVX512 },
+#endif
+#ifdef POSENC_HAVE_AVX2
+    { &posenc_kernels_avx2, POSENC_CPU_AVX2 },
+#endif
+#ifdef POSENC_HAVE_NEON
+    { &posenc_kernels_neon, POSENC_CPU_NEON },
+#endif
+    { &posenc_kernels_scalar, 0 },
+};
+#define N_VARIANTS (sizeof variants / sizeof variants[0])
+
+static _Atomic(const posenc_kernels *) active;
+static uint32_t cpu_bits;
+static pthread_once_t select_once = PTHREAD_ONCE_INIT;
+
+static int supported(size_t index)
+{
+    return (variants[index].needs & cpu_bits) == variants[index].needs;
+}
+
+static const posenc_kernels *find(const char *name)
+{
+    for (size_t i = 0; i < N_VARIANTS; i++)
+        if (strcmp(variants[i].kernels->name, name) == 0 && supported(i))
+            return variants[i].kernels;
+    return NULL;
+}
+
+static void select_variant(void)
+{
+    cpu_bits = posenc_cpu_detect();
+    const posenc_kernels *chosen = NULL;
+    const char *forced = getenv("POSENC_ISA");
+    if (forced)
+        chosen = find(forced);               /* unknown or unsupported: fall back to the best */
+    for (size_t i = 0; !chosen && i < N_VARIANTS; i++)
+        if (supported(i))
+            chosen = variants[i].kernels;
+    atomic_store_explicit(&active, chosen, memory_order_release);
+}
+
+/* Select when the library is loaded (also inside dlopen); pthread_once covers loaders that skip constructors. */
+__attribute__((constructor)) static void select_at_load(void)
+{
+    pthread_once(&select_once, select_variant);
+}
+
+const posenc_kernels *posenc_active_kernels(void)
+{
+    const posenc_kernels *k = atomic_load_explicit(&active, memory_order_acquire);
+    if (__builtin_expect(k != NULL, 1))
+        return k;
+    pthread_once(&select_once, select_variant);
+    return atomic_load_explicit(&active, memory_order_acquire);
+}
+
+const char *posenc_isa(void)
+{
+    return posenc_active_kernels()->name;
+}
+
+size_t posenc_isa_count(void)
+{
+    return N_VARIANTS;
+}
+
+const char *posenc_isa_name(size_t index)
+{
+    return index < N_VARIANTS ? variants[index].kernels->name : NULL;
+}
+
+int posenc_isa_supported(size_t index)
+{
+    pthread_once(&select_once, select_variant);
+    return index < N_VARIANTS && supported(index);
+}
+
+posenc_status posenc_set_isa(const char *name)
+{
+    if (!name)
+        return POSENC_ERR_NULL;
+    pthread_once(&select_once, select_variant);
+    const posenc_kernels *k = find(name);
+    if (!k)
+        return POSENC_ERR_UNSUPPORTED;
+    atomic_store_explicit(&active, k, memory_order_release);
+    return POSENC_OK;
+}
+
+const posenc_kernels posenc_kernels_scalar = {
+    .name = "scalar",
+    .rope_sincos = posenc_rope_sincos_scalar,
+    .rope_rotate_half = posenc_rope_rotate_half_scalar,
+    .rope_rotate_interleaved = posenc_rope_rotate_interleaved_scalar,
+    .softmax_row = posenc_softmax_row_scalar,
+};

@@ -1,0 +1,77 @@
+/* kernels.h - the internal kernel interface: argument blocks, the per-ISA kernel table, the dispatcher. */
+#ifndef POSENC_KERNELS_H
+#define POSENC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Upper bound on rotary_dim/2 (POSENC_MAX_HEAD_DIM / 2): per-token tables live on the stack. */
+#define POSENC_MAX_PAIRS 512
+
+/* Rotate n_heads head rows of one token with one pair of cos/sin tables (numerics.h, "rotation").
+ * Elements [2*n_pairs, head_dim) are copied from src to dst when src != dst. Heads never overlap; src == dst
+ * is allowed (in place, same head stride). */
+typedef struct posenc_rope_heads {
+    const float *cos;          /* n_pairs entries */
+    const float *sin;          /* n_pairs entries, already signed for the direction */
+    size_t n_pairs;            /* rotary_dim / 2, >= 1 */
+    size_t head_dim;           /* >= 2 * n_pairs */
+    size_t n_heads;            /* >= 1 */
+    const float *src;
+    size_t src_head_stride;
+    float *dst;
+    size_t dst_head_stride;
+} posenc_rope_heads;
+
+/* One softmax row (numerics.h, "softmax row"). Validated by the API layer: n_valid <= n_cols,
+ * d0 + j fits int32 for every j < n_valid. */
+typedef struct posenc_softmax_row {
+    const float *src;          /* n_cols scores */
+    float *dst;                /* n_cols outputs; may equal src */
+    const float *mask;         /* n_cols additive mask values, or NULL */
+    size_t n_cols;
+    size_t n_valid;            /* columns >= n_valid are causally masked */
+    float scale;
+    float slope;               /* used when bias != POSENC_BIAS_NONE */
+    float sink;                /* -INFINITY when there is no sink */
+    int32_t bias;              /* POSENC_BIAS_* */
+    int32_t d0;                /* key position minus query position at column 0 */
+} posenc_softmax_row;
+
+#define POSENC_BIAS_NONE      0
+#define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
+#define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
+
+typedef struct posenc_kernels {
+    const char *name;   /* the ISA token: "scalar", "avx2", "avx512", "neon" */
+    /* cos[i], sin[i] of theta_i = pos[i] * omega[i], times cos_scale / sin_scale (numerics.h). */
+    void (*rope_sincos)(const double *omega, const double *pos, size_t n_pairs, float cos_scale,
+                        float sin_scale, float *cos, float *sin);
+    void (*rope_rotate_half)(const posenc_rope_heads *job);
+    void (*rope_rotate_interleaved)(const posenc_rope_heads *job);
+    void (*softmax_row)(const posenc_softmax_row *row);
+} posenc_kernels;
+
+/* Per-ISA tables (defined next to each ISA's kernels). */
+extern const posenc_kernels posenc_kernels_scalar;
+extern const posenc_kernels posenc_kernels_avx2;
+extern const posenc_kernels posenc_kernels_avx512;
+extern const posenc_kernels posenc_kernels_neon;
+
+/* The table in use (selected at load; atomically switchable). Never NULL. */
+const posenc_kernels *posenc_active_kernels(void);
+
+/* CPU capability bits reported by cpu_x86.c / cpu_arm.c / cpu_other.c. */
+#define POSENC_CPU_AVX2    (1u << 0)   /* AVX2 + FMA, OS-enabled */
+#define POSENC_CPU_AVX512  (1u << 1)   /* AVX-512 F + BW + DQ + VL, OS-enabled */
+#define POSENC_CPU_NEON    (1u << 2)   /* AArch64 Advanced SIMD */
+uint32_t posenc_cpu_detect(void);
+
+/* Scalar reference kernels (the specification of the bits); also used by tests directly. */
+void posenc_rope_sincos_scalar(const double *omega, const double *pos, size_t n_pairs, float cos_scale,
+                               float sin_scale, float *cos, float *sin);
+void posenc_rope_rotate_half_scalar(const posenc_rope_heads *job);
+void posenc_rope_rotate_interleaved_scalar(const posenc_rope_heads *job);
+void posenc_softmax_row_scalar(const posenc_softmax_row *row);
+
+#endif /* POSENC_KERNELS_H */

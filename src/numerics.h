@@ -1,0 +1,72 @@
+/* numerics.h - the constants that define libposenc's bits: angle reduction, sin/cos and exp polynomials.
+ *
+ * Every kernel variant (scalar reference, avx2, avx512, neon) includes this file and performs exactly the
+ * operation sequence documented here, with the same constants, so results are bit-identical everywhere.
+ * The scalar reference kernels (rope_scalar.c, softmax_scalar.c) are the executable form of this spec.
+ * Coefficients: minimax polynomials published with the Cephes math library (sinf, cosf, expf).
+ */
+#ifndef POSENC_NUMERICS_H
+#define POSENC_NUMERICS_H
+
+/* ---- RoPE sin/cos of theta = pos * omega (double) --------------------------------------------------------
+ *   t  = theta * POSENC_2_OVER_PI                      (double mul)
+ *   kd = (t + POSENC_ROUND_MAGIC_D) - POSENC_ROUND_MAGIC_D   (round to nearest even; |t| < 2^51)
+ *   q  = low 2 bits of the bit pattern of (t + POSENC_ROUND_MAGIC_D)   (quadrant, two's complement mod 4)
+ *   r  = fma(-kd, POSENC_PIO2_HI, theta); r = fma(-kd, POSENC_PIO2_LO, r)   (double, |r| <~ pi/4)
+ *   x  = (float)r;  z = x*x
+ *   sin: ps = fma(S3, z, S2); ps = fma(ps, z, S1); ps = ps*z; s = fma(ps, x, x)
+ *   cos: pc = fma(C3, z, C2); pc = fma(pc, z, C1); pc = fma(pc, z, -0.5f); c = fma(pc, z, 1.0f)
+ *   quadrant q: 0 -> (sin, cos) = ( s,  c); 1 -> ( c, -s); 2 -> (-s, -c); 3 -> (-c,  s)
+ *   cos_out = cos * cos_scale;  sin_out = sin * sin_scale    (float muls; cos_scale = mscale,
+ *                                                             sin_scale = +-mscale, negative = inverse)
+ */
+#define POSENC_2_OVER_PI      0x1.45f306dc9c883p-1
+#define POSENC_ROUND_MAGIC_D  0x1.8p52
+#define POSENC_PIO2_HI        0x1.921fb54442d18p+0
+#define POSENC_PIO2_LO        0x1.1a62633145c07p-54
+#define POSENC_SIN_S1        -1.6666654611e-1f
+#define POSENC_SIN_S2         8.3321608736e-3f
+#define POSENC_SIN_S3        -1.9515295891e-4f
+#define POSENC_COS_C1         4.166664568298827e-2f
+#define POSENC_COS_C2        -1.388731625493765e-3f
+#define POSENC_COS_C3         2.443315711809948e-5f
+
+/* ---- RoPE rotation of one pair (a, b) with c, s from the tables ------------------------------------------
+ *   a' = fma(a, c, b * -s)      b' = fma(b, c, a * s)
+ * i.e. every element y = fma(x, c, partner * signed_s) with signed_s = -s for the first element of a pair.
+ */
+
+/* ---- exp(x) for softmax, x = z - max <= 0 (or NaN) ------------------------------------------------------
+ *   t  = fma(x, LOG2E, POSENC_EXP_MAGIC)        (round(x*log2e) sits in the low mantissa bits of t)
+ *   n  = t - POSENC_EXP_MAGIC
+ *   r  = fma(n, -LN2_HI, x);  r = fma(n, -LN2_LO, r)
+ *   p  = E5; p = fma(p, r, E4); p = fma(p, r, E3); p = fma(p, r, E2); p = fma(p, r, E1); p = fma(p, r, E0)
+ *   y  = fma(p, r*r, r);  y = y + 1.0f
+ *   2^n as float bits: (bits(t) + 127) << 23        (uint32 arithmetic, wraps)
+ *   e  = y * 2^n;   e = (x < POSENC_EXP_CUTOFF) ? 0 : e      (so -inf -> 0, and no denormal is ever made)
+ */
+#define POSENC_EXP_LOG2E    0x1.715476p+0f
+#define POSENC_EXP_MAGIC    0x1.8p23f
+#define POSENC_EXP_LN2_HI   0x1.62e430p-1f
+#define POSENC_EXP_LN2_LO  -0x1.05c610p-29f
+#define POSENC_EXP_E5       1.9875691500e-4f
+#define POSENC_EXP_E4       1.3981999507e-3f
+#define POSENC_EXP_E3       8.3334519073e-3f
+#define POSENC_EXP_E2       4.1665795894e-2f
+#define POSENC_EXP_E1       1.6666665459e-1f
+#define POSENC_EXP_E0       5.0000001201e-1f
+#define POSENC_EXP_CUTOFF  -87.0f
+
+/* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
+ *   z_j = scale * s_j;  if bias: z_j = fma(slope, (float)b_j, z_j)  with b_j = d_j (causal) or -|d_j|
+ *   (symmetric), d_j = d0 + j as int32;   if mask: z_j = z_j + mask_j
+ *   M = max(max_j z_j, sink)   (order free: max is exact; NaN is handled by the sum)
+ *   if M == -inf: the whole row is 0
+ *   e_j = exp(z_j - M), written to dst;  sum: acc[j % POSENC_SUM_LANES] += e_j (acc starts at +0), then
+ *   for w = LANES/2 .. 1 (halving): acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp(sink - M)
+ *   inv = 1.0f / S;   y_j = e_j * inv;   masked columns y_j = 0.0f * inv  (0, or NaN in a NaN row)
+ * A variant with V-lane vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
+ */
+#define POSENC_SUM_LANES 64
+
+#endif /* POSENC_NUMERICS_H */

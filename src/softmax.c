@@ -1,0 +1,152 @@
+/* softmax.c - ALiBi softmax API layer: argument block, slopes, validation, and the row driver. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "validate.h"
+
+#define SOFTMAX_DESC_MIN_SIZE sizeof(posenc_softmax_desc)
+
+posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
+{
+    if (!desc)
+        return POSENC_ERR_NULL;
+    if (size < SOFTMAX_DESC_MIN_SIZE || size > sizeof(posenc_softmax_desc))
+        return POSENC_ERR_STRUCT_SIZE;
+    posenc_softmax_desc defaults;
+    memset(&defaults, 0, sizeof defaults);
+    defaults.struct_size = (uint32_t)size;
+    defaults.position = POSENC_POSITION_NONE;
+    defaults.slopes_mode = POSENC_SLOPES_NONE;
+    defaults.scale = 1.0f;
+    defaults.max_bias = 8.0f;
+    memcpy(desc, &defaults, size);
+    return POSENC_OK;
+}
+
+/* Slope of head h of n (DESIGN appendix B), in double, rounded once. */
+static float alibi_slope(size_t h, size_t n_heads, double max_bias)
+{
+    size_t c = 1;
+    while (c * 2 <= n_heads)
+        c *= 2;
+    double exponent = h < c ? -max_bias / (double)c * (double)(h + 1)
+                            : -(max_bias / 2.0) / (double)c * (double)(2 * (h - c) + 1);
+    return (float)exp2(exponent);
+}
+
+posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
+{
+    if (!slopes)
+        return POSENC_ERR_NULL;
+    if (n_heads == 0)
+        return POSENC_ERR_SHAPE;
+    if (!isfinite(max_bias) || max_bias <= 0.0f)
+        return POSENC_ERR_PARAM;
+    for (size_t h = 0; h < n_heads; h++)
+        slopes[h] = alibi_slope(h, n_heads, max_bias);
+    return POSENC_OK;
+}
+
+static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows, size_t n_cols)
+{
+    if (d->position != POSENC_POSITION_NONE && d->position != POSENC_POSITION_CAUSAL &&
+        d->position != POSENC_POSITION_SYMMETRIC)
+        return POSENC_ERR_ENUM;
+    if (d->slopes_mode != POSENC_SLOPES_NONE && d->slopes_mode != POSENC_SLOPES_ALIBI &&
+        d->slopes_mode != POSENC_SLOPES_CUSTOM)
+        return POSENC_ERR_ENUM;
+    if (d->reserved0 != 0)
+        return POSENC_ERR_ENUM;
+    if (d->slopes_mode == POSENC_SLOPES_CUSTOM && !d->slopes)
+        return POSENC_ERR_NULL;
+    if (!isfinite(d->scale))
+        return POSENC_ERR_PARAM;
+    if (d->slopes_mode == POSENC_SLOPES_ALIBI && (!isfinite(d->max_bias) || d->max_bias <= 0.0f))
+        return POSENC_ERR_PARAM;
+    if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
+        for (size_t h = 0; h < n_heads; h++)
+            if (!isfinite(d->slopes[h]))
+                return POSENC_ERR_PARAM;
+    if (d->sinks)
+        for (size_t h = 0; h < n_heads; h++)
+            if (isnan(d->sinks[h]) || d->sinks[h] == INFINITY)
+                return POSENC_ERR_PARAM;
+    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
+        return POSENC_ERR_RANGE;
+    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
+        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
+        return POSENC_ERR_RANGE;
+    return POSENC_OK;
+}
+
+posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
+                             size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
+                             size_t n_heads, size_t n_rows, size_t n_cols)
+{
+    if (!desc || !src || !dst)
+        return POSENC_ERR_NULL;
+    if (desc->struct_size < SOFTMAX_DESC_MIN_SIZE || desc->struct_size > sizeof(posenc_softmax_desc))
+        return POSENC_ERR_STRUCT_SIZE;
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    memcpy(&d, desc, desc->struct_size);
+    if (n_heads == 0 || n_cols > INT32_MAX)
+        return POSENC_ERR_SHAPE;
+
+    size_t src_extent, dst_extent, mask_extent = 0;
+    posenc_status st = posenc_grid_extent(n_heads, src_head_stride, n_rows, src_row_stride, n_cols, 1,
+                                          &src_extent);
+    if (st == POSENC_OK)
+        st = posenc_grid_extent(n_heads, dst_head_stride, n_rows, dst_row_stride, n_cols, 1, &dst_extent);
+    if (st == POSENC_OK && d.mask)
+        st = posenc_grid_extent(n_heads, d.mask_head_stride, n_rows, d.mask_row_stride, n_cols, 0,
+                                &mask_extent);
+    if (st != POSENC_OK)
+        return st;
+    if (src == dst) {
+        if ((n_heads > 1 && src_head_stride != dst_head_stride) || (n_rows > 1 && src_row_stride != dst_row_stride))
+            return POSENC_ERR_OVERLAP;
+    } else if (posenc_ranges_overlap(src, src_extent, dst, dst_extent)) {
+        return POSENC_ERR_OVERLAP;
+    }
+    if (d.mask && posenc_ranges_overlap(d.mask, mask_extent, dst, dst_extent))
+        return POSENC_ERR_OVERLAP;
+    st = check_desc(&d, n_heads, n_rows, n_cols);
+    if (st != POSENC_OK)
+        return st;
+    if (n_rows == 0 || n_cols == 0)
+        return POSENC_OK;
+
+    const posenc_kernels *k = posenc_active_kernels();
+    int32_t bias = POSENC_BIAS_NONE;
+    if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_CAUSAL)
+        bias = POSENC_BIAS_LINEAR;
+    if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_SYMMETRIC)
+        bias = POSENC_BIAS_ABS;
+
+    for (size_t h = 0; h < n_heads; h++) {
+        posenc_softmax_row row;
+        row.n_cols = n_cols;
+        row.scale = d.scale;
+        row.bias = bias;
+        row.slope = d.slopes_mode == POSENC_SLOPES_CUSTOM ? d.slopes[h]
+                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, n_heads, d.max_bias)
+                                                           : 0.0f;
+        row.sink = d.sinks ? d.sinks[h] : -INFINITY;
+        for (size_t i = 0; i < n_rows; i++) {
+            int64_t qpos = d.q_pos0 + (int64_t)i;
+            row.src = src + h * src_head_stride + i * src_row_stride;
+            row.dst = dst + h * dst_head_stride + i * dst_row_stride;
+            row.mask = d.mask ? d.mask + h * d.mask_head_stride + i * d.mask_row_stride : NULL;
+            row.d0 = (int32_t)(d.k_pos0 - qpos);
+            row.n_valid = n_cols;
+            if (d.position == POSENC_POSITION_CAUSAL) {
+                int64_t live = qpos - d.k_pos0 + 1;      /* keys with kpos <= qpos */
+                row.n_valid = live <= 0 ? 0 : (uint64_t)live < n_cols ? (size_t)live : n_cols;
+            }
+            k->softmax_row(&row);
+        }
+    }
+    return POSENC_OK;
+}

@@ -1,0 +1,85 @@
+/* softmax_scalar.c - scalar reference for one fused (ALiBi-biased) softmax row: the spec of the bits. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "numerics.h"
+
+/* exp(x) for x <= 0 (or NaN), exactly as numerics.h specifies. */
+static float exp_ref(float x)
+{
+    float t = fmaf(x, POSENC_EXP_LOG2E, POSENC_EXP_MAGIC);
+    float n = t - POSENC_EXP_MAGIC;
+    float r = fmaf(n, -POSENC_EXP_LN2_HI, x);
+    r = fmaf(n, -POSENC_EXP_LN2_LO, r);
+    float p = POSENC_EXP_E5;
+    p = fmaf(p, r, POSENC_EXP_E4);
+    p = fmaf(p, r, POSENC_EXP_E3);
+    p = fmaf(p, r, POSENC_EXP_E2);
+    p = fmaf(p, r, POSENC_EXP_E1);
+    p = fmaf(p, r, POSENC_EXP_E0);
+    float y = fmaf(p, r * r, r);
+    y = y + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits + 127u) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float e = y * scale;
+    return x < POSENC_EXP_CUTOFF ? 0.0f : e;
+}
+
+/* The biased, scaled, masked logit of column j. */
+static float logit(const posenc_softmax_row *row, size_t j)
+{
+    float z = row->scale * row->src[j];
+    if (row->bias != POSENC_BIAS_NONE) {
+        int32_t d = row->d0 + (int32_t)j;
+        if (row->bias == POSENC_BIAS_ABS)
+            d = d < 0 ? -d : d, d = -d;
+        z = fmaf(row->slope, (float)d, z);
+    }
+    if (row->mask)
+        z = z + row->mask[j];
+    return z;
+}
+
+void posenc_softmax_row_scalar(const posenc_softmax_row *row)
+{
+    size_t n_valid = row->n_valid;
+    float max = row->sink;   /* z > max ignores NaN; a NaN logit makes the sum NaN below */
+    for (size_t j = 0; j < n_valid; j++) {
+        float z = logit(row, j);
+        max = z > max ? z : max;
+    }
+    if (max == -INFINITY) {
+        /* Every live entry is -inf or NaN (max ignores NaN): zeros, or NaN if any entry is NaN. */
+        float fill = 0.0f;
+        for (size_t j = 0; j < n_valid; j++)
+            if (isnan(logit(row, j)))
+                fill = NAN;
+        for (size_t j = 0; j < row->n_cols; j++)
+            row->dst[j] = fill;
+        return;
+    }
+
+    /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
+    float acc[POSENC_SUM_LANES] = {0};
+    for (size_t j = 0; j < n_valid; j++) {
+        float e = exp_ref(logit(row, j) - max);
+        row->dst[j] = e;
+        acc[j % POSENC_SUM_LANES] += e;
+    }
+    for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
+        for (size_t k = 0; k < w; k++)
+            acc[k] = acc[k] + acc[k + w];
+    float sum = acc[0] + exp_ref(row->sink - max);
+
+    float inv = 1.0f / sum;
+    for (size_t j = 0; j < n_valid; j++)
+        row->dst[j] = row->dst[j] * inv;
+    float masked = 0.0f * inv;
+    for (size_t j = n_valid; j < row->n_cols; j++)
+        row->dst[j] = masked;
+}

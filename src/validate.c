@@ -1,0 +1,47 @@
+/* validate.c - shape, stride and aliasing checks shared by the RoPE and softmax API layers. */
+#include <stdint.h>
+
+#include "validate.h"
+
+static int mul_overflows(size_t a, size_t b, size_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+
+posenc_status posenc_grid_extent(size_t count_a, size_t stride_a, size_t count_b, size_t stride_b,
+                                 size_t row_len, int distinct_rows, size_t *extent)
+{
+    *extent = 0;
+    if (count_a == 0 || count_b == 0 || row_len == 0)
+        return POSENC_OK;
+    size_t off_a, off_b, total, bytes;
+    if (mul_overflows(count_a - 1, stride_a, &off_a) || mul_overflows(count_b - 1, stride_b, &off_b) ||
+        __builtin_add_overflow(off_a, off_b, &total) || __builtin_add_overflow(total, row_len, &total) ||
+        mul_overflows(total, sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
+        return POSENC_ERR_SHAPE;
+    if (distinct_rows) {
+        /* Order the dimensions that have more than one row by stride: the inner one must step over a whole
+         * row, the outer one over the whole inner block. Offsets fit (checked above). */
+        size_t c1 = count_a, s1 = stride_a, c2 = count_b, s2 = stride_b;
+        if (c1 == 1) c1 = c2, s1 = s2, c2 = 1;
+        if (c2 > 1 && s2 < s1) {
+            size_t tc = c1, ts = s1;
+            c1 = c2, s1 = s2, c2 = tc, s2 = ts;
+        }
+        if (c1 > 1 && s1 < row_len)
+            return POSENC_ERR_STRIDE;
+        if (c2 > 1 && s2 < (c1 - 1) * s1 + row_len)
+            return POSENC_ERR_STRIDE;
+    }
+    *extent = total;
+    return POSENC_OK;
+}
+
+int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb)
+{
+    if (na == 0 || nb == 0)
+        return 0;
+    uintptr_t a0 = (uintptr_t)a, a1 = a0 + na * sizeof(float);
+    uintptr_t b0 = (uintptr_t)b, b1 = b0 + nb * sizeof(float);
+    return a0 < b1 && b0 < a1;
+}
