@@ -1,0 +1,16 @@
+/* arm_kernels.h - prototypes of the AArch64 kernel variants. Bundle: neon = Advanced SIMD (baseline on
+ * AArch64, no extra flags; runtime check HWCAP_ASIMD in cpu_arm.c). An SVE variant adds its own block here.
+ * Each function has the contract of the posenc_kernels member of the same name (src/kernels.h) and returns the
+ * scalar reference's bits exactly. */
+#ifndef POSENC_ARM_KERNELS_H
+#define POSENC_ARM_KERNELS_H
+
+#include "kernels.h"
+
+void posenc_rope_sincos_neon(const double *omega, const double *pos, size_t n_pairs, float cos_scale,
+                             float sin_scale, float *cos, float *sin);
+void posenc_rope_rotate_half_neon(const posenc_rope_heads *job);
+void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job);
+void posenc_softmax_row_neon(const posenc_softmax_row *row);
+
+#endif
