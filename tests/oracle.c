@@ -1,0 +1,69 @@
+/* oracle.c - float64 reference computations (libm, double) the library is checked against. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "oracle.h"
+
+void oracle_rope_omega(double base, size_t rotary_dim, double *omega)
+{
+    for (size_t i = 0; i < rotary_dim / 2; i++)
+        omega[i] = pow(base, -(double)(2 * i) / (double)rotary_dim);
+}
+
+void oracle_rope_head(const float *x, size_t head_dim, size_t rotary_dim, int interleaved, const double *omega,
+                      const double *pos, double mscale, double sign, double *y64)
+{
+    size_t n = rotary_dim / 2;
+    for (size_t e = 0; e < head_dim; e++)
+        y64[e] = x[e];
+    for (size_t i = 0; i < n; i++) {
+        size_t a = interleaved ? 2 * i : i;
+        size_t b = interleaved ? 2 * i + 1 : i + n;
+        double theta = pos[i] * omega[i];
+        double c = cos(theta) * mscale, s = sin(theta) * mscale * sign;
+        y64[a] = (double)x[a] * c - (double)x[b] * s;
+        y64[b] = (double)x[b] * c + (double)x[a] * s;
+    }
+}
+
+double oracle_rel_l2(const float *y, const double *y64, size_t n)
+{
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)y[i] - y64[i];
+        err += d * d;
+        ref += y64[i] * y64[i];
+    }
+    return ref > 0 ? sqrt(err / ref) : sqrt(err);
+}
+
+void oracle_softmax_row(const float *s, size_t n_cols, double scale, double slope, int mode, int64_t d0,
+                        const float *mask, double sink, double *y64)
+{
+    double max = sink;
+    for (size_t j = 0; j < n_cols; j++) {
+        int64_t d = d0 + (int64_t)j;
+        double z = scale * (double)s[j];
+        if (mode == 1)
+            z = d > 0 ? -INFINITY : z + slope * (double)d;
+        else if (mode == 2)
+            z += slope * -(double)llabs(d);
+        if (mask)
+            z += mask[j];
+        y64[j] = z;
+        if (z > max)
+            max = z;
+    }
+    if (max == -INFINITY) {
+        for (size_t j = 0; j < n_cols; j++)
+            y64[j] = 0;
+        return;
+    }
+    double sum = exp(sink - max);
+    for (size_t j = 0; j < n_cols; j++) {
+        y64[j] = exp(y64[j] - max);
+        sum += y64[j];
+    }
+    for (size_t j = 0; j < n_cols; j++)
+        y64[j] /= sum;
+}
