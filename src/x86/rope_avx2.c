@@ -1,0 +1,201 @@
+/* rope_avx2.c - RoPE kernels for the avx2 bundle (AVX2 + FMA; built with -mavx2 -mfma): sincos, rotations. */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "rope_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma"
+#endif
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "numerics.h"
+#include "x86/avx2_common.h"
+#include "x86/x86_kernels.h"
+
+/* ---- sin/cos ------------------------------------------------------------------------------------------------ */
+
+/* theta = pos * omega and its reduction (numerics.h) for 4 doubles. Returns r; *shifted_out = t + magic, whose
+ * low mantissa bits hold the quadrant (AVX2 has no double -> int64 conversion, hence the spec's bit trick). */
+static inline __m256d reduce4(__m256d omega, __m256d pos, __m256d *shifted_out)
+{
+    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
+    __m256d theta = _mm256_mul_pd(pos, omega);
+    __m256d t = _mm256_mul_pd(theta, _mm256_set1_pd(POSENC_2_OVER_PI));
+    __m256d shifted = _mm256_add_pd(t, magic);
+    __m256d kd = _mm256_sub_pd(shifted, magic);
+    /* fnmadd computes -(kd*c) + theta with one rounding: the same value as fma(-kd, c, theta). */
+    __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_HI), theta);
+    r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_LO), r);
+    *shifted_out = shifted;
+    return r;
+}
+
+/* cos/sin of 8 angles: pairs [0, live) of omega/pos; lanes beyond live are neither read nor written. */
+static inline void sincos8(const double *omega, const double *pos, size_t live, __m256 cos_scale,
+                           __m256 sin_scale, float *cos_out, float *sin_out)
+{
+    __m256d om_lo, om_hi, pos_lo, pos_hi;
+    if (live >= 8) {
+        om_lo = _mm256_loadu_pd(omega);
+        om_hi = _mm256_loadu_pd(omega + 4);
+        pos_lo = _mm256_loadu_pd(pos);
+        pos_hi = _mm256_loadu_pd(pos + 4);
+    } else {
+        /* Masked-off lanes read as 0.0: theta = 0, harmless, and never stored. */
+        __m256i m_lo = avx2_lanes_below_pd(live);
+        __m256i m_hi = avx2_lanes_below_pd(live > 4 ? live - 4 : 0);
+        om_lo = _mm256_maskload_pd(omega, m_lo);
+        om_hi = _mm256_maskload_pd(omega + 4, m_hi);
+        pos_lo = _mm256_maskload_pd(pos, m_lo);
+        pos_hi = _mm256_maskload_pd(pos + 4, m_hi);
+    }
+    __m256d shifted_lo, shifted_hi;
+    __m256d r_lo = reduce4(om_lo, pos_lo, &shifted_lo);
+    __m256d r_hi = reduce4(om_hi, pos_hi, &shifted_hi);
+
+    /* x = (float)r, 8 lanes in pair order. */
+    __m256 x = _mm256_set_m128(_mm256_cvtpd_ps(r_hi), _mm256_cvtpd_ps(r_lo));
+    /* Quadrant: the low 32 bits of each shifted double, gathered into pair order. The in-lane shuffle yields
+     * [lo0 lo1 hi0 hi1 | lo2 lo3 hi2 hi3]; the 64-bit permute restores [lo0..lo3 hi0..hi3]. */
+    __m256 low_words = _mm256_shuffle_ps(_mm256_castpd_ps(shifted_lo), _mm256_castpd_ps(shifted_hi),
+                                         _MM_SHUFFLE(2, 0, 2, 0));
+    __m256i quadrant = _mm256_permute4x64_epi64(_mm256_castps_si256(low_words), _MM_SHUFFLE(3, 1, 2, 0));
+
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 ps = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_SIN_S3), z, _mm256_set1_ps(POSENC_SIN_S2));
+    ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(POSENC_SIN_S1));
+    ps = _mm256_mul_ps(ps, z);
+    __m256 s = _mm256_fmadd_ps(ps, x, x);
+    __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_COS_C3), z, _mm256_set1_ps(POSENC_COS_C2));
+    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(POSENC_COS_C1));
+    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(-0.5f));
+    __m256 c = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(1.0f));
+
+    /* Quadrants 0..3 give (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s): odd quadrants swap s and c; sin is
+     * negated when bit 1 of q is set, cos when bit 1 of q + 1 is set. Sign flips are exact (xor). */
+    const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+    __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(quadrant, one), one));
+    __m256 sin_v = _mm256_blendv_ps(s, c, swap);
+    __m256 cos_v = _mm256_blendv_ps(c, s, swap);
+    __m256i sin_sign = _mm256_slli_epi32(_mm256_and_si256(quadrant, two), 30);
+    __m256i cos_sign = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(quadrant, one), two), 30);
+    sin_v = _mm256_xor_ps(sin_v, _mm256_castsi256_ps(sin_sign));
+    cos_v = _mm256_xor_ps(cos_v, _mm256_castsi256_ps(cos_sign));
+
+    __m256 cos_res = _mm256_mul_ps(cos_v, cos_scale);
+    __m256 sin_res = _mm256_mul_ps(sin_v, sin_scale);
+    if (live >= 8) {
+        _mm256_storeu_ps(cos_out, cos_res);
+        _mm256_storeu_ps(sin_out, sin_res);
+    } else {
+        __m256i m = avx2_lanes_below(live);
+        _mm256_maskstore_ps(cos_out, m, cos_res);
+        _mm256_maskstore_ps(sin_out, m, sin_res);
+    }
+}
+
+void posenc_rope_sincos_avx2(const double *omega, const double *pos, size_t n_pairs, float cos_scale,
+                             float sin_scale, float *cos, float *sin)
+{
+    const __m256 cs = _mm256_set1_ps(cos_scale), ss = _mm256_set1_ps(sin_scale);
+    size_t i = 0;
+    for (; i + 8 <= n_pairs; i += 8)
+        sincos8(omega + i, pos + i, 8, cs, ss, cos + i, sin + i);
+    if (i < n_pairs)
+        sincos8(omega + i, pos + i, n_pairs - i, cs, ss, cos + i, sin + i);
+}
+
+/* ---- rotations ---------------------------------------------------------------------------------------------- */
+
+/* Copy the unrotated rest of a head when out of place (as the scalar reference does). */
+static inline void copy_unrotated(const posenc_rope_heads *job, const float *x, float *y)
+{
+    size_t rotary_dim = 2 * job->n_pairs;
+    if (x != y && job->head_dim > rotary_dim)
+        memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
+}
+
+/* Half pairing: a = x[i], b = x[i + n]. a' = fma(a, c, b * -s), b' = fma(b, c, a * s). Within one block both
+ * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
+void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
+{
+    const size_t n = job->n_pairs;
+    const size_t full = n & ~(size_t)7;
+    const __m256i tail = avx2_lanes_below(n - full);
+    for (size_t h = 0; h < job->n_heads; h++) {
+        const float *x = job->src + h * job->src_head_stride;
+        float *y = job->dst + h * job->dst_head_stride;
+        for (size_t i = 0; i < full; i += 8) {
+            __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
+            __m256 c = _mm256_loadu_ps(job->cos + i), s = _mm256_loadu_ps(job->sin + i);
+            __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
+            __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
+            _mm256_storeu_ps(y + i, ya);
+            _mm256_storeu_ps(y + i + n, yb);
+        }
+        if (full < n) {
+            __m256 a = _mm256_maskload_ps(x + full, tail), b = _mm256_maskload_ps(x + full + n, tail);
+            __m256 c = _mm256_maskload_ps(job->cos + full, tail), s = _mm256_maskload_ps(job->sin + full, tail);
+            __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
+            __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
+            _mm256_maskstore_ps(y + full, tail, ya);
+            _mm256_maskstore_ps(y + full + n, tail, yb);
+        }
+        copy_unrotated(job, x, y);
+    }
+}
+
+/* Interleaved pairing: a = x[2i], b = x[2i+1]. Every element is y = fma(x, c, partner * signed_s), so one
+ * vector of 4 pairs needs c duplicated per pair, s duplicated with the even (first) lanes negated, and the
+ * partners swapped within each pair. The duplicated tables are built once per call (per block of pairs) and
+ * reused by every head; the tables stay on the stack. */
+#define INTERLEAVED_BLOCK_PAIRS 256
+
+void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
+{
+    _Alignas(32) float cos_dup[2 * INTERLEAVED_BLOCK_PAIRS];
+    _Alignas(32) float sin_dup[2 * INTERLEAVED_BLOCK_PAIRS];
+    const __m256i dup_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    const __m256i dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+    const __m256 even_sign = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+
+    for (size_t first = 0; first < job->n_pairs; first += INTERLEAVED_BLOCK_PAIRS) {
+        size_t pairs = job->n_pairs - first;
+        if (pairs > INTERLEAVED_BLOCK_PAIRS)
+            pairs = INTERLEAVED_BLOCK_PAIRS;
+
+        /* Lanes past `pairs` in the last 8-pair group load as 0 and are never stored to a head. */
+        for (size_t i = 0; i < pairs; i += 8) {
+            __m256i m = avx2_lanes_below(pairs - i);
+            __m256 c = _mm256_maskload_ps(job->cos + first + i, m);
+            __m256 s = _mm256_maskload_ps(job->sin + first + i, m);
+            _mm256_store_ps(cos_dup + 2 * i, _mm256_permutevar8x32_ps(c, dup_lo));
+            _mm256_store_ps(cos_dup + 2 * i + 8, _mm256_permutevar8x32_ps(c, dup_hi));
+            _mm256_store_ps(sin_dup + 2 * i, _mm256_xor_ps(_mm256_permutevar8x32_ps(s, dup_lo), even_sign));
+            _mm256_store_ps(sin_dup + 2 * i + 8, _mm256_xor_ps(_mm256_permutevar8x32_ps(s, dup_hi), even_sign));
+        }
+
+        const size_t elems = 2 * pairs;
+        const size_t full = elems & ~(size_t)7;
+        const __m256i tail = avx2_lanes_below(elems - full);   /* an even count: pairs are never split */
+        for (size_t h = 0; h < job->n_heads; h++) {
+            const float *x = job->src + h * job->src_head_stride + 2 * first;
+            float *y = job->dst + h * job->dst_head_stride + 2 * first;
+            for (size_t k = 0; k < full; k += 8) {
+                __m256 v = _mm256_loadu_ps(x + k);
+                __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+                __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + k),
+                                           _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + k)));
+                _mm256_storeu_ps(y + k, r);
+            }
+            if (full < elems) {
+                __m256 v = _mm256_maskload_ps(x + full, tail);
+                __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+                __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + full),
+                                           _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + full)));
+                _mm256_maskstore_ps(y + full, tail, r);
+            }
+        }
+    }
+    for (size_t h = 0; h < job->n_heads; h++)
+        copy_unrotated(job, job->src + h * job->src_head_stride, job->dst + h * job->dst_head_stride);
+}

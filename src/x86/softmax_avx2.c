@@ -1,0 +1,228 @@
+/* softmax_avx2.c - fused ALiBi softmax row for the avx2 bundle (AVX2 + FMA; built with -mavx2 -mfma). */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "softmax_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma"
+#endif
+
+#include <immintrin.h>
+#include <math.h>
+
+#include "kernels.h"
+#include "numerics.h"
+#include "x86/avx2_common.h"
+#include "x86/x86_kernels.h"
+
+#define LANES 8
+/* POSENC_SUM_LANES partial sums held in this many vectors: vector a holds columns j with j % 64 in [8a, 8a+8). */
+#define SUM_VECTORS (POSENC_SUM_LANES / LANES)
+#if SUM_VECTORS != 8
+#error "the reduction tree below is written for 8 accumulator vectors"
+#endif
+
+#define FORCE_INLINE inline __attribute__((always_inline))
+
+/* exp(x) of numerics.h on 8 lanes. The cutoff is a select, not a branch: speed never depends on the values. */
+static FORCE_INLINE __m256 exp8(__m256 x)
+{
+    const __m256 magic = _mm256_set1_ps(POSENC_EXP_MAGIC);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(POSENC_EXP_LOG2E), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-POSENC_EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-POSENC_EXP_LN2_LO), r);
+    __m256 p = _mm256_set1_ps(POSENC_EXP_E5);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E0));
+    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    /* 2^n from the integer sitting in the low mantissa bits of t (uint32 arithmetic, wraps like the spec). */
+    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
+    __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
+    /* x < cutoff (false for NaN, so NaN propagates) -> +0: -inf gives 0 and no denormal is ever produced. */
+    __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(POSENC_EXP_CUTOFF), _CMP_LT_OQ);
+    return _mm256_andnot_ps(underflow, e);
+}
+
+/* Per-row constants of the logit computation. */
+typedef struct logit_params {
+    const float *src;
+    const float *mask;
+    __m256 scale;
+    __m256 slope;
+    __m256i d_lanes;     /* d0 + lane index, int32 (wrapping adds: only live lanes matter) */
+} logit_params;
+
+/* Logits of columns [j, j+8). `full` loads 8 columns; otherwise only the lanes in `live` are read (the others
+ * hold garbage the caller discards). bias and has_mask are compile-time constants after inlining. */
+static FORCE_INLINE __m256 logit8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
+                                  int has_mask)
+{
+    __m256 s = full ? _mm256_loadu_ps(lp->src + j) : _mm256_maskload_ps(lp->src + j, live);
+    __m256 z = _mm256_mul_ps(lp->scale, s);
+    if (bias != POSENC_BIAS_NONE) {
+        /* d = d0 + j as int32 (the API layer guarantees it does not overflow for live columns). */
+        __m256i d = _mm256_add_epi32(lp->d_lanes, _mm256_set1_epi32((int32_t)j));
+        if (bias == POSENC_BIAS_ABS)
+            d = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_abs_epi32(d));
+        z = _mm256_fmadd_ps(lp->slope, _mm256_cvtepi32_ps(d), z);
+    }
+    if (has_mask)
+        z = _mm256_add_ps(z, full ? _mm256_loadu_ps(lp->mask + j) : _mm256_maskload_ps(lp->mask + j, live));
+    return z;
+}
+
+/* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */
+static inline float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 1, 1, 1)));
+    return _mm_cvtss_f32(m);
+}
+
+/* Store `value` to dst[from, to). */
+static inline void fill(float *dst, size_t from, size_t to, __m256 value)
+{
+    size_t j = from;
+    for (; j + LANES <= to; j += LANES)
+        _mm256_storeu_ps(dst + j, value);
+    if (j < to)
+        _mm256_maskstore_ps(dst + j, avx2_lanes_below(to - j), value);
+}
+
+static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask)
+{
+    const size_t n_valid = row->n_valid;
+    float *dst = row->dst;
+    logit_params lp;
+    lp.src = row->src;
+    lp.mask = row->mask;
+    lp.scale = _mm256_set1_ps(row->scale);
+    lp.slope = _mm256_set1_ps(row->slope);
+    lp.d_lanes = _mm256_add_epi32(_mm256_set1_epi32(row->d0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i all = _mm256_set1_epi32(-1);
+
+    /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are skipped.
+     * Four chains hide the max latency. */
+    __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
+    size_t j = 0;
+    for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
+        m0 = _mm256_max_ps(logit8(&lp, j, 1, all, bias, has_mask), m0);
+        m1 = _mm256_max_ps(logit8(&lp, j + 8, 1, all, bias, has_mask), m1);
+        m2 = _mm256_max_ps(logit8(&lp, j + 16, 1, all, bias, has_mask), m2);
+        m3 = _mm256_max_ps(logit8(&lp, j + 24, 1, all, bias, has_mask), m3);
+    }
+    for (; j < n_valid; j += LANES) {
+        __m256i live = avx2_lanes_below(n_valid - j);
+        __m256 z = logit8(&lp, j, 0, live, bias, has_mask);
+        /* Dead lanes become -inf, which never wins. */
+        z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
+        m0 = _mm256_max_ps(z, m0);
+    }
+    const float max = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+
+    if (max == -INFINITY) {
+        /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (as the reference). */
+        __m256 any_nan = _mm256_setzero_ps();
+        for (j = 0; j < n_valid; j += LANES) {
+            __m256i live = avx2_lanes_below(n_valid - j);
+            __m256 z = logit8(&lp, j, 0, live, bias, has_mask);
+            any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
+                                                          _mm256_castsi256_ps(live)));
+        }
+        float value = _mm256_movemask_ps(any_nan) ? NAN : 0.0f;
+        fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
+        return;
+    }
+
+    /* Pass 2: e = exp(z - max) to dst and the 64 partial sums. Logits are recomputed from src (not kept), so
+     * src == dst works: each block is read before it is written. */
+    const __m256 max_v = _mm256_set1_ps(max);
+    __m256 acc[SUM_VECTORS];
+    for (int a = 0; a < SUM_VECTORS; a++)
+        acc[a] = _mm256_setzero_ps();
+    j = 0;
+    for (; j + POSENC_SUM_LANES <= n_valid; j += POSENC_SUM_LANES) {
+#pragma GCC unroll 8
+        for (int a = 0; a < SUM_VECTORS; a++) {
+            size_t col = j + (size_t)a * LANES;
+            __m256 e = exp8(_mm256_sub_ps(logit8(&lp, col, 1, all, bias, has_mask), max_v));
+            _mm256_storeu_ps(dst + col, e);
+            acc[a] = _mm256_add_ps(acc[a], e);
+        }
+    }
+    if (j < n_valid) {
+        /* The last, partial group of 64: dead lanes add +0, which leaves a partial sum's bits unchanged (every
+         * partial sum is +0 or positive or NaN). */
+#pragma GCC unroll 8
+        for (int a = 0; a < SUM_VECTORS; a++) {
+            size_t col = j + (size_t)a * LANES;
+            if (col < n_valid) {
+                __m256i live = avx2_lanes_below(n_valid - col);
+                __m256 e = exp8(_mm256_sub_ps(logit8(&lp, col, 0, live, bias, has_mask), max_v));
+                _mm256_maskstore_ps(dst + col, live, e);
+                acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
+            }
+        }
+    }
+
+    /* The reference's halving tree: for w = 32, 16, 8, 4, 2, 1: acc[k] += acc[k + w]. */
+    acc[0] = _mm256_add_ps(acc[0], acc[4]);                        /* w = 32 */
+    acc[1] = _mm256_add_ps(acc[1], acc[5]);
+    acc[2] = _mm256_add_ps(acc[2], acc[6]);
+    acc[3] = _mm256_add_ps(acc[3], acc[7]);
+    acc[0] = _mm256_add_ps(acc[0], acc[2]);                        /* w = 16 */
+    acc[1] = _mm256_add_ps(acc[1], acc[3]);
+    acc[0] = _mm256_add_ps(acc[0], acc[1]);                        /* w = 8 */
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));   /* w = 4 */
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
+    float sink_term = _mm256_cvtss_f32(exp8(_mm256_set1_ps(row->sink - max)));
+    float sum = _mm_cvtss_f32(s1) + sink_term;
+
+    /* Pass 3: scale by 1/S; masked columns get 0 * inv (0, or NaN in a NaN row). */
+    const float inv = 1.0f / sum;
+    const __m256 inv_v = _mm256_set1_ps(inv);
+    j = 0;
+    for (; j + LANES <= n_valid; j += LANES)
+        _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_loadu_ps(dst + j), inv_v));
+    const __m256 masked_value = _mm256_set1_ps(0.0f * inv);
+    if (j < n_valid) {
+        /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
+        __m256i live = avx2_lanes_below(n_valid - j);
+        __m256 y = _mm256_mul_ps(_mm256_maskload_ps(dst + j, live), inv_v);
+        y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
+        size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
+        _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
+        j = end;
+    }
+    fill(dst, j, row->n_cols, masked_value);
+}
+
+void posenc_softmax_row_avx2(const posenc_softmax_row *row)
+{
+    /* One specialised body per (bias, mask) combination, so the inner loops carry no per-column branches.
+     * Like the reference, any bias other than NONE and ABS is the linear one. */
+    const int has_mask = row->mask != NULL;
+    switch (row->bias) {
+    case POSENC_BIAS_NONE:
+        if (has_mask)
+            softmax_row_body(row, POSENC_BIAS_NONE, 1);
+        else
+            softmax_row_body(row, POSENC_BIAS_NONE, 0);
+        break;
+    case POSENC_BIAS_ABS:
+        if (has_mask)
+            softmax_row_body(row, POSENC_BIAS_ABS, 1);
+        else
+            softmax_row_body(row, POSENC_BIAS_ABS, 0);
+        break;
+    default:
+        if (has_mask)
+            softmax_row_body(row, POSENC_BIAS_LINEAR, 1);
+        else
+            softmax_row_body(row, POSENC_BIAS_LINEAR, 0);
+        break;
+    }
+}
