@@ -36,36 +36,43 @@
  * i.e. every element y = fma(x, c, partner * signed_s) with signed_s = -s for the first element of a pair.
  */
 
-/* ---- exp(x) for softmax, x = z - max <= 0 (or NaN) ------------------------------------------------------
- *   t  = fma(x, LOG2E, POSENC_EXP_MAGIC)        (round(x*log2e) sits in the low mantissa bits of t)
- *   n  = t - POSENC_EXP_MAGIC
- *   r  = fma(n, -LN2_HI, x);  r = fma(n, -LN2_LO, r)
- *   p  = E5; p = fma(p, r, E4); p = fma(p, r, E3); p = fma(p, r, E2); p = fma(p, r, E1); p = fma(p, r, E0)
- *   y  = fma(p, r*r, r);  y = y + 1.0f
- *   2^n as float bits: (bits(t) + 127) << 23        (uint32 arithmetic, wraps)
- *   e  = y * 2^n;   e = (x < POSENC_EXP_CUTOFF) ? 0 : e      (so -inf -> 0, and no denormal is ever made)
+/* ---- exp(x) for softmax, x = z - max (double, <= ~0, or NaN) -----------------------------------------------
+ * The argument is formed and reduced in double: a float x = z - max would carry an absolute rounding error of
+ * up to |x| * 2^-24 (2e-6 at x = -69, where exp(x) = 1e-30), which the 1e-6 relative accuracy bound forbids.
+ *   t  = fma(x, LOG2E_D, POSENC_ROUND_MAGIC_D)        (round(x*log2e) sits in the low mantissa bits of t)
+ *   n  = t - POSENC_ROUND_MAGIC_D
+ *   r  = fma(n, -LN2_HI_D, x);  r = fma(n, -LN2_LO_D, r)         (double, |r| <= ~0.347)
+ *   rf = (float)r
+ *   p  = E5; p = fma(p, rf, E4); p = fma(p, rf, E3); p = fma(p, rf, E2); p = fma(p, rf, E1); p = fma(p, rf, E0)
+ *   y  = fma(p, rf*rf, rf);  y = y + 1.0f                        (float)
+ *   2^n as float bits: ((uint32)(low 32 bits of bits(t)) + 127) << 23        (uint32 arithmetic, wraps)
+ *   e  = y * 2^n;   e = (x < POSENC_EXP_CUTOFF) ? 0 : e   (double compare: -inf -> 0; x >= -87 keeps n >= -126
+ *                                                           and e normal, so no denormal is ever made)
  */
-#define POSENC_EXP_LOG2E    0x1.715476p+0f
-#define POSENC_EXP_MAGIC    0x1.8p23f
-#define POSENC_EXP_LN2_HI   0x1.62e430p-1f
-#define POSENC_EXP_LN2_LO  -0x1.05c610p-29f
+#define POSENC_EXP_LOG2E_D  0x1.71547652b82fep+0
+#define POSENC_EXP_LN2_HI_D 0x1.62e42fefa39efp-1
+#define POSENC_EXP_LN2_LO_D 0x1.abc9e3b39803fp-56
 #define POSENC_EXP_E5       1.9875691500e-4f
 #define POSENC_EXP_E4       1.3981999507e-3f
 #define POSENC_EXP_E3       8.3334519073e-3f
 #define POSENC_EXP_E2       4.1665795894e-2f
 #define POSENC_EXP_E1       1.6666665459e-1f
 #define POSENC_EXP_E0       5.0000001201e-1f
-#define POSENC_EXP_CUTOFF  -87.0f
+#define POSENC_EXP_CUTOFF  -87.0
 
 /* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
- *   z_j = scale * s_j;  if bias: z_j = fma(slope, (float)b_j, z_j)  with b_j = d_j (causal) or -|d_j|
- *   (symmetric), d_j = d0 + j as int32;   if mask: z_j = z_j + mask_j
- *   M = max(max_j z_j, sink)   (order free: max is exact; NaN is handled by the sum)
- *   if M == -inf: the whole row is 0
- *   e_j = exp(z_j - M), written to dst;  sum: acc[j % POSENC_SUM_LANES] += e_j (acc starts at +0), then
- *   for w = LANES/2 .. 1 (halving): acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp(sink - M)
- *   inv = 1.0f / S;   y_j = e_j * inv;   masked columns y_j = 0.0f * inv  (0, or NaN in a NaN row)
- * A variant with V-lane vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
+ * Pass 1, the max, uses the float logit:
+ *   zf_j = scale * s_j;  if bias: zf_j = fma(slope, (float)b_j, zf_j)  with b_j = d_j (causal) or -|d_j|
+ *   (symmetric), d_j = d0 + j as int32;   if mask: zf_j = zf_j + mask_j
+ *   M = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it)
+ *   if M == -inf: every live logit is -inf or NaN: the row is all 0, or all NaN if a live logit is NaN
+ * Pass 2 forms the exp argument in double (all products of floats below are exact in double):
+ *   zd_j = (double)scale * (double)s_j;  if bias: zd_j = fma((double)slope, (double)b_j, zd_j);
+ *   if mask: zd_j = zd_j + (double)mask_j;   x_j = zd_j - (double)M;   e_j = exp(x_j) as above, written to dst
+ *   sum: acc[j % POSENC_SUM_LANES] += e_j (float, acc starts at +0), then for w = LANES/2 .. 1 (halving):
+ *   acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp((double)sink - (double)M)
+ * Pass 3: inv = 1.0f / S;  y_j = e_j * inv;  masked columns y_j = 0.0f * inv  (0, or NaN in a NaN row)
+ * A variant with V-lane float vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
  */
 #define POSENC_SUM_LANES 64
 

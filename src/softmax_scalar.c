@@ -6,42 +6,59 @@
 #include "kernels.h"
 #include "numerics.h"
 
-/* exp(x) for x <= 0 (or NaN), exactly as numerics.h specifies. */
-static float exp_ref(float x)
+/* exp(x) for a double x <= ~0 (or NaN), exactly as numerics.h specifies. */
+static float exp_ref(double x)
 {
-    float t = fmaf(x, POSENC_EXP_LOG2E, POSENC_EXP_MAGIC);
-    float n = t - POSENC_EXP_MAGIC;
-    float r = fmaf(n, -POSENC_EXP_LN2_HI, x);
-    r = fmaf(n, -POSENC_EXP_LN2_LO, r);
+    double t = fma(x, POSENC_EXP_LOG2E_D, POSENC_ROUND_MAGIC_D);
+    double n = t - POSENC_ROUND_MAGIC_D;
+    double r = fma(n, -POSENC_EXP_LN2_HI_D, x);
+    r = fma(n, -POSENC_EXP_LN2_LO_D, r);
+    float rf = (float)r;
     float p = POSENC_EXP_E5;
-    p = fmaf(p, r, POSENC_EXP_E4);
-    p = fmaf(p, r, POSENC_EXP_E3);
-    p = fmaf(p, r, POSENC_EXP_E2);
-    p = fmaf(p, r, POSENC_EXP_E1);
-    p = fmaf(p, r, POSENC_EXP_E0);
-    float y = fmaf(p, r * r, r);
+    p = fmaf(p, rf, POSENC_EXP_E4);
+    p = fmaf(p, rf, POSENC_EXP_E3);
+    p = fmaf(p, rf, POSENC_EXP_E2);
+    p = fmaf(p, rf, POSENC_EXP_E1);
+    p = fmaf(p, rf, POSENC_EXP_E0);
+    float y = fmaf(p, rf * rf, rf);
     y = y + 1.0f;
-    uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);
-    bits = (bits + 127u) << 23;
+    uint64_t t_bits;
+    memcpy(&t_bits, &t, sizeof t_bits);
+    uint32_t bits = ((uint32_t)t_bits + 127u) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float e = y * scale;
     return x < POSENC_EXP_CUTOFF ? 0.0f : e;
 }
 
-/* The biased, scaled, masked logit of column j. */
-static float logit(const posenc_softmax_row *row, size_t j)
+/* The bias term b_j of column j (numerics.h). */
+static int32_t bias_of(const posenc_softmax_row *row, size_t j)
+{
+    int32_t d = row->d0 + (int32_t)j;
+    if (row->bias == POSENC_BIAS_ABS)
+        d = d < 0 ? d : -d;
+    return d;
+}
+
+/* Pass 1's float logit of column j. */
+static float logit_f(const posenc_softmax_row *row, size_t j)
 {
     float z = row->scale * row->src[j];
-    if (row->bias != POSENC_BIAS_NONE) {
-        int32_t d = row->d0 + (int32_t)j;
-        if (row->bias == POSENC_BIAS_ABS)
-            d = d < 0 ? -d : d, d = -d;
-        z = fmaf(row->slope, (float)d, z);
-    }
+    if (row->bias != POSENC_BIAS_NONE)
+        z = fmaf(row->slope, (float)bias_of(row, j), z);
     if (row->mask)
         z = z + row->mask[j];
+    return z;
+}
+
+/* Pass 2's double logit of column j. */
+static double logit_d(const posenc_softmax_row *row, size_t j)
+{
+    double z = (double)row->scale * (double)row->src[j];
+    if (row->bias != POSENC_BIAS_NONE)
+        z = fma((double)row->slope, (double)bias_of(row, j), z);
+    if (row->mask)
+        z = z + (double)row->mask[j];
     return z;
 }
 
@@ -50,14 +67,14 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     size_t n_valid = row->n_valid;
     float max = row->sink;   /* z > max ignores NaN; a NaN logit makes the sum NaN below */
     for (size_t j = 0; j < n_valid; j++) {
-        float z = logit(row, j);
+        float z = logit_f(row, j);
         max = z > max ? z : max;
     }
     if (max == -INFINITY) {
         /* Every live entry is -inf or NaN (max ignores NaN): zeros, or NaN if any entry is NaN. */
         float fill = 0.0f;
         for (size_t j = 0; j < n_valid; j++)
-            if (isnan(logit(row, j)))
+            if (isnan(logit_f(row, j)))
                 fill = NAN;
         for (size_t j = 0; j < row->n_cols; j++)
             row->dst[j] = fill;
@@ -67,14 +84,14 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
-        float e = exp_ref(logit(row, j) - max);
+        float e = exp_ref(logit_d(row, j) - (double)max);
         row->dst[j] = e;
         acc[j % POSENC_SUM_LANES] += e;
     }
     for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
         for (size_t k = 0; k < w; k++)
             acc[k] = acc[k] + acc[k + w];
-    float sum = acc[0] + exp_ref(row->sink - max);
+    float sum = acc[0] + exp_ref((double)row->sink - (double)max);
 
     float inv = 1.0f / sum;
     for (size_t j = 0; j < n_valid; j++)

@@ -1,0 +1,279 @@
+/* test_softmax.c - ALiBi slopes and the softmax reference against the float64 oracle and its properties. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "oracle.h"
+
+/* n = 8 gives the ALiBi paper's 1/2, 1/4, ..., 1/256 exactly. */
+static void slopes_match_paper(void **state)
+{
+    (void)state;
+    float slopes[8];
+    assert_int_equal(posenc_alibi_slopes(8, 8.0f, slopes), POSENC_OK);
+    for (int h = 0; h < 8; h++)
+        assert_true(slopes[h] == ldexpf(1.0f, -(h + 1)));
+}
+
+/* BLOOM's rule (build_alibi_tensor), written independently: closest power of two cp; base 2^(-8/cp) for the
+ * first cp heads (powers 1..cp); extra base 2^(-4/cp) with odd powers 1, 3, 5, ... for the rest. */
+static void slopes_match_bloom(void **state)
+{
+    (void)state;
+    static const size_t counts[] = { 1, 2, 3, 12, 32, 40, 71 };
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t n = counts[c];
+        float slopes[71];
+        assert_int_equal(posenc_alibi_slopes(n, 8.0f, slopes), POSENC_OK);
+        size_t cp = (size_t)1 << (size_t)floor(log2((double)n));
+        double base = pow(2.0, -pow(2.0, -(log2((double)cp) - 3)));
+        double extra_base = pow(2.0, -pow(2.0, -(log2(2.0 * (double)cp) - 3)));
+        for (size_t h = 0; h < n; h++) {
+            double want = h < cp ? pow(base, (double)(h + 1)) : pow(extra_base, (double)(2 * (h - cp) + 1));
+            assert_true(fabs(slopes[h] - want) <= 1e-7 * want);
+        }
+    }
+    /* n = 12 ends 0.7071, 0.3536, 0.1768, 0.0884 (not monotonic, by design) */
+    float s12[12];
+    posenc_alibi_slopes(12, 8.0f, s12);
+    assert_true(fabsf(s12[8] - 0.70710678f) < 1e-6f && fabsf(s12[11] - 0.08838835f) < 1e-6f);
+}
+
+/* Run one softmax on [n_heads][n_rows][n_cols] contiguous data and compare every row with the oracle. */
+static void check_against_oracle(const posenc_softmax_desc *desc, const float *s, size_t n_heads, size_t n_rows,
+                                 size_t n_cols, double *worst)
+{
+    size_t n = n_heads * n_rows * n_cols;
+    float *y = malloc((n + 1) * sizeof(float));
+    double *y64 = malloc((n_cols + 1) * sizeof(double));
+    float *slopes = malloc(n_heads * sizeof(float));
+    assert_int_equal(posenc_softmax(desc, s, n_rows * n_cols, n_cols, y, n_rows * n_cols, n_cols, n_heads, n_rows,
+                                    n_cols), POSENC_OK);
+    if (desc->slopes_mode == POSENC_SLOPES_ALIBI)
+        posenc_alibi_slopes(n_heads, desc->max_bias, slopes);
+    for (size_t h = 0; h < n_heads; h++) {
+        for (size_t i = 0; i < n_rows; i++) {
+            const float *row = s + (h * n_rows + i) * n_cols;
+            const float *out = y + (h * n_rows + i) * n_cols;
+            double slope = desc->slopes_mode == POSENC_SLOPES_ALIBI ? slopes[h]
+                         : desc->slopes_mode == POSENC_SLOPES_CUSTOM ? desc->slopes[h] : 0.0;
+            int mode = desc->position;
+            const float *mask = desc->mask ? desc->mask + h * desc->mask_head_stride + i * desc->mask_row_stride
+                                           : NULL;
+            int64_t d0 = desc->k_pos0 - (desc->q_pos0 + (int64_t)i);
+            double sink = desc->sinks ? desc->sinks[h] : -INFINITY;
+            oracle_softmax_row(row, n_cols, desc->scale, slope, mode, d0, mask, sink, y64);
+            double sum = 0, sum64 = 0;
+            for (size_t j = 0; j < n_cols; j++) {
+                sum += out[j];
+                sum64 += y64[j];
+                if (y64[j] == 0.0)
+                    assert_true(out[j] == 0.0f);      /* masked: exactly zero */
+                if (y64[j] >= 1e-30) {
+                    double rel = fabs(out[j] - y64[j]) / y64[j];
+                    if (rel > *worst)
+                        *worst = rel;
+                    if (rel > 1e-6) {
+                        fprintf(stderr, "head %zu row %zu col %zu: %.9g vs %.9g (rel %.3g)\n", h, i, j,
+                                (double)out[j], y64[j], rel);
+                        fail();
+                    }
+                }
+            }
+            if (sum64 > 0.5 && !desc->sinks)
+                assert_true(fabs(sum - 1.0) <= 1e-6);
+            if (sum64 == 0.0)
+                assert_true(sum == 0.0);
+        }
+    }
+    free(y); free(y64); free(slopes);
+}
+
+static void softmax_matches_oracle(void **state)
+{
+    (void)state;
+    double worst = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n_heads = 1 + test_rand_below(4), n_rows = 1 + test_rand_below(5);
+        size_t n_cols = 1 + test_rand_below(iter < 280 ? 300 : 40000);
+        size_t n = n_heads * n_rows * n_cols;
+        float *s = malloc(n * sizeof(float)), *mask = NULL, *custom = NULL, *sinks = NULL;
+        float lo = iter % 4 == 0 ? 90.0f : -30.0f, hi = iter % 4 == 0 ? 100.0f : 30.0f;   /* 90..100 overflows
+                                                                                            unless max is subtracted */
+        test_fill(s, n, lo, hi);
+        posenc_softmax_desc d;
+        posenc_softmax_desc_init(&d, sizeof d);
+        d.position = (int32_t)test_rand_below(3);
+        d.slopes_mode = (int32_t)test_rand_below(3);
+        d.scale = test_rand_below(2) ? 1.0f : 0.08838834764831845f;
+        d.k_pos0 = (int64_t)test_rand_below(100);
+        d.q_pos0 = d.k_pos0 + (int64_t)test_rand_below(n_cols + 2);
+        if (d.slopes_mode == POSENC_SLOPES_CUSTOM) {
+            custom = malloc(n_heads * sizeof(float));
+            test_fill(custom, n_heads, 0.0f, 0.5f);
+            d.slopes = custom;
+        }
+        if (test_rand_below(3) == 0) {
+            mask = malloc(n_rows * n_cols * sizeof(float));
+            test_fill(mask, n_rows * n_cols, -5.0f, 5.0f);
+            for (size_t k = 0; k < n_rows * n_cols; k++)
+                if (test_rand_below(8) == 0)
+                    mask[k] = -INFINITY;
+            d.mask = mask;
+            d.mask_row_stride = n_cols;
+            d.mask_head_stride = 0;
+        }
+        if (test_rand_below(4) == 0) {
+            sinks = malloc(n_heads * sizeof(float));
+            test_fill(sinks, n_heads, -3.0f, 3.0f);
+            d.sinks = sinks;
+        }
+        check_against_oracle(&d, s, n_heads, n_rows, n_cols, &worst);
+        free(s); free(mask); free(custom); free(sinks);
+    }
+    fprintf(stderr, "# worst softmax relative error vs float64 oracle (y64 >= 1e-30): %.3g (bound 1e-6)\n", worst);
+}
+
+/* Causal masking: keys after the query get exactly 0; the first query sees only key 0. */
+static void causal_is_exact(void **state)
+{
+    (void)state;
+    enum { N = 37 };
+    float s[N * N], y[N * N];
+    test_fill(s, N * N, -5, 5);
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.position = POSENC_POSITION_CAUSAL;
+    d.slopes_mode = POSENC_SLOPES_ALIBI;
+    assert_int_equal(posenc_softmax(&d, s, N * N, N, y, N * N, N, 1, N, N), POSENC_OK);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (j > i)
+                assert_true(y[i * N + j] == 0.0f && !signbit(y[i * N + j]));
+            else
+                assert_true(y[i * N + j] > 0.0f);
+    assert_true(y[0] == 1.0f);
+}
+
+/* Symmetric bias: equal scores give probabilities that fall off with |q - k|, symmetric around the query. */
+static void symmetric_bias(void **state)
+{
+    (void)state;
+    enum { N = 21 };
+    float s[N], y[N];
+    for (int j = 0; j < N; j++)
+        s[j] = 0.25f;
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    float slope = 0.5f;
+    d.position = POSENC_POSITION_SYMMETRIC;
+    d.slopes_mode = POSENC_SLOPES_CUSTOM;
+    d.slopes = &slope;
+    d.q_pos0 = 10;
+    assert_int_equal(posenc_softmax(&d, s, N, N, y, N, N, 1, 1, N), POSENC_OK);
+    for (int j = 0; j < 10; j++) {
+        assert_true(y[10 - j] == y[10 + j]);
+        assert_true(y[10 - j - 1] < y[10 - j]);
+    }
+    /* slope 1/2: neighbours differ by e^(-1/2) */
+    assert_true(fabs(y[11] / y[10] - exp(-0.5)) < 1e-6);
+}
+
+/* -inf entries and mask entries are masked; an all-masked row gives zeros; a NaN input gives a NaN row. */
+static void special_rows(void **state)
+{
+    (void)state;
+    enum { N = 70 };
+    float s[3 * N], y[3 * N], mask[3 * N];
+    test_fill(s, 3 * N, -1, 1);
+    for (int j = 0; j < 3 * N; j++)
+        mask[j] = 0.0f;
+    s[5] = -INFINITY;
+    mask[7] = -INFINITY;
+    for (int j = 0; j < N; j++)
+        s[N + j] = -INFINITY;           /* row 1: all masked */
+    s[2 * N + 33] = NAN;                /* row 2: NaN */
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.mask = mask;
+    d.mask_row_stride = N;
+    assert_int_equal(posenc_softmax(&d, s, 3 * N, N, y, 3 * N, N, 1, 3, N), POSENC_OK);
+    assert_true(y[5] == 0.0f && y[7] == 0.0f && y[6] > 0.0f);
+    for (int j = 0; j < N; j++) {
+        assert_true(y[N + j] == 0.0f);
+        assert_true(isnan(y[2 * N + j]));
+    }
+    /* causal rows that see no key at all (query before every key) are zeros too */
+    d.mask = NULL;
+    d.position = POSENC_POSITION_CAUSAL;
+    d.q_pos0 = 0;
+    d.k_pos0 = 5;
+    test_fill(s, N, -1, 1);
+    assert_int_equal(posenc_softmax(&d, s, N, N, y, N, N, 1, 1, N), POSENC_OK);
+    for (int j = 0; j < N; j++)
+        assert_true(y[j] == 0.0f);
+}
+
+/* Sinks join the max and the denominator but produce no column: outputs sum to 1 - p_sink. */
+static void sinks_take_probability(void **state)
+{
+    (void)state;
+    enum { N = 50 };
+    float s[N], y[N], sink = 2.0f;
+    test_fill(s, N, -1, 1);
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.sinks = &sink;
+    assert_int_equal(posenc_softmax(&d, s, N, N, y, N, N, 1, 1, N), POSENC_OK);
+    double denom = exp(2.0), sum = 0;
+    for (int j = 0; j < N; j++)
+        denom += exp(s[j]);
+    for (int j = 0; j < N; j++) {
+        sum += y[j];
+        assert_true(fabs(y[j] - exp(s[j]) / denom) <= 1e-6 * exp(s[j]) / denom);
+    }
+    assert_true(fabs(sum - (1.0 - exp(2.0) / denom)) < 1e-6);
+    /* a sink with every column masked: all zeros, no NaN */
+    for (int j = 0; j < N; j++)
+        s[j] = -INFINITY;
+    assert_int_equal(posenc_softmax(&d, s, N, N, y, N, N, 1, 1, N), POSENC_OK);
+    for (int j = 0; j < N; j++)
+        assert_true(y[j] == 0.0f);
+}
+
+/* In place equals out of place. */
+static void in_place_matches(void **state)
+{
+    (void)state;
+    enum { H = 3, R = 4, C = 100 };
+    float s[H * R * C], y[H * R * C];
+    test_fill(s, H * R * C, -10, 10);
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.position = POSENC_POSITION_CAUSAL;
+    d.slopes_mode = POSENC_SLOPES_ALIBI;
+    d.q_pos0 = 96;
+    assert_int_equal(posenc_softmax(&d, s, R * C, C, y, R * C, C, H, R, C), POSENC_OK);
+    assert_int_equal(posenc_softmax(&d, s, R * C, C, s, R * C, C, H, R, C), POSENC_OK);
+    assert_memory_equal(s, y, sizeof s);
+}
+
+int main(void)
+{
+    test_seed_init();
+    assert_int_equal(posenc_set_isa("scalar"), POSENC_OK);   /* the reference; variants are compared to it */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(slopes_match_paper),
+        cmocka_unit_test(slopes_match_bloom),
+        cmocka_unit_test(softmax_matches_oracle),
+        cmocka_unit_test(causal_is_exact),
+        cmocka_unit_test(symmetric_bias),
+        cmocka_unit_test(special_rows),
+        cmocka_unit_test(sinks_take_probability),
+        cmocka_unit_test(in_place_matches),
+    };
+    return cmocka_run_group_tests_name("softmax", tests, NULL, NULL);
+}
