@@ -1,0 +1,505 @@
+// bench_posenc.cc - the benchmark suite: every libposenc kernel x variant x workload, and the baselines beside them.
+//
+// Names: <kernel>_f32/<implementation>/<workload>[/<pairing>], e.g. rope_f32/avx512/prefill-512/half,
+// softmax_f32/avx2/decode-32768. Implementations: every variant compiled into the library (posenc_isa_name; the
+// ones this CPU lacks report an error and are skipped), "dispatch" (the variant chosen at load), and the
+// baselines "stream" (in-place read+write of the same bytes: the memory roofline), "textbook" (the loop a user
+// writes, -O3 -march=native) and "onednn" (oneDNN's softmax primitive, one thread, when built with it).
+// Every benchmark reports items/s (elements or scores) and bytes/s (bytes read + bytes written).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "baselines.h"
+#include "posenc.h"
+#ifdef POSENC_BENCH_ONEDNN
+#include "onednn_softmax.h"
+#endif
+
+namespace {
+
+constexpr size_t kHeadDim = 128;
+constexpr double kRopeBase = 10000.0;
+constexpr int64_t kFarPosition = 1000000;  // the "-pos1e6" workloads start here
+constexpr size_t kDramRotation = 3;         // 64 MiB buffers cycled so every pass reads DRAM, not cache
+
+// ---- buffers ------------------------------------------------------------------------------------------------
+
+// A 64-byte aligned float array filled with pseudo-random values in [-1, 1).
+class FloatBuffer {
+public:
+    explicit FloatBuffer(size_t count, uint64_t seed)
+    {
+        const size_t bytes = std::max<size_t>(64, (count * sizeof(float) + 63) / 64 * 64);
+        data_ = static_cast<float *>(std::aligned_alloc(64, bytes));
+        if (!data_)
+            throw std::bad_alloc();
+        uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+        for (size_t i = 0; i < count; i++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            data_[i] = static_cast<float>(static_cast<int32_t>(state >> 32)) * 0x1p-31f;
+        }
+    }
+    ~FloatBuffer() { std::free(data_); }
+    FloatBuffer(const FloatBuffer &) = delete;
+    FloatBuffer &operator=(const FloatBuffer &) = delete;
+    float *data() const { return data_; }
+
+private:
+    float *data_;
+};
+
+// `copies` buffers of `count` floats, made on first use and kept for the whole run: Google Benchmark calls a
+// benchmark several times while it sizes the iteration count, and workloads of equal size share them.
+std::vector<float *> buffer_rotation(size_t count, size_t copies)
+{
+    static std::map<std::pair<size_t, size_t>, std::vector<std::unique_ptr<FloatBuffer>>> made;
+    auto &buffers = made[{count, copies}];
+    for (size_t i = buffers.size(); i < copies; i++)
+        buffers.emplace_back(new FloatBuffer(count, count + i));
+    std::vector<float *> pointers;
+    for (auto &buffer : buffers)
+        pointers.push_back(buffer->data());
+    return pointers;
+}
+
+// ---- workloads (shared/DESIGN.md section 9): f32, head_dim 128, base 10000 ----------------------------------
+
+struct RopeWorkload {
+    std::string name;
+    size_t n_tokens;
+    size_t n_q_heads;
+    size_t n_k_heads;  // 0: q only (posenc_rope_apply); otherwise q and k together (posenc_rope_apply_qk)
+    int64_t start_pos;
+    size_t copies;     // buffers cycled through
+    size_t q_elements() const { return n_tokens * n_q_heads * kHeadDim; }
+    size_t elements() const { return n_tokens * (n_q_heads + n_k_heads) * kHeadDim; }
+};
+
+struct SoftmaxWorkload {
+    std::string name;
+    size_t n_heads;
+    size_t n_rows;
+    size_t n_cols;
+    bool alibi;        // causal ALiBi with scale 1/sqrt(128); otherwise a plain softmax (scale 1, no bias)
+    int64_t q_pos0;    // keys sit at positions 0..n_cols-1
+    size_t copies;
+    size_t elements() const { return n_heads * n_rows * n_cols; }
+};
+
+const std::vector<RopeWorkload> &rope_workloads()
+{
+    static const std::vector<RopeWorkload> workloads = {
+        {"decode", 1, 32, 8, 4095, 1},
+        {"prefill-512", 512, 32, 0, 0, 1},
+        {"prefill-4096", 4096, 32, 0, 0, kDramRotation},
+        {"decode-pos1e6", 1, 32, 8, kFarPosition + 4095, 1},
+        {"prefill-512-pos1e6", 512, 32, 0, kFarPosition, 1},
+        {"prefill-4096-pos1e6", 4096, 32, 0, kFarPosition, kDramRotation},
+    };
+    return workloads;
+}
+
+const std::vector<SoftmaxWorkload> &softmax_workloads()
+{
+    static const std::vector<SoftmaxWorkload> workloads = {
+        {"decode-1024", 32, 1, 1024, true, 1023, 1},
+        {"decode-32768", 32, 1, 32768, true, 32767, 1},
+        {"prefill", 32, 512, 512, true, 0, 1},
+        {"plain", 1, 4096, 4096, false, 0, kDramRotation},
+    };
+    return workloads;
+}
+
+bool is_far(const RopeWorkload &workload)
+{
+    return workload.start_pos >= kFarPosition;
+}
+
+// ---- implementations ----------------------------------------------------------------------------------------
+
+// Who runs a benchmark: a libposenc variant (isa set, switched to before timing) or a baseline (isa empty).
+struct Implementation {
+    std::string name;    // the name's second component: "avx2", "dispatch", "textbook", ...
+    std::string isa;     // posenc_set_isa() argument; empty for baselines
+    bool supported;
+};
+
+// Rotates n_tokens tokens of q [t][n_q][128] (and k [t][n_k][128] if k) in place from start_pos; 0 on success.
+using RopeFn = std::function<int(float *q, float *k, size_t n_tokens, int64_t start_pos)>;
+// Softmax of one workload's scores, in place; 0 on success.
+using SoftmaxFn = std::function<int(float *scores)>;
+
+posenc_rope_plan *rope_plans[2];  // indexed by POSENC_ROPE_HALF / POSENC_ROPE_INTERLEAVED
+
+const char *pairing_name(int pairing)
+{
+    return pairing == POSENC_ROPE_HALF ? "half" : "interleaved";
+}
+
+RopeFn posenc_rope(const RopeWorkload &workload, int pairing)
+{
+    const posenc_rope_plan *plan = rope_plans[pairing];
+    const size_t n_q = workload.n_q_heads, n_k = workload.n_k_heads;
+    return [plan, n_q, n_k](float *q, float *k, size_t n_tokens, int64_t start_pos) {
+        if (k)
+            return posenc_rope_apply_qk(plan, q, n_q, n_q * kHeadDim, kHeadDim, k, n_k, n_k * kHeadDim, kHeadDim,
+                                        n_tokens, nullptr, start_pos, 0);
+        return posenc_rope_apply(plan, q, n_tokens, n_q, n_q * kHeadDim, kHeadDim, nullptr, start_pos, 0);
+    };
+}
+
+RopeFn textbook_rope(const RopeWorkload &workload, int pairing)
+{
+    const size_t n_q = workload.n_q_heads, n_k = workload.n_k_heads;
+    return [n_q, n_k, pairing](float *q, float *k, size_t n_tokens, int64_t start_pos) {
+        textbook_rope_qk(q, n_q, k, k ? n_k : 0, n_tokens, kHeadDim, start_pos, static_cast<float>(kRopeBase),
+                         pairing == POSENC_ROPE_INTERLEAVED);
+        return 0;
+    };
+}
+
+SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload)
+{
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    if (workload.alibi) {
+        desc.position = POSENC_POSITION_CAUSAL;
+        desc.slopes_mode = POSENC_SLOPES_ALIBI;
+        desc.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+        desc.q_pos0 = workload.q_pos0;
+        desc.k_pos0 = 0;
+    }
+    const SoftmaxWorkload w = workload;
+    return [desc, w](float *scores) {
+        const size_t head_stride = w.n_rows * w.n_cols;
+        return posenc_softmax(&desc, scores, head_stride, w.n_cols, scores, head_stride, w.n_cols, w.n_heads,
+                              w.n_rows, w.n_cols);
+    };
+}
+
+SoftmaxFn textbook_softmax_fn(const SoftmaxWorkload &workload)
+{
+    std::vector<float> slopes(workload.n_heads);
+    textbook_alibi_slopes(workload.n_heads, slopes.data());
+    const SoftmaxWorkload w = workload;
+    return [slopes, w](float *scores) {
+        textbook_softmax(scores, w.n_heads, w.n_rows, w.n_cols,
+                         w.alibi ? 1.0f / std::sqrt(static_cast<float>(kHeadDim)) : 1.0f,
+                         w.alibi ? slopes.data() : nullptr, w.q_pos0);
+        return 0;
+    };
+}
+
+// ---- accuracy: RoPE against a float64 rotation ---------------------------------------------------------------
+
+// Largest per-head relative error ||y - y64|| / ||y64|| over up to 64 tokens spread across the workload, where
+// y64 rotates the same float input with angles p * base^(-2i/128) formed in double.
+double rope_max_relative_error(const RopeWorkload &workload, int pairing, const RopeFn &rotate)
+{
+    const size_t n_heads = workload.n_q_heads + workload.n_k_heads, n_pairs = kHeadDim / 2;
+    const size_t n_samples = std::min<size_t>(workload.n_tokens, 64);
+    FloatBuffer input(n_heads * kHeadDim, 7);
+    std::vector<float> output(n_heads * kHeadDim);
+    std::vector<double> omega(n_pairs);
+    for (size_t i = 0; i < n_pairs; i++)
+        omega[i] = std::pow(kRopeBase, -2.0 * static_cast<double>(i) / static_cast<double>(kHeadDim));
+
+    double worst = 0.0;
+    for (size_t sample = 0; sample < n_samples; sample++) {
+        const int64_t position = workload.start_pos + static_cast<int64_t>(sample * workload.n_tokens / n_samples);
+        std::copy(input.data(), input.data() + output.size(), output.begin());
+        float *k = workload.n_k_heads ? output.data() + workload.n_q_heads * kHeadDim : nullptr;
+        if (rotate(output.data(), k, 1, position) != 0)
+            return NAN;
+        for (size_t h = 0; h < n_heads; h++) {
+            const float *x = input.data() + h * kHeadDim, *y = output.data() + h * kHeadDim;
+            double error = 0.0, norm = 0.0;
+            for (size_t i = 0; i < n_pairs; i++) {
+                const size_t a = pairing == POSENC_ROPE_HALF ? i : 2 * i;
+                const size_t b = pairing == POSENC_ROPE_HALF ? i + n_pairs : 2 * i + 1;
+                const double angle = static_cast<double>(position) * omega[i];
+                const double c = std::cos(angle), s = std::sin(angle);
+                const double ya = x[a] * c - x[b] * s, yb = x[a] * s + x[b] * c;
+                error += (y[a] - ya) * (y[a] - ya) + (y[b] - yb) * (y[b] - yb);
+                norm += ya * ya + yb * yb;
+            }
+            worst = std::max(worst, std::sqrt(error / norm));
+        }
+    }
+    return worst;
+}
+
+// ---- benchmark bodies ---------------------------------------------------------------------------------------
+
+// Switches libposenc to the implementation's variant; false (and the benchmark skipped) if it cannot run.
+bool select_implementation(benchmark::State &state, const Implementation &implementation)
+{
+    if (!implementation.supported) {
+        state.SkipWithError(("this CPU cannot run the " + implementation.isa + " variant").c_str());
+        return false;
+    }
+    if (!implementation.isa.empty() && posenc_set_isa(implementation.isa.c_str()) != POSENC_OK) {
+        state.SkipWithError(("posenc_set_isa(\"" + implementation.isa + "\") failed").c_str());
+        return false;
+    }
+    if (implementation.name == "dispatch")
+        state.SetLabel(implementation.isa);
+    return true;
+}
+
+void report_rates(benchmark::State &state, size_t elements)
+{
+    const auto iterations = static_cast<int64_t>(state.iterations());
+    state.SetItemsProcessed(iterations * static_cast<int64_t>(elements));
+    state.SetBytesProcessed(iterations * static_cast<int64_t>(elements * 2 * sizeof(float)));
+}
+
+float stream_factor()
+{
+    static volatile float one = 1.0f;  // volatile: the compiler cannot prove the stream pass is a no-op
+    return one;
+}
+
+void bench_stream(benchmark::State &state, size_t elements, size_t copies)
+{
+    const std::vector<float *> buffers = buffer_rotation(elements, copies);
+    const float factor = stream_factor();
+    size_t next = 0;
+    for (auto _ : state) {
+        float *data = buffers[next];
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        stream_scale_in_place(data, elements, factor);
+        benchmark::DoNotOptimize(data);
+        benchmark::ClobberMemory();
+    }
+    report_rates(state, elements);
+}
+
+void bench_rope(benchmark::State &state, const Implementation &implementation, const RopeWorkload &workload,
+                int pairing, const RopeFn &rotate)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    static std::map<std::string, double> errors;  // measured once per benchmark, outside the timed loop
+    const std::string key = implementation.name + "/" + workload.name + "/" + pairing_name(pairing);
+    if (!errors.count(key))
+        errors[key] = rope_max_relative_error(workload, pairing, rotate);
+    const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        float *q = buffers[next];
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        const int result = rotate(q, workload.n_k_heads ? q + workload.q_elements() : nullptr, workload.n_tokens,
+                                  workload.start_pos);
+        if (result != 0)
+            status = result;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements());
+    state.counters["rel_err"] = errors[key];
+}
+
+void bench_softmax(benchmark::State &state, const Implementation &implementation, const SoftmaxWorkload &workload,
+                   const SoftmaxFn &softmax)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        float *scores = buffers[next];
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        const int result = softmax(scores);
+        if (result != 0)
+            status = result;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements());
+}
+
+#ifdef POSENC_BENCH_ONEDNN
+void bench_onednn_softmax(benchmark::State &state, const SoftmaxWorkload &workload)
+{
+    static std::map<std::string, std::unique_ptr<OnednnSoftmax>> primitives;  // created once per workload
+    auto &primitive = primitives[workload.name];
+    try {
+        if (!primitive)
+            primitive.reset(new OnednnSoftmax(workload.n_heads * workload.n_rows, workload.n_cols));
+    } catch (const std::exception &) {
+        state.SkipWithError("oneDNN could not create its softmax primitive");
+        return;
+    }
+    state.SetLabel(primitive->implementation() + (workload.alibi ? ", no bias: oneDNN has none" : ""));
+    const Implementation baseline{"onednn", "", true};
+    bench_softmax(state, baseline, workload, [&primitive](float *scores) { return primitive->run(scores); });
+}
+#endif
+
+// ---- registration -------------------------------------------------------------------------------------------
+
+void register_rope(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    const Implementation textbook{"textbook", "", true};
+    for (const RopeWorkload &workload : rope_workloads()) {
+        if (!is_far(workload)) {
+            const size_t elements = workload.elements(), copies = workload.copies;
+            benchmark::RegisterBenchmark(("rope_f32/stream/" + workload.name).c_str(),
+                                         [elements, copies](benchmark::State &state) {
+                                             bench_stream(state, elements, copies);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+        }
+        for (int pairing : {POSENC_ROPE_HALF, POSENC_ROPE_INTERLEAVED}) {
+            // Far positions measure accuracy: textbook and the dispatched variant suffice (variants agree bitwise).
+            std::vector<Implementation> runners{textbook};
+            if (!is_far(workload))
+                runners.insert(runners.end(), variants.begin(), variants.end());
+            runners.push_back(dispatch);
+            for (const Implementation &runner : runners) {
+                const RopeFn rotate =
+                    runner.isa.empty() ? textbook_rope(workload, pairing) : posenc_rope(workload, pairing);
+                const std::string name =
+                    "rope_f32/" + runner.name + "/" + workload.name + "/" + pairing_name(pairing);
+                benchmark::RegisterBenchmark(name.c_str(),
+                                             [runner, workload, pairing, rotate](benchmark::State &state) {
+                                                 bench_rope(state, runner, workload, pairing, rotate);
+                                             })
+                    ->Unit(benchmark::kMicrosecond);
+            }
+        }
+    }
+}
+
+void register_softmax(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    const Implementation textbook{"textbook", "", true};
+    for (const SoftmaxWorkload &workload : softmax_workloads()) {
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("softmax_f32/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements, copies);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("softmax_f32/textbook/" + workload.name).c_str(),
+                                     [textbook, workload](benchmark::State &state) {
+                                         bench_softmax(state, textbook, workload, textbook_softmax_fn(workload));
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+#ifdef POSENC_BENCH_ONEDNN
+        if (workload.name != "prefill")  // oneDNN peers: softmax-plain and softmax-decode
+            benchmark::RegisterBenchmark(("softmax_f32/onednn/" + workload.name).c_str(),
+                                         [workload](benchmark::State &state) {
+                                             bench_onednn_softmax(state, workload);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+#endif
+        std::vector<Implementation> runners(variants);
+        runners.push_back(dispatch);
+        for (const Implementation &runner : runners) {
+            const SoftmaxFn softmax = posenc_softmax_fn(workload);
+            benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name).c_str(),
+                                         [runner, workload, softmax](benchmark::State &state) {
+                                             bench_softmax(state, runner, workload, softmax);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+        }
+    }
+}
+
+// The CPU's name as /proc/cpuinfo gives it (x86 "model name"); "unknown" elsewhere.
+std::string cpu_model()
+{
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(cpuinfo, line)) {
+        if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+            const std::string value = line.substr(line.find(':') + 1);
+            return value.substr(std::min(value.find_first_not_of(' '), value.size()));
+        }
+    }
+    return "unknown";
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    // The dispatcher's choice at load, before any benchmark switches variants.
+    const std::string isa_at_load = posenc_isa();
+
+    for (int pairing : {POSENC_ROPE_HALF, POSENC_ROPE_INTERLEAVED}) {
+        posenc_rope_config config;
+        posenc_rope_config_init(&config, sizeof config);
+        config.head_dim = kHeadDim;
+        config.pairing = pairing;
+        config.base = kRopeBase;
+        const posenc_status status = posenc_rope_plan_create(&config, &rope_plans[pairing]);
+        if (status != POSENC_OK) {
+            std::fprintf(stderr, "posenc_bench: cannot create a RoPE plan: %s\n", posenc_strerror(status));
+            return 1;
+        }
+    }
+
+    std::vector<Implementation> variants;
+    std::string compiled, supported;
+    for (size_t i = 0; i < posenc_isa_count(); i++) {
+        const bool runs = posenc_isa_supported(i) != 0;
+        variants.push_back({posenc_isa_name(i), posenc_isa_name(i), runs});
+        compiled += (compiled.empty() ? "" : " ") + std::string(posenc_isa_name(i));
+        if (runs)
+            supported += (supported.empty() ? "" : " ") + std::string(posenc_isa_name(i));
+    }
+    const Implementation dispatch{"dispatch", isa_at_load, true};
+
+    benchmark::AddCustomContext("cpu_model", cpu_model());
+    benchmark::AddCustomContext("posenc_version", posenc_version());
+    benchmark::AddCustomContext("posenc_dispatch", isa_at_load);
+    benchmark::AddCustomContext("posenc_variants_compiled", compiled);
+    benchmark::AddCustomContext("posenc_variants_supported", supported);
+#ifdef POSENC_BENCH_ONEDNN
+    const int onednn_threads = onednn_use_one_thread();
+    if (onednn_threads != 1) {
+        std::fprintf(stderr, "posenc_bench: oneDNN would use %d threads, not 1\n", onednn_threads);
+        return 1;
+    }
+    benchmark::AddCustomContext("onednn", onednn_description());
+#else
+    benchmark::AddCustomContext("onednn", "absent (built without libdnnl-dev)");
+#endif
+
+    register_rope(variants, dispatch);
+    register_softmax(variants, dispatch);
+
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+
+    posenc_set_isa(isa_at_load.c_str());
+    for (posenc_rope_plan *plan : rope_plans)
+        posenc_rope_plan_destroy(plan);
+    return 0;
+}
