@@ -1,0 +1,1178 @@
+/* test_rope_schemes.c - RoPE frequency schemes, multi-axis positions, cos/sin tables and mscale handling. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "common.h"
+#include "oracle_schemes.h"
+
+/* Frequencies agree with the oracle to this relative error (pow vs exp/log and operation order differ). */
+#define FREQ_TOLERANCE 1e-12
+/* The public accuracy bound per head (include/posenc.h). */
+#define HEAD_TOLERANCE 1e-6
+/* rotary_dim/2 at most (the library's own bound is internal). */
+#define MAX_PAIRS (POSENC_MAX_HEAD_DIM / 2)
+
+/* ---- configurations ---------------------------------------------------------------------------------------- */
+
+static posenc_rope_config make_config(uint32_t head_dim, uint32_t rotary_dim, int32_t pairing, double base,
+                                      int32_t scaling)
+{
+    posenc_rope_config cfg;
+    assert_int_equal(posenc_rope_config_init(&cfg, sizeof cfg), POSENC_OK);
+    cfg.head_dim = head_dim;
+    cfg.rotary_dim = rotary_dim;
+    cfg.pairing = pairing;
+    cfg.base = base;
+    cfg.scaling = scaling;
+    return cfg;
+}
+
+static void set_sections(posenc_rope_config *cfg, int32_t axes, int32_t n, int32_t s0, int32_t s1, int32_t s2)
+{
+    cfg->axes = axes;
+    cfg->n_sections = n;
+    cfg->sections[0] = s0;
+    cfg->sections[1] = s1;
+    cfg->sections[2] = s2;
+    cfg->sections[3] = 0;
+}
+
+static size_t n_pairs_of(const posenc_rope_config *cfg)
+{
+    return (cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim) / 2;
+}
+
+/* Per-pair lists, filled once: shaped like Phi-3's (short near 1, long rising to ~60) and ggml rope_freqs. */
+static double short_factors[MAX_PAIRS], long_factors[MAX_PAIRS], divisors[MAX_PAIRS];
+
+static void fill_factor_lists(void)
+{
+    for (size_t i = 0; i < MAX_PAIRS; i++) {
+        short_factors[i] = 1.0 + 0.01 * (double)(i % 17);
+        long_factors[i] = 1.0 + 59.0 * (double)(i * i % 2304) / 2304.0;
+        divisors[i] = 0.5 + (double)(test_rand_u64() % 1000) / 100.0;
+    }
+}
+
+typedef struct scheme_case {
+    const char *name;
+    posenc_rope_config cfg;
+} scheme_case;
+
+#define MAX_CASES 40
+
+/* Every scheme and axis layout, both pairings, partial rotary, small and odd pair counts. */
+static size_t make_cases(scheme_case *cases)
+{
+    size_t n = 0;
+    posenc_rope_config c;
+
+    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    cases[n++] = (scheme_case){ "none", c };
+    c = make_config(2, 0, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_NONE);
+    cases[n++] = (scheme_case){ "none-d2", c };
+    c = make_config(128, 0, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_LINEAR);
+    c.factor = 4.0;
+    cases[n++] = (scheme_case){ "linear", c };
+    c = make_config(80, 40, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NTK);
+    c.factor = 2.0;
+    cases[n++] = (scheme_case){ "ntk-partial", c };
+    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_DYNAMIC_NTK);
+    c.factor = 2.0;
+    c.original_max_position = 2048;
+    cases[n++] = (scheme_case){ "dynamic-unset-length", c };
+    c.sequence_length = 6000;
+    cases[n++] = (scheme_case){ "dynamic-6000", c };
+    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);
+    c.factor = 4.0;
+    c.original_max_position = 4096;
+    cases[n++] = (scheme_case){ "yarn", c };
+    c.pairing = POSENC_ROPE_INTERLEAVED;
+    c.attention_factor = 1.5;
+    cases[n++] = (scheme_case){ "yarn-attention-factor", c };
+    c = make_config(192, 64, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_YARN);   /* DeepSeek-V3 rope part */
+    c.factor = 40.0;
+    c.original_max_position = 4096;
+    c.mscale = 0.707;
+    c.mscale_all_dim = 1.0;
+    cases[n++] = (scheme_case){ "yarn-deepseek-partial", c };
+    c = make_config(64, 0, POSENC_ROPE_HALF, 150000.0, POSENC_SCALING_YARN);           /* gpt-oss-like */
+    c.factor = 32.0;
+    c.original_max_position = 4096;
+    c.beta_fast = 32.0;
+    c.beta_slow = 1.0;
+    cases[n++] = (scheme_case){ "yarn-d64", c };
+    c = make_config(6, 4, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);             /* low == high corner */
+    c.factor = 2.0;
+    c.original_max_position = 8;
+    cases[n++] = (scheme_case){ "yarn-tiny", c };
+    c = make_config(128, 0, POSENC_ROPE_HALF, 500000.0, POSENC_SCALING_LLAMA3);
+    c.factor = 8.0;
+    c.low_freq_factor = 1.0;
+    c.high_freq_factor = 4.0;
+    c.original_max_position = 8192;
+    cases[n++] = (scheme_case){ "llama3.1", c };
+    c.pairing = POSENC_ROPE_INTERLEAVED;
+    c.factor = 32.0;
+    c.high_freq_factor = 2.5;
+    cases[n++] = (scheme_case){ "llama3-interleaved", c };
+    c = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);        /* Phi-3 mini 128k */
+    c.short_factors = short_factors;
+    c.long_factors = long_factors;
+    c.factor = 131072.0 / 4096.0;
+    c.original_max_position = 4096;
+    cases[n++] = (scheme_case){ "longrope-short", c };
+    c.use_long_factors = 1;
+    cases[n++] = (scheme_case){ "longrope-long", c };
+    c = make_config(100, 98, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+    c.freq_factors = divisors;
+    cases[n++] = (scheme_case){ "freq-factors", c };
+    c = make_config(128, 0, POSENC_ROPE_HALF, 1000000.0, POSENC_SCALING_NONE);         /* Qwen2-VL */
+    set_sections(&c, POSENC_AXES_MROPE, 3, 16, 24, 24);
+    cases[n++] = (scheme_case){ "mrope", c };
+    c.scaling = POSENC_SCALING_YARN;
+    c.factor = 4.0;
+    c.original_max_position = 32768;
+    cases[n++] = (scheme_case){ "mrope-yarn", c };
+    c = make_config(128, 0, POSENC_ROPE_HALF, 5000000.0, POSENC_SCALING_NONE);         /* Qwen3-VL */
+    set_sections(&c, POSENC_AXES_MROPE_INTERLEAVED, 3, 24, 20, 20);
+    cases[n++] = (scheme_case){ "imrope", c };
+    c = make_config(40, 34, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_LINEAR);
+    set_sections(&c, POSENC_AXES_MROPE_INTERLEAVED, 3, 3, 7, 7);
+    c.factor = 2.0;
+    cases[n++] = (scheme_case){ "imrope-odd", c };
+    c = make_config(80, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);            /* Qwen2-VL vision */
+    set_sections(&c, POSENC_AXES_VISION_2D, 2, 20, 20, 0);
+    cases[n++] = (scheme_case){ "vision", c };
+    c = make_config(72, 60, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+    set_sections(&c, POSENC_AXES_VISION_2D, 2, 12, 18, 0);
+    c.freq_factors = divisors;
+    cases[n++] = (scheme_case){ "vision-uneven-ff", c };
+    c = make_config(64, 0, POSENC_ROPE_HALF, 100.0, POSENC_SCALING_LINEAR);
+    set_sections(&c, POSENC_AXES_VISION_2D, 2, 16, 16, 0);
+    c.factor = 3.0;
+    cases[n++] = (scheme_case){ "vision-linear", c };
+    assert_true(n <= MAX_CASES);
+    return n;
+}
+
+static posenc_rope_plan *create_plan(const posenc_rope_config *cfg)
+{
+    posenc_rope_plan *plan = NULL;
+    assert_int_equal(posenc_rope_plan_create(cfg, &plan), POSENC_OK);
+    assert_non_null(plan);
+    return plan;
+}
+
+/* ---- frequencies ------------------------------------------------------------------------------------------- */
+
+static double relative_difference(double a, double b)
+{
+    return fabs(a - b) / fabs(b);
+}
+
+static void frequencies_match_oracle(void **state)
+{
+    (void)state;
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        size_t n = n_pairs_of(cfg);
+        posenc_rope_plan *plan = create_plan(cfg);
+        double omega[MAX_PAIRS], want[MAX_PAIRS], mscale, want_mscale;
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n, &mscale), POSENC_OK);
+        assert_int_equal(oracle_rope_frequencies(cfg, want, &want_mscale), 0);
+        for (size_t i = 0; i < n; i++) {
+            if (!(relative_difference(omega[i], want[i]) <= FREQ_TOLERANCE)) {
+                fprintf(stderr, "%s: pair %zu: %.17g vs oracle %.17g\n", cases[k].name, i, omega[i], want[i]);
+                fail();
+            }
+        }
+        if (!(relative_difference(mscale, want_mscale) <= FREQ_TOLERANCE)) {
+            fprintf(stderr, "%s: mscale %.17g vs oracle %.17g\n", cases[k].name, mscale, want_mscale);
+            fail();
+        }
+        int axis[MAX_PAIRS];
+        assert_int_equal(posenc_rope_plan_axes(plan), oracle_rope_axes(cfg, axis));
+        posenc_rope_plan_destroy(plan);
+    }
+}
+
+/* ---- applied results against float64 ---------------------------------------------------------------------- */
+
+/* Positions within +-(2^31 - 1): small, near the original contexts, and huge, of both signs. */
+static int64_t random_position(void)
+{
+    switch (test_rand_below(4)) {
+    case 0: return (int64_t)test_rand_below(64);
+    case 1: return (int64_t)test_rand_below(200000);
+    case 2: return (int64_t)test_rand_below((size_t)POSENC_MAX_POSITION + 1);
+    default: return -(int64_t)test_rand_below((size_t)POSENC_MAX_POSITION + 1);
+    }
+}
+
+/* One tensor [n_tokens][n_heads][head_dim] with padded strides inside a guarded buffer. */
+typedef struct tensor {
+    test_buf buf;
+    size_t n_tokens, n_heads, head_dim, token_stride, head_stride;
+} tensor;
+
+static tensor tensor_new(size_t n_tokens, size_t n_heads, size_t head_dim, size_t misalign)
+{
+    tensor t = { .n_tokens = n_tokens, .n_heads = n_heads, .head_dim = head_dim };
+    t.head_stride = head_dim + test_rand_below(3);
+    t.token_stride = n_heads * t.head_stride + test_rand_below(5);
+    t.buf = test_buf_new(n_tokens * t.token_stride, misalign);
+    test_fill(t.buf.data, t.buf.n, -2.0f, 2.0f);
+    return t;
+}
+
+static const float *head_of(const tensor *t, const float *base, size_t token, size_t head)
+{
+    return base + token * t->token_stride + head * t->head_stride;
+}
+
+/* Check every head of y (rotated from x by plan with the given flags) against the float64 rotation built from
+ * the plan's frequencies, the oracle's axis mapping and the oracle's mscale. Returns the worst error. */
+static double check_heads(const posenc_rope_config *cfg, const posenc_rope_plan *plan, const tensor *t,
+                          const float *x, const float *y, const int64_t *positions, int64_t start_pos,
+                          uint32_t flags)
+{
+    size_t n = n_pairs_of(cfg);
+    double omega[MAX_PAIRS], oracle_omega[MAX_PAIRS], mscale;
+    int axis[MAX_PAIRS];
+    assert_int_equal(posenc_rope_plan_info(plan, omega, n, NULL), POSENC_OK);
+    assert_int_equal(oracle_rope_frequencies(cfg, oracle_omega, &mscale), 0);
+    size_t n_axes = oracle_rope_axes(cfg, axis);
+    if (flags & POSENC_ROPE_NO_MSCALE)
+        mscale = 1.0;
+    double worst = 0.0, y64[POSENC_MAX_HEAD_DIM], pos_of_pair[MAX_PAIRS];
+    for (size_t tok = 0; tok < t->n_tokens; tok++) {
+        for (size_t i = 0; i < n; i++)
+            pos_of_pair[i] = positions ? (double)positions[tok * n_axes + (size_t)axis[i]]
+                                       : (double)(start_pos + (int64_t)tok);
+        for (size_t h = 0; h < t->n_heads; h++) {
+            oracle_rope_rotate(head_of(t, x, tok, h), y64, t->head_dim, n, cfg->pairing, omega, pos_of_pair,
+                               mscale, (flags & POSENC_ROPE_INVERSE) != 0);
+            double err = oracle_relative_error(head_of(t, y, tok, h), y64, t->head_dim);
+            if (err > worst)
+                worst = err;
+        }
+    }
+    return worst;
+}
+
+static void applied_matches_float64(void **state)
+{
+    (void)state;
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    static const uint32_t flag_sets[] = { 0, POSENC_ROPE_INVERSE, POSENC_ROPE_NO_MSCALE,
+                                          POSENC_ROPE_INVERSE | POSENC_ROPE_NO_MSCALE };
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        posenc_rope_plan *plan = create_plan(cfg);
+        size_t n_axes = posenc_rope_plan_axes(plan);
+        for (size_t f = 0; f < sizeof flag_sets / sizeof flag_sets[0]; f++) {
+            size_t n_tokens = 1 + test_rand_below(6), n_heads = 1 + test_rand_below(4);
+            tensor src = tensor_new(n_tokens, n_heads, cfg->head_dim, test_rand_below(16));
+            test_buf dst = test_buf_new(src.buf.n, test_rand_below(16));
+            int64_t positions[8 * 3];
+            for (size_t i = 0; i < n_tokens * n_axes; i++)
+                positions[i] = random_position();
+            int use_start = (f == 3);
+            int64_t start_pos = use_start ? 2147483647 - (int64_t)n_tokens + 1 : 0;
+            assert_int_equal(posenc_rope_apply_to(plan, src.buf.data, src.token_stride, src.head_stride,
+                                                  dst.data, src.token_stride, src.head_stride, n_tokens, n_heads,
+                                                  use_start ? NULL : positions, start_pos, flag_sets[f]),
+                             POSENC_OK);
+            assert_true(test_guard_ok(&dst));
+            double err = check_heads(cfg, plan, &src, src.buf.data, dst.data, use_start ? NULL : positions,
+                                     start_pos, flag_sets[f]);
+            if (!(err <= HEAD_TOLERANCE)) {
+                fprintf(stderr, "%s flags %u: relative error %.3g\n", cases[k].name, flag_sets[f], err);
+                fail();
+            }
+            test_buf_free(&dst);
+            test_buf_free(&src.buf);
+        }
+        posenc_rope_plan_destroy(plan);
+    }
+}
+
+/* ---- every variant bit-identical to scalar ---------------------------------------------------------------- */
+
+/* Run every entry point that touches a plan's frequencies on fresh copies of the same input; out holds
+ * 5 results back to back, each src.buf.n floats. */
+static void run_all_entry_points(const posenc_rope_plan *plan, const tensor *src, const int64_t *positions,
+                                 const float *cos_table, const float *sin_table, size_t table_stride, float *out)
+{
+    size_t n = src->buf.n, tokens = src->n_tokens, heads = src->n_heads;
+    size_t ts = src->token_stride, hs = src->head_stride;
+    float *y = out;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply(plan, y, tokens, heads, ts, hs, positions, 0, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));   /* out of place writes heads only: pad with known bits */
+    assert_int_equal(posenc_rope_apply_to(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, NULL, 77,
+                                          POSENC_ROPE_INVERSE), POSENC_OK);
+    y += n;
+    /* q = the tensor, k = its first head only (GQA shape), in one buffer region each */
+    memcpy(y, src->buf.data, n * sizeof(float));
+    float k_heads[8 * POSENC_MAX_HEAD_DIM];
+    for (size_t t = 0; t < tokens; t++)
+        memcpy(k_heads + t * src->head_dim, src->buf.data + t * ts, src->head_dim * sizeof(float));
+    assert_int_equal(posenc_rope_apply_qk(plan, y, heads, ts, hs, k_heads, 1, src->head_dim, src->head_dim,
+                                          tokens, positions, 0, POSENC_ROPE_NO_MSCALE), POSENC_OK);
+    for (size_t t = 0; t < tokens; t++)     /* fold k into q's first head so one memcmp covers both */
+        for (size_t e = 0; e < src->head_dim; e++)
+            y[t * ts + e] += k_heads[t * src->head_dim + e];
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_shift(plan, y, tokens, heads, ts, hs, -123456789, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply_tables(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, cos_table,
+                                              sin_table, table_stride, POSENC_ROPE_INVERSE), POSENC_OK);
+}
+
+static void variants_bit_identical(void **state)
+{
+    (void)state;
+    const char *initial = posenc_isa();
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    size_t n_variants = posenc_isa_count();
+    size_t compared = 0;
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        posenc_rope_plan *plan = create_plan(cfg);
+        size_t n_axes = posenc_rope_plan_axes(plan), n = n_pairs_of(cfg);
+        size_t n_tokens = 1 + test_rand_below(8), n_heads = 1 + test_rand_below(5);
+        tensor src = tensor_new(n_tokens, n_heads, cfg->head_dim, test_rand_below(16));
+        int64_t positions[8 * 3];
+        for (size_t i = 0; i < n_tokens * n_axes; i++)
+            positions[i] = random_position();
+        size_t table_stride = n + test_rand_below(3);
+        float *cos_table = malloc(n_tokens * table_stride * sizeof(float));
+        float *sin_table = malloc(n_tokens * table_stride * sizeof(float));
+        assert_non_null(cos_table);
+        assert_non_null(sin_table);
+        test_fill(cos_table, n_tokens * table_stride, -1.2f, 1.2f);
+        test_fill(sin_table, n_tokens * table_stride, -1.2f, 1.2f);
+
+        size_t total = 5 * src.buf.n;
+        float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+        assert_non_null(want);
+        assert_non_null(got);
+        assert_int_equal(posenc_set_isa("scalar"), POSENC_OK);
+        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, want);
+        for (size_t v = 0; v < n_variants; v++) {
+            const char *name = posenc_isa_name(v);
+            if (!posenc_isa_supported(v) || strcmp(name, "scalar") == 0)
+                continue;
+            assert_int_equal(posenc_set_isa(name), POSENC_OK);
+            run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, got);
+            char what[96];
+            snprintf(what, sizeof what, "%s on %s", cases[k].name, name);
+            assert_true(test_same_bits(got, want, total, what));
+            compared++;
+        }
+        free(want);
+        free(got);
+        free(cos_table);
+        free(sin_table);
+        test_buf_free(&src.buf);
+        posenc_rope_plan_destroy(plan);
+    }
+    assert_int_equal(posenc_set_isa(initial), POSENC_OK);
+    fprintf(stderr, "# %zu scheme x variant comparisons (variants compiled: %zu)\n", compared, n_variants);
+}
+
+/* ---- fixed reference points -------------------------------------------------------------------------------- */
+
+/* Llama 3.1 (factor 8, low 1, high 4, original 8192, base 500000, rotary_dim 128): the fastest pair is left
+ * alone, the slowest is divided by exactly 8. */
+static void llama31_reference_points(void **state)
+{
+    (void)state;
+    posenc_rope_config plain = make_config(128, 128, POSENC_ROPE_HALF, 500000.0, POSENC_SCALING_NONE);
+    posenc_rope_config scaled = plain;
+    scaled.scaling = POSENC_SCALING_LLAMA3;
+    scaled.factor = 8.0;
+    scaled.low_freq_factor = 1.0;
+    scaled.high_freq_factor = 4.0;
+    scaled.original_max_position = 8192;
+    posenc_rope_plan *p0 = create_plan(&plain), *p1 = create_plan(&scaled);
+    double w0[64], w1[64], mscale;
+    assert_int_equal(posenc_rope_plan_info(p0, w0, 64, NULL), POSENC_OK);
+    assert_int_equal(posenc_rope_plan_info(p1, w1, 64, &mscale), POSENC_OK);
+    assert_true(w1[0] == w0[0]);
+    assert_true(w1[0] == 1.0);
+    assert_true(w1[63] == w0[63] / 8.0);
+    assert_true(mscale == 1.0);
+    /* and the three bands are where the formula puts them: unchanged, smoothed, divided */
+    size_t unchanged = 0, smoothed = 0, divided = 0;
+    for (size_t i = 0; i < 64; i++) {
+        if (w1[i] == w0[i])
+            unchanged++;
+        else if (w1[i] == w0[i] / 8.0)
+            divided++;
+        else
+            smoothed++;
+    }
+    fprintf(stderr, "# llama3.1 bands: %zu unchanged, %zu smoothed, %zu divided\n", unchanged, smoothed, divided);
+    assert_true(unchanged > 0 && smoothed > 0 && divided > 0);
+    posenc_rope_plan_destroy(p0);
+    posenc_rope_plan_destroy(p1);
+}
+
+static double plan_mscale(const posenc_rope_config *cfg)
+{
+    posenc_rope_plan *plan = create_plan(cfg);
+    double mscale = 0.0;
+    assert_int_equal(posenc_rope_plan_info(plan, NULL, 0, &mscale), POSENC_OK);
+    posenc_rope_plan_destroy(plan);
+    return mscale;
+}
+
+/* YaRN factor 4: mscale = 0.1 ln 4 + 1 = 1.13863; attention_factor overrides it; DeepSeek's ratio. */
+static void yarn_reference_points(void **state)
+{
+    (void)state;
+    posenc_rope_config cfg = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);
+    cfg.factor = 4.0;
+    cfg.original_max_position = 4096;
+    double mscale = plan_mscale(&cfg);
+    assert_true(fabs(mscale - 1.13863) < 5e-6);
+    assert_true(mscale == 0.1 * log(4.0) + 1.0);
+    cfg.attention_factor = 1.25;
+    assert_true(plan_mscale(&cfg) == 1.25);
+    cfg.attention_factor = 0.0;
+    cfg.mscale = 1.0;                   /* DeepSeek-V3: mscale == mscale_all_dim -> exactly 1 */
+    cfg.mscale_all_dim = 1.0;
+    cfg.factor = 40.0;
+    assert_true(plan_mscale(&cfg) == 1.0);
+    cfg.mscale = 1.0;                   /* only one of the pair: HF falls back to the plain formula */
+    cfg.mscale_all_dim = 0.0;
+    assert_true(plan_mscale(&cfg) == 0.1 * log(40.0) + 1.0);
+    cfg.factor = 1.0;                   /* no stretch: no temperature */
+    assert_true(plan_mscale(&cfg) == 1.0);
+
+    /* factor 1 leaves every frequency alone */
+    posenc_rope_plan *plan = create_plan(&cfg);
+    cfg.scaling = POSENC_SCALING_NONE;
+    posenc_rope_plan *plain = create_plan(&cfg);
+    double w[64], w0[64];
+    assert_int_equal(posenc_rope_plan_info(plan, w, 64, NULL), POSENC_OK);
+    assert_int_equal(posenc_rope_plan_info(plain, w0, 64, NULL), POSENC_OK);
+    for (size_t i = 0; i < 64; i++)           /* (w/1)*ramp + w*(1-ramp) rounds: within an ulp or two */
+        assert_true(relative_difference(w[i], w0[i]) <= 0x1p-51);
+    posenc_rope_plan_destroy(plan);
+    posenc_rope_plan_destroy(plain);
+}
+
+/* LongRoPE 131072 / 4096: mscale = sqrt(1 + ln 32 / ln 4096) = 1.19024; the caller's list is the one used. */
+static void longrope_reference_points(void **state)
+{
+    (void)state;
+    posenc_rope_config cfg = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);
+    cfg.factor = 131072.0 / 4096.0;
+    cfg.original_max_position = 4096;
+    cfg.short_factors = short_factors;
+    cfg.long_factors = NULL;            /* the unused list may be absent */
+    double mscale = plan_mscale(&cfg);
+    assert_true(fabs(mscale - 1.19024) < 5e-6);
+    assert_true(relative_difference(mscale, sqrt(1.0 + log(32.0) / log(4096.0))) <= 1e-15);
+    cfg.factor = 1.0;
+    assert_true(plan_mscale(&cfg) == 1.0);
+    cfg.attention_factor = 1.1;
+    assert_true(plan_mscale(&cfg) == 1.1);
+
+    posenc_rope_config plain = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    posenc_rope_plan *p0 = create_plan(&plain);
+    cfg.use_long_factors = 1;
+    cfg.long_factors = long_factors;
+    cfg.short_factors = NULL;
+    posenc_rope_plan *p1 = create_plan(&cfg);
+    double w0[48], w1[48];
+    assert_int_equal(posenc_rope_plan_info(p0, w0, 48, NULL), POSENC_OK);
+    assert_int_equal(posenc_rope_plan_info(p1, w1, 48, NULL), POSENC_OK);
+    for (size_t i = 0; i < 48; i++)
+        assert_true(w1[i] == w0[i] / long_factors[i]);
+    posenc_rope_plan_destroy(p0);
+    posenc_rope_plan_destroy(p1);
+}
+
+/* Dynamic NTK: an unset or short sequence length means the original context (base stretched by factor 1, i.e.
+ * unchanged); longer ones change the base as HF's formula says. */
+static void dynamic_ntk_lengths(void **state)
+{
+    (void)state;
+    posenc_rope_config cfg = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_DYNAMIC_NTK);
+    cfg.factor = 4.0;
+    cfg.original_max_position = 2048;
+    posenc_rope_config plain = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    double w[32], w0[32], wshort[32], wlong[32];
+    posenc_rope_plan *p = create_plan(&plain);
+    assert_int_equal(posenc_rope_plan_info(p, w0, 32, NULL), POSENC_OK);
+    posenc_rope_plan_destroy(p);
+    p = create_plan(&cfg);
+    assert_int_equal(posenc_rope_plan_info(p, w, 32, NULL), POSENC_OK);
+    posenc_rope_plan_destroy(p);
+    cfg.sequence_length = 100;
+    p = create_plan(&cfg);
+    assert_int_equal(posenc_rope_plan_info(p, wshort, 32, NULL), POSENC_OK);
+    posenc_rope_plan_destroy(p);
+    for (size_t i = 0; i < 32; i++) {
+        assert_true(relative_difference(w[i], w0[i]) <= 1e-15);
+        assert_true(w[i] == wshort[i]);
+    }
+    cfg.sequence_length = 8192;     /* factor*L/orig - (factor-1) = 13: base' = base * 13^(64/62) */
+    p = create_plan(&cfg);
+    assert_int_equal(posenc_rope_plan_info(p, wlong, 32, NULL), POSENC_OK);
+    posenc_rope_plan_destroy(p);
+    double base = 10000.0 * pow(13.0, 64.0 / 62.0);
+    assert_true(wlong[0] == 1.0);
+    assert_true(relative_difference(wlong[31], pow(base, -62.0 / 64.0)) <= 1e-13);
+}
+
+/* ---- multi-axis positions ---------------------------------------------------------------------------------- */
+
+/* Rotate one token x (heads of head_dim, packed) with a 1-D plan at position p. */
+static void rotate_1d(const posenc_rope_plan *plan, const float *x, float *y, size_t n_heads, size_t head_dim,
+                      int64_t p)
+{
+    assert_int_equal(posenc_rope_apply_to(plan, x, n_heads * head_dim, head_dim, y, n_heads * head_dim, head_dim,
+                                          1, n_heads, &p, 0, 0), POSENC_OK);
+}
+
+/* The elements of pair i in a head. */
+static void pair_index(size_t i, size_t n_pairs, int pairing, size_t *a, size_t *b)
+{
+    *a = pairing == POSENC_ROPE_HALF ? i : 2 * i;
+    *b = pairing == POSENC_ROPE_HALF ? i + n_pairs : 2 * i + 1;
+}
+
+/* With distinct t, h, w, each pair of the multi-axis result carries exactly the bits of the 1-D rotation at the
+ * position its axis names - shown pair by pair against three 1-D runs (same frequencies, global index). */
+static void check_axes_against_1d(const posenc_rope_config *cfg, const int *want_axis)
+{
+    size_t head_dim = cfg->head_dim, n = n_pairs_of(cfg), n_heads = 3;
+    posenc_rope_config one_d = *cfg;
+    one_d.axes = POSENC_AXES_1D;
+    posenc_rope_plan *multi = create_plan(cfg), *plain = create_plan(&one_d);
+    float x[3 * 256], y[3 * 256], y_axis[3][3 * 256];
+    assert_true(n_heads * head_dim <= 3 * 256);
+    test_fill(x, n_heads * head_dim, -1.0f, 1.0f);
+    int64_t tpos[3] = { 7, 1000003, -2000000011 };
+    assert_int_equal(posenc_rope_apply_to(multi, x, n_heads * head_dim, head_dim, y, n_heads * head_dim,
+                                          head_dim, 1, n_heads, tpos, 0, 0), POSENC_OK);
+    for (int a = 0; a < 3; a++)
+        rotate_1d(plain, x, y_axis[a], n_heads, head_dim, tpos[a]);
+    for (size_t h = 0; h < n_heads; h++) {
+        for (size_t i = 0; i < n; i++) {
+            size_t ea, eb;
+            pair_index(i, n, cfg->pairing, &ea, &eb);
+            const float *want = y_axis[want_axis[i]] + h * head_dim;
+            const float *got = y + h * head_dim;
+            if (memcmp(&got[ea], &want[ea], sizeof(float)) != 0 ||
+                memcmp(&got[eb], &want[eb], sizeof(float)) != 0) {
+                fprintf(stderr, "pair %zu does not follow axis %d\n", i, want_axis[i]);
+                fail();
+            }
+        }
+        for (size_t e = 2 * n; e < head_dim; e++)
+            assert_true(y[h * head_dim + e] == x[h * head_dim + e]);
+    }
+    posenc_rope_plan_destroy(multi);
+    posenc_rope_plan_destroy(plain);
+}
+
+/* M-RoPE sections [16, 24, 24]: pairs 0-15 follow t, 16-39 follow h, 40-63 follow w (both pairings). */
+static void mrope_sections_drive_pairs(void **state)
+{
+    (void)state;
+    int want[64];
+    for (size_t i = 0; i < 64; i++)
+        want[i] = i < 16 ? 0 : i < 40 ? 1 : 2;
+    for (int pairing = 0; pairing < 2; pairing++) {
+        posenc_rope_config cfg = make_config(128, 0, pairing, 1000000.0, POSENC_SCALING_NONE);
+        set_sections(&cfg, POSENC_AXES_MROPE, 3, 16, 24, 24);
+        check_axes_against_1d(&cfg, want);
+        cfg.scaling = POSENC_SCALING_YARN;        /* a scheme changes frequencies, never the axis mapping */
+        cfg.factor = 4.0;
+        cfg.original_max_position = 32768;
+        check_axes_against_1d(&cfg, want);
+    }
+    /* partial rotary: the tail stays, sections cover rotary_dim/2 */
+    posenc_rope_config cfg = make_config(140, 128, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    set_sections(&cfg, POSENC_AXES_MROPE, 3, 16, 24, 24);
+    check_axes_against_1d(&cfg, want);
+}
+
+/* Interleaved M-RoPE [24, 20, 20] (Qwen3-VL): t h w t h w ... for 60 pairs, then t for pairs 60-63. */
+static void mrope_interleaved_drive_pairs(void **state)
+{
+    (void)state;
+    int want[64];
+    for (size_t i = 0; i < 64; i++)
+        want[i] = i >= 60 ? 0 : (int)(i % 3);
+    posenc_rope_config cfg = make_config(128, 0, POSENC_ROPE_HALF, 5000000.0, POSENC_SCALING_NONE);
+    set_sections(&cfg, POSENC_AXES_MROPE_INTERLEAVED, 3, 24, 20, 20);
+    check_axes_against_1d(&cfg, want);
+    /* uneven: h runs out before w */
+    int want2[20];
+    for (size_t i = 0; i < 20; i++)
+        want2[i] = (i % 3 == 1 && i < 6) ? 1 : (i % 3 == 2 && i < 21) ? 2 : 0;
+    cfg = make_config(40, 0, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_NONE);
+    set_sections(&cfg, POSENC_AXES_MROPE_INTERLEAVED, 3, 11, 2, 7);
+    check_axes_against_1d(&cfg, want2);
+}
+
+/* 2-D vision [y, x]: pair j of the x section has the frequency of pair j of the y section (the index restarts,
+ * exponent over rotary_dim/2), and y / x positions drive their sections. */
+static void vision_sections(void **state)
+{
+    (void)state;
+    posenc_rope_config cfg = make_config(80, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    set_sections(&cfg, POSENC_AXES_VISION_2D, 2, 20, 20, 0);
+    posenc_rope_plan *plan = create_plan(&cfg);
+    assert_int_equal(posenc_rope_plan_axes(plan), 2);
+    double w[40];
+    assert_int_equal(posenc_rope_plan_info(plan, w, 40, NULL), POSENC_OK);
+    for (size_t j = 0; j < 20; j++) {
+        assert_true(w[j] == w[20 + j]);
+        assert_true(relative_difference(w[j], pow(10000.0, -2.0 * (double)j / 40.0)) <= 1e-15);
+    }
+    /* y drives pairs 0-19, x pairs 20-39: moving x leaves the y half's bits alone */
+    float x[80], y1[80], y2[80];
+    test_fill(x, 80, -1.0f, 1.0f);
+    int64_t pos1[2] = { 5, 9 }, pos2[2] = { 5, 31 };
+    assert_int_equal(posenc_rope_apply_to(plan, x, 80, 80, y1, 80, 80, 1, 1, pos1, 0, 0), POSENC_OK);
+    assert_int_equal(posenc_rope_apply_to(plan, x, 80, 80, y2, 80, 80, 1, 1, pos2, 0, 0), POSENC_OK);
+    for (size_t i = 0; i < 20; i++) {
+        assert_memory_equal(&y1[i], &y2[i], sizeof(float));
+        assert_memory_equal(&y1[i + 40], &y2[i + 40], sizeof(float));
+    }
+    assert_true(memcmp(&y1[20], &y2[20], 20 * sizeof(float)) != 0);
+    posenc_rope_plan_destroy(plan);
+}
+
+/* ---- caller-supplied cos/sin tables ----------------------------------------------------------------------- */
+
+/* Tables built from the oracle (cos, sin of p*omega times mscale, rounded to float) reproduce the plan's own
+ * rotation to the accuracy bound; the table path itself is checked against a float64 rotation with the same
+ * tables; INVERSE negates sin; NO_MSCALE changes nothing. */
+static void tables_against_oracle(void **state)
+{
+    (void)state;
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        size_t n = n_pairs_of(cfg), head_dim = cfg->head_dim;
+        posenc_rope_plan *plan = create_plan(cfg);
+        double omega[MAX_PAIRS], oracle_omega[MAX_PAIRS], mscale;
+        int axis[MAX_PAIRS];
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n, NULL), POSENC_OK);
+        assert_int_equal(oracle_rope_frequencies(cfg, oracle_omega, &mscale), 0);
+        size_t n_axes = oracle_rope_axes(cfg, axis);
+
+        size_t n_tokens = 1 + test_rand_below(5), n_heads = 1 + test_rand_below(3);
+        tensor src = tensor_new(n_tokens, n_heads, head_dim, test_rand_below(16));
+        test_buf dst = test_buf_new(src.buf.n, 0), dst2 = test_buf_new(src.buf.n, 3);
+        size_t table_stride = n + test_rand_below(4);
+        float *cos_table = calloc(n_tokens * table_stride, sizeof(float));
+        float *sin_table = calloc(n_tokens * table_stride, sizeof(float));
+        assert_non_null(cos_table);
+        assert_non_null(sin_table);
+        int64_t positions[8 * 3];
+        double pos_of_pair[8][MAX_PAIRS];
+        for (size_t t = 0; t < n_tokens; t++) {
+            for (size_t a = 0; a < n_axes; a++)
+                positions[t * n_axes + a] = random_position();
+            for (size_t i = 0; i < n; i++) {
+                pos_of_pair[t][i] = (double)positions[t * n_axes + (size_t)axis[i]];
+                double angle = pos_of_pair[t][i] * omega[i];
+                cos_table[t * table_stride + i] = (float)(cos(angle) * mscale);
+                sin_table[t * table_stride + i] = (float)(sin(angle) * mscale);
+            }
+        }
+        for (int inverse = 0; inverse < 2; inverse++) {
+            uint32_t flags = inverse ? POSENC_ROPE_INVERSE : 0;
+            assert_int_equal(posenc_rope_apply_tables(plan, src.buf.data, src.token_stride, src.head_stride,
+                                                      dst.data, src.token_stride, src.head_stride, n_tokens,
+                                                      n_heads, cos_table, sin_table, table_stride, flags),
+                             POSENC_OK);
+            assert_int_equal(posenc_rope_apply_tables(plan, src.buf.data, src.token_stride, src.head_stride,
+                                                      dst2.data, src.token_stride, src.head_stride, n_tokens,
+                                                      n_heads, cos_table, sin_table, table_stride,
+                                                      flags | POSENC_ROPE_NO_MSCALE),
+                             POSENC_OK);
+            assert_true(test_guard_ok(&dst) && test_guard_ok(&dst2));
+            assert_true(test_same_bits(dst.data, dst2.data, dst.n, "tables with NO_MSCALE"));
+            double y64[POSENC_MAX_HEAD_DIM];
+            for (size_t t = 0; t < n_tokens; t++) {
+                for (size_t h = 0; h < n_heads; h++) {
+                    const float *x = head_of(&src, src.buf.data, t, h), *y = head_of(&src, dst.data, t, h);
+                    oracle_rope_rotate_tables(x, y64, head_dim, n, cfg->pairing, cos_table + t * table_stride,
+                                              sin_table + t * table_stride, inverse);
+                    assert_true(oracle_relative_error(y, y64, head_dim) <= HEAD_TOLERANCE);
+                    oracle_rope_rotate(x, y64, head_dim, n, cfg->pairing, omega, pos_of_pair[t], mscale,
+                                       inverse);
+                    double err = oracle_relative_error(y, y64, head_dim);
+                    if (!(err <= HEAD_TOLERANCE)) {
+                        fprintf(stderr, "%s tables: relative error %.3g\n", cases[k].name, err);
+                        fail();
+                    }
+                }
+            }
+        }
+        free(cos_table);
+        free(sin_table);
+        test_buf_free(&dst);
+        test_buf_free(&dst2);
+        test_buf_free(&src.buf);
+        posenc_rope_plan_destroy(plan);
+    }
+}
+
+/* ---- the magnitude factor is applied once ----------------------------------------------------------------- */
+
+/* A YaRN plan (mscale 1.13863) and an otherwise identical one with attention_factor 1 (mscale exactly 1). */
+static void mscale_plans(int32_t pairing, posenc_rope_plan **scaled, posenc_rope_plan **unscaled)
+{
+    posenc_rope_config cfg = make_config(96, 80, pairing, 10000.0, POSENC_SCALING_YARN);
+    cfg.factor = 4.0;
+    cfg.original_max_position = 4096;
+    *scaled = create_plan(&cfg);
+    cfg.attention_factor = 1.0;
+    *unscaled = create_plan(&cfg);
+}
+
+static double max_head_error(const tensor *t, const float *y, const double *want_all)
+{
+    double worst = 0.0;
+    for (size_t tok = 0; tok < t->n_tokens; tok++)
+        for (size_t h = 0; h < t->n_heads; h++) {
+            size_t off = tok * t->token_stride + h * t->head_stride;
+            double err = oracle_relative_error(y + off, want_all + off, t->head_dim);
+            if (err > worst)
+                worst = err;
+        }
+    return worst;
+}
+
+/* Relative difference per head between two float tensors (the second taken as exact). */
+static double max_head_difference(const tensor *t, const float *y, const float *ref)
+{
+    double *ref64 = malloc(t->buf.n * sizeof(double));
+    assert_non_null(ref64);
+    for (size_t i = 0; i < t->buf.n; i++)
+        ref64[i] = ref[i];
+    double worst = max_head_error(t, y, ref64);
+    free(ref64);
+    return worst;
+}
+
+/* What is tested, precisely, with mscale m = 0.1 ln 4 + 1 (YaRN factor 4) and tokens at positions p_t:
+ *  (a) shift(forward(x, p), d) equals forward(x, p + d) to <= 1e-6 relative per head - a second m would be off
+ *      by m - 1 = 0.139;  also for d < 0 and for the INVERSE flag (= shift by -d);
+ *  (b) shift by 0 returns the input bit for bit (m never enters a shift);
+ *  (c) forward then INVERSE|NO_MSCALE at the same positions gives m*x (<= 1e-6), forward then INVERSE gives
+ *      m^2*x: the flag decides, nothing else;
+ *  (d) forward with NO_MSCALE on the YaRN plan is bit-identical to forward on the plan whose attention factor
+ *      is 1: the flag removes m and nothing else. */
+static void mscale_applied_once(void **state)
+{
+    (void)state;
+    for (int pairing = 0; pairing < 2; pairing++) {
+        posenc_rope_plan *scaled, *unscaled;
+        mscale_plans(pairing, &scaled, &unscaled);
+        double m;
+        assert_int_equal(posenc_rope_plan_info(scaled, NULL, 0, &m), POSENC_OK);
+        assert_true(fabs(m - 1.13863) < 5e-6);
+
+        size_t n_tokens = 6, n_heads = 4;
+        tensor t = tensor_new(n_tokens, n_heads, 96, 1);
+        const float *x = t.buf.data;
+        size_t n = t.buf.n;
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        assert_non_null(a);
+        assert_non_null(b);
+        int64_t p[6] = { 0, 17, 4095, 100000, 123456789, -1000000 };
+        static const int64_t deltas[] = { 1, 4096, -777, 1000000, -50000000 };
+        for (size_t k = 0; k < sizeof deltas / sizeof deltas[0]; k++) {
+            int64_t d = deltas[k], pd[6];
+            for (size_t i = 0; i < n_tokens; i++)
+                pd[i] = p[i] + d;
+            /* (a) */
+            memcpy(a, x, n * sizeof(float));
+            assert_int_equal(posenc_rope_apply(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, p,
+                                               0, 0), POSENC_OK);
+            memcpy(b, a, n * sizeof(float));
+            assert_int_equal(posenc_rope_shift(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, d, 0),
+                             POSENC_OK);
+            assert_int_equal(posenc_rope_shift(scaled, b, n_tokens, n_heads, t.token_stride, t.head_stride, -d,
+                                               POSENC_ROPE_INVERSE), POSENC_OK);
+            assert_true(test_same_bits(a, b, n, "shift by d vs inverse shift by -d"));
+            memcpy(b, x, n * sizeof(float));
+            assert_int_equal(posenc_rope_apply(scaled, b, n_tokens, n_heads, t.token_stride, t.head_stride, pd,
+                                               0, 0), POSENC_OK);
+            double err = max_head_difference(&t, a, b);
+            if (!(err <= 1e-6)) {
+                fprintf(stderr, "shift by %lld: relative error %.3g\n", (long long)d, err);
+                fail();
+            }
+        }
+        /* (b) */
+        memcpy(a, x, n * sizeof(float));
+        assert_int_equal(posenc_rope_shift(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, 0, 0),
+                         POSENC_OK);
+        assert_true(test_same_bits(a, x, n, "shift by 0"));
+
+        /* (c) */
+        double *want = malloc(n * sizeof(double));
+        assert_non_null(want);
+        for (int twice = 0; twice < 2; twice++) {
+            memcpy(a, x, n * sizeof(float));
+            assert_int_equal(posenc_rope_apply(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, p, 0,
+                                               0), POSENC_OK);
+            uint32_t flags = POSENC_ROPE_INVERSE | (twice ? 0u : POSENC_ROPE_NO_MSCALE);
+            assert_int_equal(posenc_rope_apply(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, p, 0,
+                                               flags), POSENC_OK);
+            double factor = twice ? m * m : m;
+            for (size_t i = 0; i < n; i++)
+                want[i] = factor * (double)x[i];
+            /* the tail past rotary_dim is copied, never scaled */
+            for (size_t tok = 0; tok < n_tokens; tok++)
+                for (size_t h = 0; h < n_heads; h++)
+                    for (size_t e = 80; e < 96; e++) {
+                        size_t off = tok * t.token_stride + h * t.head_stride + e;
+                        want[off] = x[off];
+                    }
+            double err = max_head_error(&t, a, want);
+            if (!(err <= 1e-6)) {
+                fprintf(stderr, "inverse (%s): relative error %.3g\n", twice ? "with mscale" : "NO_MSCALE", err);
+                fail();
+            }
+        }
+        free(want);
+
+        /* (d) */
+        memcpy(a, x, n * sizeof(float));
+        memcpy(b, x, n * sizeof(float));
+        assert_int_equal(posenc_rope_apply(scaled, a, n_tokens, n_heads, t.token_stride, t.head_stride, p, 0,
+                                           POSENC_ROPE_NO_MSCALE), POSENC_OK);
+        assert_int_equal(posenc_rope_apply(unscaled, b, n_tokens, n_heads, t.token_stride, t.head_stride, p, 0, 0),
+                         POSENC_OK);
+        assert_true(test_same_bits(a, b, n, "NO_MSCALE vs attention factor 1"));
+
+        free(a);
+        free(b);
+        test_buf_free(&t.buf);
+        posenc_rope_plan_destroy(scaled);
+        posenc_rope_plan_destroy(unscaled);
+    }
+}
+
+/* ---- errors -------------------------------------------------------------------------------------------------- */
+
+/* Create must fail with `want` and leave *plan_out untouched. */
+static void expect_create_error(const posenc_rope_config *cfg, posenc_status want, const char *what)
+{
+    posenc_rope_plan *sentinel = (posenc_rope_plan *)(uintptr_t)0x5a5a5a5a;
+    posenc_rope_plan *plan = sentinel;
+    posenc_status got = posenc_rope_plan_create(cfg, &plan);
+    if (got != want || plan != sentinel) {
+        fprintf(stderr, "%s: got %d, want %d\n", what, got, want);
+        if (got == POSENC_OK)
+            posenc_rope_plan_destroy(plan);
+        fail();
+    }
+}
+
+#define BAD(cfg_expr, field_assignment, want)                                                             \
+    do {                                                                                                  \
+        posenc_rope_config bad_cfg = (cfg_expr);                                                          \
+        bad_cfg.field_assignment;                                                                         \
+        expect_create_error(&bad_cfg, (want), #field_assignment);                                         \
+    } while (0)
+
+static const double bad_numbers[] = { NAN, INFINITY, -INFINITY, 0.0, -1.0 };
+#define N_BAD_NUMBERS (sizeof bad_numbers / sizeof bad_numbers[0])
+
+static posenc_rope_config good_yarn(void)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);
+    c.factor = 4.0;
+    c.original_max_position = 4096;
+    return c;
+}
+
+static posenc_rope_config good_llama3(void)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 500000.0, POSENC_SCALING_LLAMA3);
+    c.factor = 8.0;
+    c.original_max_position = 8192;
+    return c;
+}
+
+static posenc_rope_config good_longrope(void)
+{
+    posenc_rope_config c = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);
+    c.short_factors = short_factors;
+    c.long_factors = long_factors;
+    c.factor = 32.0;
+    c.original_max_position = 4096;
+    return c;
+}
+
+static posenc_rope_config good_dynamic(void)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_DYNAMIC_NTK);
+    c.factor = 2.0;
+    c.original_max_position = 2048;
+    return c;
+}
+
+static posenc_rope_config with_scaling(int32_t scaling, double factor)
+{
+    posenc_rope_config c = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, scaling);
+    c.factor = factor;
+    if (scaling == POSENC_SCALING_FREQ_FACTORS)
+        c.freq_factors = divisors;
+    return c;
+}
+
+static posenc_rope_config with_axes(int32_t axes, int32_t n, int32_t s0, int32_t s1, int32_t s2)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    set_sections(&c, axes, n, s0, s1, s2);
+    return c;
+}
+
+static void errors_base_and_enums(void **state)
+{
+    (void)state;
+    posenc_rope_config c = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, base = bad_numbers[i], POSENC_ERR_PARAM);
+    BAD(c, base = 1.0, POSENC_ERR_PARAM);                /* base^(-x) would be constant 1 */
+    BAD(c, base = 0.5, POSENC_ERR_PARAM);
+    BAD(c, scaling = 8, POSENC_ERR_ENUM);
+    BAD(c, scaling = -1, POSENC_ERR_ENUM);
+    BAD(c, scaling = INT32_MAX, POSENC_ERR_ENUM);
+    BAD(c, axes = 4, POSENC_ERR_ENUM);
+    BAD(c, axes = -1, POSENC_ERR_ENUM);
+    /* every scaling scheme checks the base too */
+    for (int32_t s = POSENC_SCALING_LINEAR; s <= POSENC_SCALING_FREQ_FACTORS; s++) {
+        posenc_rope_config g = s == POSENC_SCALING_YARN ? good_yarn() : s == POSENC_SCALING_LLAMA3 ? good_llama3()
+                             : s == POSENC_SCALING_LONGROPE ? good_longrope()
+                             : s == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic() : with_scaling(s, 2.0);
+        posenc_rope_plan *plan = create_plan(&g);       /* the good configs are good */
+        posenc_rope_plan_destroy(plan);
+        BAD(g, base = NAN, POSENC_ERR_PARAM);
+    }
+}
+
+static void errors_linear_ntk_dynamic(void **state)
+{
+    (void)state;
+    int32_t schemes[] = { POSENC_SCALING_LINEAR, POSENC_SCALING_NTK, POSENC_SCALING_DYNAMIC_NTK };
+    for (size_t k = 0; k < 3; k++) {
+        posenc_rope_config c = schemes[k] == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic()
+                                                                        : with_scaling(schemes[k], 2.0);
+        for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+            BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, factor = 0.5, POSENC_ERR_PARAM);          /* documented range: factor >= 1 */
+    }
+    /* the NTK exponent R/(R-2) needs rotary_dim > 2 */
+    posenc_rope_config c = with_scaling(POSENC_SCALING_NTK, 2.0);
+    BAD(c, rotary_dim = 2, POSENC_ERR_PARAM);
+    c = good_dynamic();
+    BAD(c, rotary_dim = 2, POSENC_ERR_PARAM);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+    BAD(c, sequence_length = NAN, POSENC_ERR_PARAM);
+    BAD(c, sequence_length = INFINITY, POSENC_ERR_PARAM);
+    BAD(c, sequence_length = -1.0, POSENC_ERR_PARAM);
+}
+
+static void errors_yarn(void **state)
+{
+    (void)state;
+    posenc_rope_config c = good_yarn();
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, beta_fast = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, beta_slow = bad_numbers[i], POSENC_ERR_PARAM);
+    }
+    BAD(c, factor = 0.5, POSENC_ERR_PARAM);
+    BAD(c, beta_fast = 0.5, POSENC_ERR_PARAM);           /* beta_fast < beta_slow */
+    double negative_or_nonfinite[] = { NAN, INFINITY, -INFINITY, -1.0 };
+    for (size_t i = 0; i < 4; i++) {
+        BAD(c, attention_factor = negative_or_nonfinite[i], POSENC_ERR_PARAM);
+        BAD(c, mscale = negative_or_nonfinite[i], POSENC_ERR_PARAM);
+        BAD(c, mscale_all_dim = negative_or_nonfinite[i], POSENC_ERR_PARAM);
+    }
+    /* huge but finite factors stay valid: DeepSeek's ratio is exactly 1 here */
+    c.mscale = 1.0;
+    c.mscale_all_dim = 1.0;
+    c.factor = 1e300;
+    assert_true(plan_mscale(&c) == 1.0);
+}
+
+static void errors_llama3(void **state)
+{
+    (void)state;
+    posenc_rope_config c = good_llama3();
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, low_freq_factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, high_freq_factor = bad_numbers[i], POSENC_ERR_PARAM);
+    }
+    BAD(c, factor = 0.5, POSENC_ERR_PARAM);
+    BAD(c, high_freq_factor = 1.0, POSENC_ERR_PARAM);    /* high == low: the smooth band divides by 0 */
+    BAD(c, low_freq_factor = 5.0, POSENC_ERR_PARAM);     /* high < low */
+}
+
+static void errors_longrope_and_freq_factors(void **state)
+{
+    (void)state;
+    posenc_rope_config c = good_longrope();
+    BAD(c, short_factors = NULL, POSENC_ERR_NULL);
+    c.use_long_factors = 1;
+    BAD(c, long_factors = NULL, POSENC_ERR_NULL);
+    c.use_long_factors = 0;
+    BAD(c, use_long_factors = 2, POSENC_ERR_ENUM);
+    BAD(c, use_long_factors = -1, POSENC_ERR_ENUM);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+    double bad_orig[] = { NAN, INFINITY, 0.0, -5.0, 1.0 };   /* ln(original_max) must be > 0 */
+    for (size_t i = 0; i < 5; i++)
+        BAD(c, original_max_position = bad_orig[i], POSENC_ERR_PARAM);
+    BAD(c, attention_factor = -1.0, POSENC_ERR_PARAM);
+    BAD(c, attention_factor = NAN, POSENC_ERR_PARAM);
+
+    /* one bad entry anywhere in the list in use (first, middle, last) */
+    double list[48];
+    size_t where[] = { 0, 23, 47 };
+    for (size_t w = 0; w < 3; w++) {
+        for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+            memcpy(list, short_factors, sizeof list);
+            list[where[w]] = bad_numbers[i];
+            posenc_rope_config s = good_longrope();
+            s.short_factors = list;
+            expect_create_error(&s, POSENC_ERR_PARAM, "bad short factor");
+            s.short_factors = short_factors;         /* a bad unused list is not read */
+            s.long_factors = list;
+            posenc_rope_plan *plan = create_plan(&s);
+            posenc_rope_plan_destroy(plan);
+            s.use_long_factors = 1;
+            expect_create_error(&s, POSENC_ERR_PARAM, "bad long factor");
+
+            posenc_rope_config f = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+            f.freq_factors = list;
+            expect_create_error(&f, POSENC_ERR_PARAM, "bad freq factor");
+        }
+    }
+    posenc_rope_config f = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+    expect_create_error(&f, POSENC_ERR_NULL, "freq_factors NULL");
+    f.freq_factors = (const double[]){ 1e-320 };   /* omega / tiny overflows to inf: refused */
+    f.head_dim = 2;
+    expect_create_error(&f, POSENC_ERR_PARAM, "freq factor that overflows omega");
+}
+
+static void errors_sections(void **state)
+{
+    (void)state;
+    int32_t layouts[] = { POSENC_AXES_MROPE, POSENC_AXES_MROPE_INTERLEAVED };
+    for (size_t k = 0; k < 2; k++) {
+        int32_t a = layouts[k];
+        posenc_rope_config ok = with_axes(a, 3, 16, 24, 24);
+        posenc_rope_plan *plan = create_plan(&ok);
+        posenc_rope_plan_destroy(plan);
+        posenc_rope_config c = with_axes(a, 3, 16, 24, 24);
+        BAD(c, n_sections = 2, POSENC_ERR_PARAM);
+        BAD(c, n_sections = 4, POSENC_ERR_PARAM);
+        BAD(c, n_sections = 0, POSENC_ERR_PARAM);
+        BAD(c, n_sections = -3, POSENC_ERR_PARAM);
+        BAD(c, sections[2] = 23, POSENC_ERR_PARAM);      /* sum 63 */
+        BAD(c, sections[0] = 17, POSENC_ERR_PARAM);      /* sum 65 */
+        c = with_axes(a, 3, 70, -6, 0);                  /* sums to 64 with a negative entry */
+        expect_create_error(&c, POSENC_ERR_PARAM, "negative section");
+        c = with_axes(a, 3, INT32_MAX, INT32_MAX, 2);    /* sum overflows int32 */
+        expect_create_error(&c, POSENC_ERR_PARAM, "huge sections");
+        c = with_axes(a, 3, 64, 0, 0);                   /* empty sections are fine */
+        plan = create_plan(&c);
+        posenc_rope_plan_destroy(plan);
+        c = with_axes(a, 3, 16, 24, 24);
+        c.rotary_dim = 64;                               /* sections cover rotary_dim/2, not head_dim/2 */
+        expect_create_error(&c, POSENC_ERR_PARAM, "sections vs rotary_dim");
+    }
+    posenc_rope_config v = with_axes(POSENC_AXES_VISION_2D, 2, 32, 32, 0);
+    posenc_rope_plan *plan = create_plan(&v);
+    posenc_rope_plan_destroy(plan);
+    v.sections[2] = 99;                                  /* past n_sections: ignored */
+    plan = create_plan(&v);
+    posenc_rope_plan_destroy(plan);
+    BAD(v, n_sections = 3, POSENC_ERR_PARAM);
+    BAD(v, sections[1] = 31, POSENC_ERR_PARAM);
+    v = with_axes(POSENC_AXES_VISION_2D, 2, 66, -2, 0);
+    expect_create_error(&v, POSENC_ERR_PARAM, "negative vision section");
+    /* vision restarts the exponent per section: only schemes that act per pair combine with it */
+    int32_t refused[] = { POSENC_SCALING_NTK, POSENC_SCALING_DYNAMIC_NTK, POSENC_SCALING_YARN,
+                          POSENC_SCALING_LLAMA3, POSENC_SCALING_LONGROPE };
+    for (size_t k = 0; k < 5; k++) {
+        posenc_rope_config g = refused[k] == POSENC_SCALING_YARN ? good_yarn()
+                             : refused[k] == POSENC_SCALING_LLAMA3 ? good_llama3()
+                             : refused[k] == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic()
+                             : refused[k] == POSENC_SCALING_LONGROPE ? good_longrope()
+                             : with_scaling(refused[k], 2.0);
+        g.head_dim = 128;
+        g.rotary_dim = 0;
+        set_sections(&g, POSENC_AXES_VISION_2D, 2, 32, 32, 0);
+        expect_create_error(&g, POSENC_ERR_PARAM, "vision with a global-index scheme");
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    fill_factor_lists();
+    return 0;
+}
+
+int main(void)
+{
+    test_seed_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(frequencies_match_oracle),
+        cmocka_unit_test(applied_matches_float64),
+        cmocka_unit_test(variants_bit_identical),
+        cmocka_unit_test(llama31_reference_points),
+        cmocka_unit_test(yarn_reference_points),
+        cmocka_unit_test(longrope_reference_points),
+        cmocka_unit_test(dynamic_ntk_lengths),
+        cmocka_unit_test(mrope_sections_drive_pairs),
+        cmocka_unit_test(mrope_interleaved_drive_pairs),
+        cmocka_unit_test(vision_sections),
+        cmocka_unit_test(tables_against_oracle),
+        cmocka_unit_test(mscale_applied_once),
+        cmocka_unit_test(errors_base_and_enums),
+        cmocka_unit_test(errors_linear_ntk_dynamic),
+        cmocka_unit_test(errors_yarn),
+        cmocka_unit_test(errors_llama3),
+        cmocka_unit_test(errors_longrope_and_freq_factors),
+        cmocka_unit_test(errors_sections),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
