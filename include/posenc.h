@@ -104,50 +104,75 @@ POSENC_API posenc_status posenc_set_isa(const char *name);
 #define POSENC_ROPE_HALF         0
 #define POSENC_ROPE_INTERLEAVED  1
 
-/* Frequency scaling schemes (Hugging Face rope_type in parentheses). Fields used by each are listed at
- * posenc_rope_config. */
-#define POSENC_SCALING_NONE          0  /* ("default") w_i = base^(-2i/R) */
+/* Frequency scaling schemes (Hugging Face rope_type in parentheses; docs/rope-scaling.md maps HF, ggml and vLLM
+ * parameters to the fields). R = rotary_dim, w_i = base^(-2i/R). Each yields per-pair frequencies and a
+ * magnitude factor mscale (1 unless stated) that multiplies cos and sin. */
+#define POSENC_SCALING_NONE          0  /* ("default") w_i */
 #define POSENC_SCALING_LINEAR        1  /* ("linear") position interpolation: w_i / factor */
-#define POSENC_SCALING_NTK           2  /* static NTK-aware: base' = base * factor^(R/(R-2)) */
-#define POSENC_SCALING_DYNAMIC_NTK   3  /* ("dynamic") base' from sequence_length; rebuild the plan as it grows */
-#define POSENC_SCALING_YARN          4  /* ("yarn") ramp between interpolation and extrapolation, mscale */
-#define POSENC_SCALING_LLAMA3        5  /* ("llama3") wavelength-banded factor */
-#define POSENC_SCALING_LONGROPE      6  /* ("longrope", Phi-3) per-pair factors, short or long list */
-#define POSENC_SCALING_FREQ_FACTORS  7  /* (ggml freq_factors) w_i / freq_factors[i] */
+#define POSENC_SCALING_NTK           2  /* (older HF "ntk"; vLLM "dynamic" with alpha = factor) static NTK-aware:
+                                           base' = base * factor^(R/(R-2)); needs R > 2 */
+#define POSENC_SCALING_DYNAMIC_NTK   3  /* ("dynamic") base' = base * (factor*L/orig - (factor-1))^(R/(R-2)),
+                                           L = max(sequence_length, orig); rebuild the plan as L grows */
+#define POSENC_SCALING_YARN          4  /* ("yarn") ramp between w_i (fast pairs) and w_i/factor (slow pairs) over
+                                           the correction dims of beta_fast / beta_slow, floored / ceiled (HF's
+                                           default truncate = true); mscale = attention_factor, or DeepSeek's
+                                           ratio from mscale / mscale_all_dim, or 0.1 ln(factor) + 1 */
+#define POSENC_SCALING_LLAMA3        5  /* ("llama3") wavelength > orig/low_freq_factor: w_i / factor; wavelength
+                                           < orig/high_freq_factor: w_i; smooth blend between */
+#define POSENC_SCALING_LONGROPE      6  /* ("longrope", Phi-3) w_i / f_i with the short or long list, the caller
+                                           choosing; mscale = attention_factor, or sqrt(1 + ln(factor) /
+                                           ln(original_max_position)) when factor > 1 */
+#define POSENC_SCALING_FREQ_FACTORS  7  /* (ggml freq_factors / rope_freqs) w_i / freq_factors[i] */
 
-/* Position axes. */
+/* Position axes. They decide which of a token's positions drives each pair (and, for VISION_2D, the frequency
+ * exponent); the rotation and both pairings work unchanged with every layout. */
 #define POSENC_AXES_1D                0  /* one position per token */
-#define POSENC_AXES_MROPE             1  /* Qwen2-VL M-RoPE: 3 positions (t, h, w) per token, sections of pairs */
-#define POSENC_AXES_MROPE_INTERLEAVED 2  /* Qwen3-VL interleaved M-RoPE: 3 positions (t, h, w) per token */
-#define POSENC_AXES_VISION_2D         3  /* 2-D vision RoPE: 2 positions (y, x), frequency index restarts */
+#define POSENC_AXES_MROPE             1  /* Qwen2-VL M-RoPE: positions (t, h, w); pair i uses t if i < s0, h if
+                                            i < s0+s1, else w; w_i keeps the global index i (ggml MROPE) */
+#define POSENC_AXES_MROPE_INTERLEAVED 2  /* Qwen3-VL: positions (t, h, w); pair i uses h if i%3 == 1 and
+                                            i < 3*s1, w if i%3 == 2 and i < 3*s2, else t (ggml IMROPE) */
+#define POSENC_AXES_VISION_2D         3  /* 2-D vision RoPE: positions (y, x); pairs i < s0 use y, the rest x;
+                                            the index j restarts at each section and w = base^(-2j/(R/2))
+                                            (ggml VISION, HF Qwen2-VL vision tower). Combines only with
+                                            scaling NONE, LINEAR or FREQ_FACTORS (POSENC_ERR_PARAM otherwise) */
 
 /* Plan configuration. Initialise with posenc_rope_config_init (sets struct_size and every default), then set
- * the fields you need. Fields are only read by posenc_rope_plan_create; pointed-to arrays are copied. */
+ * the fields you need. Fields are only read by posenc_rope_plan_create; pointed-to arrays are copied. Fields a
+ * scheme does not use are ignored. Frequencies and mscale are computed once, in double. */
 typedef struct posenc_rope_config {
     uint32_t struct_size;          /* sizeof(posenc_rope_config) as compiled by the caller */
     uint32_t head_dim;             /* elements per head, 2..POSENC_MAX_HEAD_DIM (no default: 0 is an error) */
-    uint32_t rotary_dim;           /* rotated elements, even, 2..head_dim (0 at init means "= head_dim") */
+    uint32_t rotary_dim;           /* rotated elements, even, 2..head_dim (0 at init means "= head_dim"); HF's
+                                      head_dim * partial_rotary_factor, ggml's n_dims. Every formula's R */
     int32_t  pairing;              /* POSENC_ROPE_HALF (default) or POSENC_ROPE_INTERLEAVED */
     double   base;                 /* frequency base theta, finite > 1 (default 10000) */
     int32_t  scaling;              /* POSENC_SCALING_* (default NONE) */
     int32_t  axes;                 /* POSENC_AXES_* (default 1D) */
     double   factor;               /* scaling factor, finite >= 1 for LINEAR, NTK, DYNAMIC_NTK, YARN, LLAMA3; for
-                                      LONGROPE max_position / original_max_position (default 1) */
-    double   original_max_position;/* original training context (DYNAMIC_NTK, YARN, LLAMA3, LONGROPE;
-                                      default 0 = not set, required by those schemes) */
-    double   sequence_length;      /* DYNAMIC_NTK: current sequence length L (default 0 = original_max) */
-    double   beta_fast;            /* YARN (default 32) */
-    double   beta_slow;            /* YARN (default 1) */
-    double   attention_factor;     /* YARN / LONGROPE magnitude factor; 0 = derive it (default 0) */
-    double   mscale;               /* YARN DeepSeek-style mscale (default 0 = unused) */
-    double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim (default 0 = unused) */
-    double   low_freq_factor;      /* LLAMA3 (default 1) */
-    double   high_freq_factor;     /* LLAMA3 (default 4) */
-    const double *short_factors;   /* LONGROPE: rotary_dim/2 per-pair factors for short contexts */
-    const double *long_factors;    /* LONGROPE: rotary_dim/2 per-pair factors for long contexts */
-    int32_t  use_long_factors;     /* LONGROPE: 0 = short_factors, 1 = long_factors (the caller chooses) */
+                                      LONGROPE finite > 0, max_position / original_max_position, used only to
+                                      derive mscale (default 1) */
+    double   original_max_position;/* original training context: finite > 0 for DYNAMIC_NTK, YARN, LLAMA3;
+                                      finite > 1 for LONGROPE (default 0 = not set, required by those schemes) */
+    double   sequence_length;      /* DYNAMIC_NTK: current sequence length L, finite >= 0; values below
+                                      original_max_position (and the default 0) mean original_max_position */
+    double   beta_fast;            /* YARN: finite > 0, >= beta_slow (default 32) */
+    double   beta_slow;            /* YARN: finite > 0 (default 1) */
+    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0) */
+    double   mscale;               /* YARN DeepSeek-style mscale, finite >= 0 (default 0 = unused) */
+    double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim, finite >= 0 (default 0 = unused). When
+                                      both are > 0 (and attention_factor is 0): mscale = g(mscale) /
+                                      g(mscale_all_dim), g(m) = 0.1 m ln(factor) + 1 */
+    double   low_freq_factor;      /* LLAMA3: finite > 0 (default 1) */
+    double   high_freq_factor;     /* LLAMA3: finite > low_freq_factor (default 4) */
+    const double *short_factors;   /* LONGROPE: rotary_dim/2 per-pair factors for short contexts, each finite > 0;
+                                      read only when use_long_factors = 0 (may be NULL otherwise) */
+    const double *long_factors;    /* LONGROPE: rotary_dim/2 per-pair factors for long contexts, each finite > 0;
+                                      read only when use_long_factors = 1 (may be NULL otherwise) */
+    int32_t  use_long_factors;     /* LONGROPE: 0 = short_factors, 1 = long_factors (the caller chooses; HF picks
+                                      long once the sequence exceeds original_max_position) */
     int32_t  n_sections;           /* MROPE / MROPE_INTERLEAVED: 3; VISION_2D: 2 */
-    int32_t  sections[4];          /* pairs per axis; MROPE*: sum = rotary_dim/2; VISION_2D: sum = rotary_dim/2 */
+    int32_t  sections[4];          /* pairs per axis, each >= 0, the first n_sections summing to rotary_dim/2
+                                      (later entries ignored, so ggml's 4-entry arrays work as they are) */
     const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
 } posenc_rope_config;
 
@@ -164,9 +189,12 @@ typedef struct posenc_rope_plan posenc_rope_plan;
 /* Validate config, precompute frequencies in double, and return a new plan in *plan_out.
  * Returns POSENC_OK; POSENC_ERR_NULL (config or plan_out NULL, or a factor/sections array the scheme needs is
  * NULL); POSENC_ERR_STRUCT_SIZE (config->struct_size not accepted); POSENC_ERR_DIM (head_dim 0 or >
- * POSENC_MAX_HEAD_DIM, rotary_dim odd or > head_dim); POSENC_ERR_ENUM (unknown pairing, scaling or axes);
- * POSENC_ERR_PARAM (non-finite or out-of-range base, factor, betas, factors, sections not summing to
- * rotary_dim/2, ...); POSENC_ERR_NOMEM. On error *plan_out is left untouched. */
+ * POSENC_MAX_HEAD_DIM, rotary_dim odd or > head_dim); POSENC_ERR_ENUM (unknown pairing, scaling or axes,
+ * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
+ * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
+ * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
+ * FREQ_FACTORS, a frequency that under- or overflows); POSENC_ERR_NOMEM. On error *plan_out is left
+ * untouched. */
 POSENC_API posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
 
 /* Free a plan. NULL is a no-op. */
