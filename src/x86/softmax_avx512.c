@@ -13,15 +13,34 @@
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-/* exp(x) for x <= 0 (or NaN), 16 lanes, exactly the operation sequence of numerics.h. No branch: the cutoff
- * is a select, so the time never depends on the values. */
-static ALWAYS_INLINE __m512 exp16(__m512 x)
+/* exp(x) of 16 double arguments (two vectors of 8) <= ~0 or NaN, exactly the operation sequence of
+ * numerics.h: the reduction in double, 8 lanes per vector; the polynomial in float, 16 lanes. No branch: the
+ * cutoff is a select, so the time never depends on the values. */
+static ALWAYS_INLINE __m512 exp16(__m512d x_lo, __m512d x_hi)
 {
-    __m512 magic = _mm512_set1_ps(POSENC_EXP_MAGIC);
-    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(POSENC_EXP_LOG2E), magic);
-    __m512 n = _mm512_sub_ps(t, magic);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-POSENC_EXP_LN2_HI), x);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-POSENC_EXP_LN2_LO), r);
+    __m512d magic = _mm512_set1_pd(POSENC_ROUND_MAGIC_D);
+    __m512d log2e = _mm512_set1_pd(POSENC_EXP_LOG2E_D);
+    __m512d ln2_hi = _mm512_set1_pd(POSENC_EXP_LN2_HI_D);
+    __m512d ln2_lo = _mm512_set1_pd(POSENC_EXP_LN2_LO_D);
+    __m512d cutoff = _mm512_set1_pd(POSENC_EXP_CUTOFF);
+
+    __m512d t_lo = _mm512_fmadd_pd(x_lo, log2e, magic);
+    __m512d t_hi = _mm512_fmadd_pd(x_hi, log2e, magic);
+    __m512d n_lo = _mm512_sub_pd(t_lo, magic);
+    __m512d n_hi = _mm512_sub_pd(t_hi, magic);
+    /* fma(n, -c, x) == fnmadd(n, c, x): the product's sign flip is exact. */
+    __m512d r_lo = _mm512_fnmadd_pd(n_lo, ln2_hi, x_lo);
+    __m512d r_hi = _mm512_fnmadd_pd(n_hi, ln2_hi, x_hi);
+    r_lo = _mm512_fnmadd_pd(n_lo, ln2_lo, r_lo);
+    r_hi = _mm512_fnmadd_pd(n_hi, ln2_lo, r_hi);
+    /* !(x < cutoff): NaN keeps its (NaN) value, as the scalar select does. */
+    __mmask16 keep = _mm512_kunpackb(_mm512_cmp_pd_mask(x_hi, cutoff, _CMP_NLT_UQ),
+                                     _mm512_cmp_pd_mask(x_lo, cutoff, _CMP_NLT_UQ));
+    __m512 r = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r_lo)), _mm512_cvtpd_ps(r_hi), 1);
+    /* The low 32 bits of bits(t) of all 16 lanes: the even 32-bit words of the two vectors. */
+    const __m512i even_words = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    __m512i t_bits = _mm512_permutex2var_epi32(_mm512_castpd_si512(t_lo), even_words, _mm512_castpd_si512(t_hi));
+
     __m512 p = _mm512_set1_ps(POSENC_EXP_E5);
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E4));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E3));
@@ -30,39 +49,73 @@ static ALWAYS_INLINE __m512 exp16(__m512 x)
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E0));
     __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
     y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    __m512i two_n = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127)), 23);
-    /* !(x < cutoff): NaN keeps its (NaN) value, as the scalar select does. */
-    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(POSENC_EXP_CUTOFF), _CMP_NLT_UQ);
+    __m512i two_n = _mm512_slli_epi32(_mm512_add_epi32(t_bits, _mm512_set1_epi32(127)), 23);
     return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(two_n));
 }
 
-/* Row constants for the logit of numerics.h: z = fma(slope, (float)b_j, scale * s_j) [+ mask_j]. */
+/* Row constants for the two logits of numerics.h: the float one of pass 1 and the double one of pass 2. */
 typedef struct logit_ctx {
     __m512 scale;
     __m512 slope;
-    __m512i lane_index;   /* 0..15 */
+    __m512d scale_d;
+    __m512d slope_d;
     int32_t d0;
 } logit_ctx;
 
-/* The 16 logits of columns [j, j + 16) (lanes outside `lanes` are not read). BIAS and HAS_MASK are
- * compile-time constants in each instantiation, so the loops carry no per-element branches. */
-static ALWAYS_INLINE __m512 logit16(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                    __mmask16 lanes, int full, int bias, int has_mask)
+/* b_j of columns [j, j + 16) or [j, j + 8): d = d0 + j, or -|d| for the symmetric bias. d fits int32 for live
+ * columns (validated); the add wraps so that masked lanes past n_valid stay defined. */
+static ALWAYS_INLINE __m512i bias16(const logit_ctx *ctx, size_t j, int bias)
+{
+    const __m512i lane_index = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i d = _mm512_add_epi32(_mm512_set1_epi32((int32_t)((uint32_t)ctx->d0 + (uint32_t)j)), lane_index);
+    return bias == POSENC_BIAS_ABS ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_abs_epi32(d)) : d;
+}
+
+static ALWAYS_INLINE __m256i bias8(const logit_ctx *ctx, size_t j, int bias)
+{
+    const __m256i lane_index = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    __m256i d = _mm256_add_epi32(_mm256_set1_epi32((int32_t)((uint32_t)ctx->d0 + (uint32_t)j)), lane_index);
+    return bias == POSENC_BIAS_ABS ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_abs_epi32(d)) : d;
+}
+
+/* Pass 1's float logits of columns [j, j + 16) (lanes outside `lanes` are not read). `full`, `bias` and
+ * `has_mask` are compile-time constants in each instantiation: the loops carry no per-element branches. */
+static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
+                                      __mmask16 lanes, int full, int bias, int has_mask)
 {
     __m512 s = full ? _mm512_loadu_ps(src + j) : _mm512_maskz_loadu_ps(lanes, src + j);
     __m512 z = _mm512_mul_ps(ctx->scale, s);
-    if (bias != POSENC_BIAS_NONE) {
-        /* d_j = d0 + j in int32 (validated not to overflow for live columns). */
-        __m512i d = _mm512_add_epi32(_mm512_set1_epi32(ctx->d0 + (int32_t)j), ctx->lane_index);
-        if (bias == POSENC_BIAS_ABS)
-            d = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_abs_epi32(d));
-        z = _mm512_fmadd_ps(ctx->slope, _mm512_cvtepi32_ps(d), z);
-    }
+    if (bias != POSENC_BIAS_NONE)
+        z = _mm512_fmadd_ps(ctx->slope, _mm512_cvtepi32_ps(bias16(ctx, j, bias)), z);
     if (has_mask) {
         __m512 mk = full ? _mm512_loadu_ps(mask + j) : _mm512_maskz_loadu_ps(lanes, mask + j);
         z = _mm512_add_ps(z, mk);
     }
     return z;
+}
+
+/* Pass 2's double exp argument x = logit_d - M of columns [j, j + 8). */
+static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
+                                    __mmask8 lanes, int full, int bias, int has_mask, __m512d max_d)
+{
+    __m256 s = full ? _mm256_loadu_ps(src + j) : _mm256_maskz_loadu_ps(lanes, src + j);
+    __m512d z = _mm512_mul_pd(ctx->scale_d, _mm512_cvtps_pd(s));   /* exact: a product of two floats */
+    if (bias != POSENC_BIAS_NONE)
+        z = _mm512_fmadd_pd(ctx->slope_d, _mm512_cvtepi32_pd(bias8(ctx, j, bias)), z);
+    if (has_mask) {
+        __m256 mk = full ? _mm256_loadu_ps(mask + j) : _mm256_maskz_loadu_ps(lanes, mask + j);
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(mk));
+    }
+    return _mm512_sub_pd(z, max_d);
+}
+
+/* e_j of columns [j, j + 16). */
+static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
+                                            __mmask16 lanes, int full, int bias, int has_mask, __m512d max_d)
+{
+    __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, max_d);
+    __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, max_d);
+    return exp16(x_lo, x_hi);
 }
 
 /* Sum of 4 accumulators (64 lanes) in the halving tree of numerics.h: w = 32, 16, 8, 4, 2, 1. */
@@ -78,9 +131,8 @@ static inline float sum_tree64(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc
     return _mm_cvtss_f32(w1);
 }
 
-/* The row. Pass 1 writes the logits to dst and finds the max; pass 2 overwrites them with e_j and sums;
- * pass 3 scales. Logits are exact whether stored or recomputed, so storing them only saves arithmetic; dst
- * may equal src because column j of src is read before column j of dst is written. */
+/* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst,
+ * so dst may equal src. */
 static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask)
 {
     const size_t n_valid = row->n_valid;
@@ -90,7 +142,8 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     logit_ctx ctx = {
         .scale = _mm512_set1_ps(row->scale),
         .slope = _mm512_set1_ps(row->slope),
-        .lane_index = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+        .scale_d = _mm512_set1_pd((double)row->scale),
+        .slope_d = _mm512_set1_pd((double)row->slope),
         .d0 = row->d0,
     };
     const size_t n_full = n_valid / 64 * 64;
@@ -100,33 +153,24 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     __m512 m0 = _mm512_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
     size_t j = 0;
     for (; j < n_full; j += 64) {
-        __m512 z0 = logit16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask);
-        __m512 z1 = logit16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask);
-        __m512 z2 = logit16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask);
-        __m512 z3 = logit16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask);
-        _mm512_storeu_ps(dst + j, z0);
-        _mm512_storeu_ps(dst + j + 16, z1);
-        _mm512_storeu_ps(dst + j + 32, z2);
-        _mm512_storeu_ps(dst + j + 48, z3);
-        m0 = _mm512_max_ps(z0, m0);
-        m1 = _mm512_max_ps(z1, m1);
-        m2 = _mm512_max_ps(z2, m2);
-        m3 = _mm512_max_ps(z3, m3);
+        m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask), m0);
+        m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask), m1);
+        m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask), m2);
+        m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask), m3);
     }
     for (; j < n_valid; j += 16) {
         __mmask16 lanes = avx512_lanes16(n_valid - j);
-        __m512 z = logit16(&ctx, src, mask, j, lanes, 0, bias, has_mask);
-        _mm512_mask_storeu_ps(dst + j, lanes, z);
-        m0 = _mm512_mask_max_ps(m0, lanes, z, m0);
+        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(&ctx, src, mask, j, lanes, 0, bias, has_mask), m0);
     }
     float max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 
     if (max == -INFINITY) {
-        /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). */
+        /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). Rare: the
+         * logits are recomputed rather than kept by pass 1. */
         __mmask16 any_nan = 0;
         for (size_t k = 0; k < n_valid; k += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - k);
-            __m512 z = _mm512_maskz_loadu_ps(lanes, dst + k);
+            __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask);
             any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
         }
         __m512 fill = _mm512_set1_ps(any_nan ? NAN : 0.0f);
@@ -136,13 +180,13 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     }
 
     /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. */
-    __m512 vmax = _mm512_set1_ps(max);
+    __m512d max_d = _mm512_set1_pd((double)max);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     for (j = 0; j < n_full; j += 64) {
-        __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(dst + j), vmax));
-        __m512 e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(dst + j + 16), vmax));
-        __m512 e2 = exp16(_mm512_sub_ps(_mm512_loadu_ps(dst + j + 32), vmax));
-        __m512 e3 = exp16(_mm512_sub_ps(_mm512_loadu_ps(dst + j + 48), vmax));
+        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, max_d);
+        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, max_d);
+        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, max_d);
+        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, max_d);
         _mm512_storeu_ps(dst + j, e0);
         _mm512_storeu_ps(dst + j + 16, e1);
         _mm512_storeu_ps(dst + j + 32, e2);
@@ -156,13 +200,13 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512 *acc[4] = { &acc0, &acc1, &acc2, &acc3 };
         for (int a = 0; a < 4 && j < n_valid; a++, j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
-            __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, dst + j), vmax));
+            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, max_d);
             _mm512_mask_storeu_ps(dst + j, lanes, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);
         }
     }
-    __m512 e_sink = exp16(_mm512_sub_ps(_mm512_set1_ps(row->sink), vmax));
-    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(e_sink);
+    __m512d sink_arg = _mm512_sub_pd(_mm512_set1_pd((double)row->sink), max_d);
+    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(exp16(sink_arg, sink_arg));
 
     /* Pass 3. */
     float inv = 1.0f / sum;
