@@ -239,7 +239,8 @@ POSENC_API posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, cons
                                    const int64_t *positions, int64_t start_pos, uint32_t flags);
 
 /* Rotate q and k in place in one pass (GQA: n_q_heads and n_k_heads may differ); each token's cos/sin are
- * computed once and used for both. q and k must not overlap (POSENC_ERR_OVERLAP). n_k_heads == 0 is an error
+ * computed once and used for both. q and k must not overlap (POSENC_ERR_OVERLAP); they may interleave token by
+ * token with a shared token stride (q and k views of one fused QKV buffer). n_k_heads == 0 is an error
  * (POSENC_ERR_SHAPE); use posenc_rope_apply for q alone. */
 POSENC_API posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
                                    float *q, size_t n_q_heads, size_t q_token_stride, size_t q_head_stride,
@@ -301,8 +302,9 @@ typedef struct posenc_softmax_desc {
     int64_t  k_pos0;            /* position of column 0, same range with n_cols */
     const float *mask;          /* optional additive mask, element (h, i, j) at
                                    mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none */
-    size_t   mask_row_stride;   /* elements; >= n_cols when n_rows > 1 */
-    size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads */
+    size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
+    size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
+                                   mask_row_stride + n_cols when n_heads > 1 */
     const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf); NULL = none */
 } posenc_softmax_desc;
 

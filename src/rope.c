@@ -107,6 +107,12 @@ typedef struct rope_tensor {
 
 #define KNOWN_FLAGS (POSENC_ROPE_INVERSE | POSENC_ROPE_NO_MSCALE)
 
+/* Floats spanned by one token's heads (fits: the extents were validated). */
+static size_t token_span(const posenc_rope_plan *plan, const rope_tensor *t, size_t head_stride)
+{
+    return (t->n_heads - 1) * head_stride + plan->head_dim;
+}
+
 static posenc_status check_tensor(const posenc_rope_plan *plan, size_t n_tokens, rope_tensor *t)
 {
     if (!t->src || !t->dst)
@@ -125,7 +131,9 @@ static posenc_status check_tensor(const posenc_rope_plan *plan, size_t n_tokens,
             return POSENC_ERR_OVERLAP;
         if (t->n_heads > 1 && t->src_head_stride != t->dst_head_stride)
             return POSENC_ERR_OVERLAP;
-    } else if (posenc_ranges_overlap(t->src, t->src_extent, t->dst, t->dst_extent)) {
+    } else if (posenc_token_blocks_overlap(t->src, t->src_token_stride, token_span(plan, t, t->src_head_stride),
+                                           t->dst, t->dst_token_stride, token_span(plan, t, t->dst_head_stride),
+                                           n_tokens)) {
         return POSENC_ERR_OVERLAP;
     }
     return POSENC_OK;
@@ -246,7 +254,8 @@ posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
         if (st != POSENC_OK)
             return st;
     }
-    if (posenc_ranges_overlap(q, t[0].src_extent, k, t[1].src_extent))
+    if (posenc_token_blocks_overlap(q, q_token_stride, token_span(plan, &t[0], q_head_stride), k, k_token_stride,
+                                    token_span(plan, &t[1], k_head_stride), n_tokens))
         return POSENC_ERR_OVERLAP;
     if (flags & ~KNOWN_FLAGS)
         return POSENC_ERR_ENUM;

@@ -104,6 +104,15 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
                                 &mask_extent);
     if (st != POSENC_OK)
         return st;
+    /* The mask is only read, so its rows may repeat: stride 0 broadcasts one row (or one head's mask); any
+     * other stride must step past a whole row (head block), which catches a row stride passed as n_cols - 1. */
+    if (mask_extent > 0) {
+        if (n_rows > 1 && d.mask_row_stride != 0 && d.mask_row_stride < n_cols)
+            return POSENC_ERR_STRIDE;
+        if (n_heads > 1 && d.mask_head_stride != 0 &&
+            d.mask_head_stride < (n_rows - 1) * d.mask_row_stride + n_cols)
+            return POSENC_ERR_STRIDE;
+    }
     if (src == dst) {
         if ((n_heads > 1 && src_head_stride != dst_head_stride) || (n_rows > 1 && src_row_stride != dst_row_stride))
             return POSENC_ERR_OVERLAP;

@@ -16,4 +16,12 @@ posenc_status posenc_grid_extent(size_t count_a, size_t stride_a, size_t count_b
 /* 1 if the float ranges [a, a+na) and [b, b+nb) share a byte. */
 int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb);
 
+/* 1 if two tensors of n_tokens token blocks may share a byte. Block t of tensor a is the float range
+ * [a + t*a_token_stride, + a_span), likewise b; every block of a tensor lies inside its extent
+ * (n_tokens-1)*token_stride + span, which the caller has validated with posenc_grid_extent. With equal token
+ * strides (a fused QKV buffer: per token q heads, k heads, v heads) blocks are compared exactly, so tensors
+ * that interleave token by token are not mistaken for overlapping; otherwise the whole extents are compared. */
+int posenc_token_blocks_overlap(const float *a, size_t a_token_stride, size_t a_span, const float *b,
+                                size_t b_token_stride, size_t b_span, size_t n_tokens);
+
 #endif
