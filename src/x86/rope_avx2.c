@@ -14,7 +14,7 @@
 /* ---- sin/cos ------------------------------------------------------------------------------------------------ */
 
 /* theta = pos * omega and its reduction (numerics.h) for 4 doubles. Returns r; *shifted_out = t + magic, whose
- * low mantissa bits hold the quadrant (AVX2 has no double -> int64 conversion, hence the spec's bit trick). */
+ * low mantissa bits hold the quadrant. */
 static inline __m256d reduce4(__m256d omega, __m256d pos, __m256d *shifted_out)
 {
     const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
@@ -52,13 +52,8 @@ static inline void sincos8(const double *omega, const double *pos, size_t live, 
     __m256d r_lo = reduce4(om_lo, pos_lo, &shifted_lo);
     __m256d r_hi = reduce4(om_hi, pos_hi, &shifted_hi);
 
-    /* x = (float)r, 8 lanes in pair order. */
-    __m256 x = _mm256_set_m128(_mm256_cvtpd_ps(r_hi), _mm256_cvtpd_ps(r_lo));
-    /* Quadrant: the low 32 bits of each shifted double, gathered into pair order. The in-lane shuffle yields
-     * [lo0 lo1 hi0 hi1 | lo2 lo3 hi2 hi3]; the 64-bit permute restores [lo0..lo3 hi0..hi3]. */
-    __m256 low_words = _mm256_shuffle_ps(_mm256_castpd_ps(shifted_lo), _mm256_castpd_ps(shifted_hi),
-                                         _MM_SHUFFLE(2, 0, 2, 0));
-    __m256i quadrant = _mm256_permute4x64_epi64(_mm256_castps_si256(low_words), _MM_SHUFFLE(3, 1, 2, 0));
+    __m256 x = avx2_narrow_pd(r_lo, r_hi);   /* (float)r, 8 lanes in pair order */
+    __m256i quadrant = avx2_low_words(shifted_lo, shifted_hi);
 
     __m256 z = _mm256_mul_ps(x, x);
     __m256 ps = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_SIN_S3), z, _mm256_set1_ps(POSENC_SIN_S2));

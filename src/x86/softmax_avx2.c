@@ -20,14 +20,24 @@
 
 #define FORCE_INLINE inline __attribute__((always_inline))
 
-/* exp(x) of numerics.h on 8 lanes. The cutoff is a select, not a branch: speed never depends on the values. */
-static FORCE_INLINE __m256 exp8(__m256 x)
+/* exp(x) of numerics.h for 8 double arguments (x_lo: lanes 0..3, x_hi: lanes 4..7): reduction in double, the
+ * polynomial on 8 float lanes. The cutoff is a select, not a branch: speed never depends on the values. */
+static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
 {
-    const __m256 magic = _mm256_set1_ps(POSENC_EXP_MAGIC);
-    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(POSENC_EXP_LOG2E), magic);
-    __m256 n = _mm256_sub_ps(t, magic);
-    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-POSENC_EXP_LN2_HI), x);
-    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-POSENC_EXP_LN2_LO), r);
+    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
+    const __m256d log2e = _mm256_set1_pd(POSENC_EXP_LOG2E_D);
+    const __m256d minus_ln2_hi = _mm256_set1_pd(-POSENC_EXP_LN2_HI_D);
+    const __m256d minus_ln2_lo = _mm256_set1_pd(-POSENC_EXP_LN2_LO_D);
+    __m256d t_lo = _mm256_fmadd_pd(x_lo, log2e, magic);
+    __m256d t_hi = _mm256_fmadd_pd(x_hi, log2e, magic);
+    __m256d n_lo = _mm256_sub_pd(t_lo, magic);
+    __m256d n_hi = _mm256_sub_pd(t_hi, magic);
+    __m256d r_lo = _mm256_fmadd_pd(n_lo, minus_ln2_hi, x_lo);
+    __m256d r_hi = _mm256_fmadd_pd(n_hi, minus_ln2_hi, x_hi);
+    r_lo = _mm256_fmadd_pd(n_lo, minus_ln2_lo, r_lo);
+    r_hi = _mm256_fmadd_pd(n_hi, minus_ln2_lo, r_hi);
+    __m256 r = avx2_narrow_pd(r_lo, r_hi);
+
     __m256 p = _mm256_set1_ps(POSENC_EXP_E5);
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E4));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E3));
@@ -36,12 +46,14 @@ static FORCE_INLINE __m256 exp8(__m256 x)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E0));
     __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
     y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    /* 2^n from the integer sitting in the low mantissa bits of t (uint32 arithmetic, wraps like the spec). */
-    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23);
+    /* 2^n from the integer in the low 32 bits of t (uint32 arithmetic, wraps like the spec). */
+    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(avx2_low_words(t_lo, t_hi), _mm256_set1_epi32(127)), 23);
     __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
-    /* x < cutoff (false for NaN, so NaN propagates) -> +0: -inf gives 0 and no denormal is ever produced. */
-    __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(POSENC_EXP_CUTOFF), _CMP_LT_OQ);
-    return _mm256_andnot_ps(underflow, e);
+    /* x < cutoff in double (false for NaN, so NaN propagates) -> +0: -inf gives 0, no denormal is made. */
+    const __m256d cutoff = _mm256_set1_pd(POSENC_EXP_CUTOFF);
+    __m256i underflow = avx2_low_words(_mm256_cmp_pd(x_lo, cutoff, _CMP_LT_OQ),
+                                       _mm256_cmp_pd(x_hi, cutoff, _CMP_LT_OQ));
+    return _mm256_andnot_ps(_mm256_castsi256_ps(underflow), e);
 }
 
 /* Per-row constants of the logit computation. */
@@ -50,26 +62,68 @@ typedef struct logit_params {
     const float *mask;
     __m256 scale;
     __m256 slope;
+    __m256d scale_d;
+    __m256d slope_d;
     __m256i d_lanes;     /* d0 + lane index, int32 (wrapping adds: only live lanes matter) */
 } logit_params;
 
-/* Logits of columns [j, j+8). `full` loads 8 columns; otherwise only the lanes in `live` are read (the others
- * hold garbage the caller discards). bias and has_mask are compile-time constants after inlining. */
-static FORCE_INLINE __m256 logit8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
-                                  int has_mask)
+/* Loads of columns [j, j+8): `full` reads 8 columns; otherwise only the lanes in `live` are read (the others
+ * read as 0 and are discarded by the caller). */
+static FORCE_INLINE __m256 load8(const float *p, size_t j, int full, __m256i live)
 {
-    __m256 s = full ? _mm256_loadu_ps(lp->src + j) : _mm256_maskload_ps(lp->src + j, live);
-    __m256 z = _mm256_mul_ps(lp->scale, s);
-    if (bias != POSENC_BIAS_NONE) {
-        /* d = d0 + j as int32 (the API layer guarantees it does not overflow for live columns). */
-        __m256i d = _mm256_add_epi32(lp->d_lanes, _mm256_set1_epi32((int32_t)j));
-        if (bias == POSENC_BIAS_ABS)
-            d = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_abs_epi32(d));
-        z = _mm256_fmadd_ps(lp->slope, _mm256_cvtepi32_ps(d), z);
-    }
+    return full ? _mm256_loadu_ps(p + j) : _mm256_maskload_ps(p + j, live);
+}
+
+/* The bias term b_j of columns [j, j+8) as int32: d0 + j, or -|d0 + j| (the API layer guarantees no overflow
+ * for live columns). bias is a compile-time constant after inlining. */
+static FORCE_INLINE __m256i bias8(const logit_params *lp, size_t j, int bias)
+{
+    __m256i d = _mm256_add_epi32(lp->d_lanes, _mm256_set1_epi32((int32_t)j));
+    if (bias == POSENC_BIAS_ABS)
+        d = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_abs_epi32(d));
+    return d;
+}
+
+/* Pass 1's float logits of columns [j, j+8). bias and has_mask are compile-time constants after inlining. */
+static FORCE_INLINE __m256 logit8_f(const logit_params *lp, size_t j, int full, __m256i live, int bias,
+                                    int has_mask)
+{
+    __m256 z = _mm256_mul_ps(lp->scale, load8(lp->src, j, full, live));
+    if (bias != POSENC_BIAS_NONE)
+        z = _mm256_fmadd_ps(lp->slope, _mm256_cvtepi32_ps(bias8(lp, j, bias)), z);
     if (has_mask)
-        z = _mm256_add_ps(z, full ? _mm256_loadu_ps(lp->mask + j) : _mm256_maskload_ps(lp->mask + j, live));
+        z = _mm256_add_ps(z, load8(lp->mask, j, full, live));
     return z;
+}
+
+/* Pass 2's double logits of columns [j, j+8): lanes 0..3 in *lo, 4..7 in *hi. */
+static FORCE_INLINE void logit8_d(const logit_params *lp, size_t j, int full, __m256i live, int bias,
+                                  int has_mask, __m256d *lo, __m256d *hi)
+{
+    __m256 s = load8(lp->src, j, full, live);
+    __m256d z_lo = _mm256_mul_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+    __m256d z_hi = _mm256_mul_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+    if (bias != POSENC_BIAS_NONE) {
+        __m256i b = bias8(lp, j, bias);
+        z_lo = _mm256_fmadd_pd(lp->slope_d, _mm256_cvtepi32_pd(_mm256_castsi256_si128(b)), z_lo);
+        z_hi = _mm256_fmadd_pd(lp->slope_d, _mm256_cvtepi32_pd(_mm256_extracti128_si256(b, 1)), z_hi);
+    }
+    if (has_mask) {
+        __m256 m = load8(lp->mask, j, full, live);
+        z_lo = _mm256_add_pd(z_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(m)));
+        z_hi = _mm256_add_pd(z_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(m, 1)));
+    }
+    *lo = z_lo;
+    *hi = z_hi;
+}
+
+/* e = exp(z - max) of columns [j, j+8), z and max in double. */
+static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
+                                          int has_mask, __m256d max_d)
+{
+    __m256d z_lo, z_hi;
+    logit8_d(lp, j, full, live, bias, has_mask, &z_lo, &z_hi);
+    return exp8(_mm256_sub_pd(z_lo, max_d), _mm256_sub_pd(z_hi, max_d));
 }
 
 /* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */
@@ -100,6 +154,8 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     lp.mask = row->mask;
     lp.scale = _mm256_set1_ps(row->scale);
     lp.slope = _mm256_set1_ps(row->slope);
+    lp.scale_d = _mm256_set1_pd((double)row->scale);
+    lp.slope_d = _mm256_set1_pd((double)row->slope);
     lp.d_lanes = _mm256_add_epi32(_mm256_set1_epi32(row->d0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256i all = _mm256_set1_epi32(-1);
 
@@ -108,14 +164,14 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
     size_t j = 0;
     for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
-        m0 = _mm256_max_ps(logit8(&lp, j, 1, all, bias, has_mask), m0);
-        m1 = _mm256_max_ps(logit8(&lp, j + 8, 1, all, bias, has_mask), m1);
-        m2 = _mm256_max_ps(logit8(&lp, j + 16, 1, all, bias, has_mask), m2);
-        m3 = _mm256_max_ps(logit8(&lp, j + 24, 1, all, bias, has_mask), m3);
+        m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, bias, has_mask), m0);
+        m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, bias, has_mask), m1);
+        m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, bias, has_mask), m2);
+        m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, bias, has_mask), m3);
     }
     for (; j < n_valid; j += LANES) {
         __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 z = logit8(&lp, j, 0, live, bias, has_mask);
+        __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
         /* Dead lanes become -inf, which never wins. */
         z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
         m0 = _mm256_max_ps(z, m0);
@@ -127,7 +183,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         __m256 any_nan = _mm256_setzero_ps();
         for (j = 0; j < n_valid; j += LANES) {
             __m256i live = avx2_lanes_below(n_valid - j);
-            __m256 z = logit8(&lp, j, 0, live, bias, has_mask);
+            __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
             any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                           _mm256_castsi256_ps(live)));
         }
@@ -136,9 +192,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         return;
     }
 
-    /* Pass 2: e = exp(z - max) to dst and the 64 partial sums. Logits are recomputed from src (not kept), so
-     * src == dst works: each block is read before it is written. */
-    const __m256 max_v = _mm256_set1_ps(max);
+    /* Pass 2: e = exp(z - max), formed in double, to dst and the 64 partial sums. Logits are recomputed from src
+     * (not kept), so src == dst works: each block is read before it is written. */
+    const __m256d max_d = _mm256_set1_pd((double)max);
     __m256 acc[SUM_VECTORS];
     for (int a = 0; a < SUM_VECTORS; a++)
         acc[a] = _mm256_setzero_ps();
@@ -147,7 +203,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 #pragma GCC unroll 8
         for (int a = 0; a < SUM_VECTORS; a++) {
             size_t col = j + (size_t)a * LANES;
-            __m256 e = exp8(_mm256_sub_ps(logit8(&lp, col, 1, all, bias, has_mask), max_v));
+            __m256 e = exp_of_column8(&lp, col, 1, all, bias, has_mask, max_d);
             _mm256_storeu_ps(dst + col, e);
             acc[a] = _mm256_add_ps(acc[a], e);
         }
@@ -160,7 +216,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             size_t col = j + (size_t)a * LANES;
             if (col < n_valid) {
                 __m256i live = avx2_lanes_below(n_valid - col);
-                __m256 e = exp8(_mm256_sub_ps(logit8(&lp, col, 0, live, bias, has_mask), max_v));
+                __m256 e = exp_of_column8(&lp, col, 0, live, bias, has_mask, max_d);
                 _mm256_maskstore_ps(dst + col, live, e);
                 acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
             }
@@ -178,7 +234,8 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));   /* w = 4 */
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
     __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
-    float sink_term = _mm256_cvtss_f32(exp8(_mm256_set1_ps(row->sink - max)));
+    const __m256d sink_x = _mm256_set1_pd((double)row->sink - (double)max);
+    float sink_term = _mm256_cvtss_f32(exp8(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
 
     /* Pass 3: scale by 1/S; masked columns get 0 * inv (0, or NaN in a NaN row). */
