@@ -1,0 +1,242 @@
+/* softmax_neon.c - the fused (ALiBi-biased) softmax row for the neon bundle (AArch64 Advanced SIMD, baseline:
+ * no extra flags), bit-identical to src/softmax_scalar.c. */
+#include <arm_neon.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "arm/arm_kernels.h"
+#include "numerics.h"
+
+#if !defined(__aarch64__) || !defined(__ARM_NEON)
+#error "softmax_neon.c needs AArch64 Advanced SIMD"
+#endif
+
+/* Four float lanes per vector, 64 sum lanes: sum accumulator vector a holds columns j with j % 64 in
+ * [4a, 4a + 4), as numerics.h requires for a 4-lane variant. */
+#define LANES 4
+#define N_ACC (POSENC_SUM_LANES / LANES)
+
+/* exp(x) of four lanes whose double arguments are split into two halves, exactly as numerics.h specifies:
+ * the reduction in double, the polynomial in float (fma(a, b, c) == vfmaq_f64(c, a, b), fmaf likewise). */
+static inline float32x4_t exp4(float64x2_t x_lo, float64x2_t x_hi)
+{
+    const float64x2_t magic = vdupq_n_f64(POSENC_ROUND_MAGIC_D);
+    const float64x2_t log2e = vdupq_n_f64(POSENC_EXP_LOG2E_D);
+    const float64x2_t neg_ln2_hi = vdupq_n_f64(-POSENC_EXP_LN2_HI_D);
+    const float64x2_t neg_ln2_lo = vdupq_n_f64(-POSENC_EXP_LN2_LO_D);
+    float64x2_t t_lo = vfmaq_f64(magic, x_lo, log2e), t_hi = vfmaq_f64(magic, x_hi, log2e);
+    float64x2_t n_lo = vsubq_f64(t_lo, magic), n_hi = vsubq_f64(t_hi, magic);
+    float64x2_t r_lo = vfmaq_f64(x_lo, n_lo, neg_ln2_hi), r_hi = vfmaq_f64(x_hi, n_hi, neg_ln2_hi);
+    r_lo = vfmaq_f64(r_lo, n_lo, neg_ln2_lo);
+    r_hi = vfmaq_f64(r_hi, n_hi, neg_ln2_lo);
+    float32x4_t r = vcombine_f32(vcvt_f32_f64(r_lo), vcvt_f32_f64(r_hi));
+
+    float32x4_t p = vdupq_n_f32(POSENC_EXP_E5);
+    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E1), p, r);
+    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E0), p, r);
+    float32x4_t y = vfmaq_f32(r, p, vmulq_f32(r, r));
+    y = vaddq_f32(y, vdupq_n_f32(1.0f));
+
+    /* 2^n from the low 32 bits of t's pattern (vmovn keeps exactly those), in wrapping uint32 arithmetic. */
+    uint32x4_t t_low = vcombine_u32(vmovn_u64(vreinterpretq_u64_f64(t_lo)), vmovn_u64(vreinterpretq_u64_f64(t_hi)));
+    uint32x4_t bits = vshlq_n_u32(vaddq_u32(t_low, vdupq_n_u32(127)), 23);
+    float32x4_t e = vmulq_f32(y, vreinterpretq_f32_u32(bits));
+
+    /* Branch-free cutoff, compared in double: -inf and deep underflow give +0 and never a denormal; NaN compares
+     * false and stays NaN. Narrowing an all-ones / all-zeros 64-bit mask keeps it all-ones / all-zeros. */
+    const float64x2_t cutoff = vdupq_n_f64(POSENC_EXP_CUTOFF);
+    uint32x4_t below = vcombine_u32(vmovn_u64(vcltq_f64(x_lo, cutoff)), vmovn_u64(vcltq_f64(x_hi, cutoff)));
+    return vbslq_f32(below, vdupq_n_f32(0.0f), e);
+}
+
+/* Row constants, broadcast once. */
+typedef struct logit_params {
+    float32x4_t scale;
+    float32x4_t slope;
+    float64x2_t scale_d;
+    float64x2_t slope_d;
+    float64x2_t max_d;        /* pass 1's M, widened (pass 2 only) */
+    int32_t bias;
+    int32_t d0;
+} logit_params;
+
+static const uint32_t lane_index[LANES] = {0, 1, 2, 3};
+
+/* Bias terms b_j of columns j .. j+3. d0 + j is formed with wrapping unsigned arithmetic: in padding lanes past
+ * n_valid it may leave int32 range, and those lanes are discarded. -|d| as neg(abs(d)) equals the scalar's
+ * `d < 0 ? d : -d` for every d (abs and neg both wrap at INT32_MIN). */
+static inline int32x4_t bias4(const logit_params *lp, size_t j)
+{
+    uint32_t d_first = (uint32_t)lp->d0 + (uint32_t)j;
+    int32x4_t d = vreinterpretq_s32_u32(vaddq_u32(vdupq_n_u32(d_first), vld1q_u32(lane_index)));
+    return lp->bias == POSENC_BIAS_ABS ? vnegq_s32(vabsq_s32(d)) : d;
+}
+
+/* Pass 1's float logits of columns j .. j+3; src and mask (or NULL) point at column j. */
+static inline float32x4_t logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+{
+    float32x4_t z = vmulq_f32(lp->scale, vld1q_f32(src));
+    if (lp->bias != POSENC_BIAS_NONE)
+        z = vfmaq_f32(z, lp->slope, vcvtq_f32_s32(bias4(lp, j)));
+    if (mask)
+        z = vaddq_f32(z, vld1q_f32(mask));
+    return z;
+}
+
+/* Pass 2: e = exp(z_d - M) of columns j .. j+3, with the logit formed in double (two lanes per half). Every
+ * float and int32 converts to double exactly. */
+static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+{
+    float32x4_t s = vld1q_f32(src);
+    float64x2_t z_lo = vmulq_f64(lp->scale_d, vcvt_f64_f32(vget_low_f32(s)));
+    float64x2_t z_hi = vmulq_f64(lp->scale_d, vcvt_high_f64_f32(s));
+    if (lp->bias != POSENC_BIAS_NONE) {
+        int32x4_t b = bias4(lp, j);
+        z_lo = vfmaq_f64(z_lo, lp->slope_d, vcvtq_f64_s64(vmovl_s32(vget_low_s32(b))));
+        z_hi = vfmaq_f64(z_hi, lp->slope_d, vcvtq_f64_s64(vmovl_high_s32(b)));
+    }
+    if (mask) {
+        float32x4_t m = vld1q_f32(mask);
+        z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
+        z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
+    }
+    return exp4(vsubq_f64(z_lo, lp->max_d), vsubq_f64(z_hi, lp->max_d));
+}
+
+/* Lanes below count (1..3) of a partial block. */
+static inline uint32x4_t live_lanes(size_t count)
+{
+    return vcltq_u32(vld1q_u32(lane_index), vdupq_n_u32((uint32_t)count));
+}
+
+/* The last count (1..3) live columns starting at j, on zero-padded copies of src and mask. */
+typedef struct tail_copy {
+    float src[LANES];
+    float mask[LANES];
+} tail_copy;
+
+static inline void copy_tail_in(tail_copy *tc, const float *src, const float *mask, size_t count)
+{
+    memset(tc, 0, sizeof *tc);
+    memcpy(tc->src, src, count * sizeof(float));
+    if (mask)
+        memcpy(tc->mask, mask, count * sizeof(float));
+}
+
+/* The scalar's `max = z > max ? z : max`, per lane: a NaN z never replaces max (vmaxq_f32 would propagate it). */
+static inline float32x4_t max_ignoring_nan(float32x4_t max, float32x4_t z)
+{
+    return vbslq_f32(vcgtq_f32(z, max), z, max);
+}
+
+void posenc_softmax_row_neon(const posenc_softmax_row *row)
+{
+    const size_t n_valid = row->n_valid;
+    const size_t n_full = n_valid & ~(size_t)(LANES - 1);
+    const size_t rest = n_valid - n_full;
+    const float *src = row->src;
+    const float *mask = row->mask;
+    float *dst = row->dst;
+    logit_params lp = {
+        .scale = vdupq_n_f32(row->scale), .slope = vdupq_n_f32(row->slope),
+        .scale_d = vdupq_n_f64((double)row->scale), .slope_d = vdupq_n_f64((double)row->slope),
+        .bias = row->bias, .d0 = row->d0,
+    };
+    tail_copy tc;
+    if (rest)
+        copy_tail_in(&tc, src + n_full, mask ? mask + n_full : NULL, rest);
+    const float *tail_mask = mask ? tc.mask : NULL;
+
+    /* ---- pass 1: M = max(sink, float logits). The maximum is exact, so lane order does not matter (a -0/+0
+     * tie cannot change any later bit: exp gives 1 for either zero). ---- */
+    float32x4_t max_v = vdupq_n_f32(row->sink);
+    for (size_t j = 0; j < n_full; j += LANES)
+        max_v = max_ignoring_nan(max_v, logit4(&lp, src + j, mask ? mask + j : NULL, j));
+    if (rest) {
+        float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
+        max_v = max_ignoring_nan(max_v, vbslq_f32(live_lanes(rest), z, vdupq_n_f32(-INFINITY)));
+    }
+    float32x2_t max_2 = vget_low_f32(max_v), max_hi = vget_high_f32(max_v);
+    max_2 = vbsl_f32(vcgt_f32(max_hi, max_2), max_hi, max_2);
+    float max = vget_lane_f32(max_2, 0), max_b = vget_lane_f32(max_2, 1);
+    max = max_b > max ? max_b : max;
+
+    if (max == -INFINITY) {
+        /* Every live logit is -inf or NaN (the max ignores NaN): all zeros, or all NaN if a logit is NaN. */
+        uint32x4_t any_nan = vdupq_n_u32(0);
+        for (size_t j = 0; j < n_full; j += LANES) {
+            float32x4_t z = logit4(&lp, src + j, mask ? mask + j : NULL, j);
+            any_nan = vorrq_u32(any_nan, vmvnq_u32(vceqq_f32(z, z)));
+        }
+        if (rest) {
+            float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
+            any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
+        }
+        float fill = vmaxvq_u32(any_nan) ? NAN : 0.0f;
+        for (size_t j = 0; j < row->n_cols; j++)
+            dst[j] = fill;
+        return;
+    }
+
+    /* ---- pass 2: e_j = exp(z_j - M) into dst, summed in 64 float lanes (16 vectors). Logits are recomputed so
+     * that src == dst works: each block is loaded before it is stored. ---- */
+    lp.max_d = vdupq_n_f64((double)max);
+    float32x4_t acc[N_ACC];
+    for (int a = 0; a < N_ACC; a++)
+        acc[a] = vdupq_n_f32(0.0f);
+    const size_t n_chunks = n_valid / POSENC_SUM_LANES;
+    for (size_t chunk = 0; chunk < n_chunks; chunk++) {
+        size_t j0 = chunk * POSENC_SUM_LANES;
+        for (int a = 0; a < N_ACC; a++) {
+            size_t j = j0 + (size_t)a * LANES;
+            float32x4_t e = exp_logit4(&lp, src + j, mask ? mask + j : NULL, j);
+            vst1q_f32(dst + j, e);
+            acc[a] = vaddq_f32(acc[a], e);
+        }
+    }
+    const size_t j_last = n_chunks * POSENC_SUM_LANES;
+    if (j_last < n_valid) {
+        /* The last partial chunk: every accumulator still gets a constant index (so all 16 stay in registers);
+         * blocks past n_valid add +0, which leaves an accumulator unchanged (accumulators start at +0 and every e
+         * is >= +0 or NaN, so none is ever -0). */
+        for (int a = 0; a < N_ACC; a++) {
+            size_t j = j_last + (size_t)a * LANES;
+            float32x4_t e = vdupq_n_f32(0.0f);
+            if (j + LANES <= n_valid) {
+                e = exp_logit4(&lp, src + j, mask ? mask + j : NULL, j);
+                vst1q_f32(dst + j, e);
+            } else if (j < n_valid) {
+                float e_tail[LANES];
+                e = vbslq_f32(live_lanes(rest), exp_logit4(&lp, tc.src, tail_mask, j), vdupq_n_f32(0.0f));
+                vst1q_f32(e_tail, e);
+                memcpy(dst + j, e_tail, rest * sizeof(float));
+            }
+            acc[a] = vaddq_f32(acc[a], e);
+        }
+    }
+
+    /* The scalar's halving tree over 64 lanes: w = 32, 16, 8, 4 pair whole vectors, w = 2, 1 pair lanes. */
+    for (int w = N_ACC / 2; w >= 1; w /= 2)
+        for (int a = 0; a < w; a++)
+            acc[a] = vaddq_f32(acc[a], acc[a + w]);
+    float32x2_t sum_2 = vadd_f32(vget_low_f32(acc[0]), vget_high_f32(acc[0]));
+    float sum = vget_lane_f32(sum_2, 0) + vget_lane_f32(sum_2, 1);
+    float64x2_t sink_x = vdupq_n_f64((double)row->sink - (double)max);
+    sum = sum + vgetq_lane_f32(exp4(sink_x, sink_x), 0);
+
+    /* ---- pass 3: normalise; causally masked columns get 0 * inv (0, or NaN in a NaN row). ---- */
+    const float inv = 1.0f / sum;
+    const float32x4_t inv_v = vdupq_n_f32(inv);
+    size_t j = 0;
+    for (; j + LANES <= n_valid; j += LANES)
+        vst1q_f32(dst + j, vmulq_f32(vld1q_f32(dst + j), inv_v));
+    for (; j < n_valid; j++)
+        dst[j] = dst[j] * inv;
+    const float masked = 0.0f * inv;
+    for (j = n_valid; j < row->n_cols; j++)
+        dst[j] = masked;
+}
