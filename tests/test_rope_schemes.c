@@ -273,6 +273,8 @@ static void applied_matches_float64(void **state)
     size_t n_cases = make_cases(cases);
     static const uint32_t flag_sets[] = { 0, POSENC_ROPE_INVERSE, POSENC_ROPE_NO_MSCALE,
                                           POSENC_ROPE_INVERSE | POSENC_ROPE_NO_MSCALE };
+    double worst = 0.0;
+    const char *worst_case = "";
     for (size_t k = 0; k < n_cases; k++) {
         const posenc_rope_config *cfg = &cases[k].cfg;
         posenc_rope_plan *plan = create_plan(cfg);
@@ -297,11 +299,16 @@ static void applied_matches_float64(void **state)
                 fprintf(stderr, "%s flags %u: relative error %.3g\n", cases[k].name, flag_sets[f], err);
                 fail();
             }
+            if (err > worst) {
+                worst = err;
+                worst_case = cases[k].name;
+            }
             test_buf_free(&dst);
             test_buf_free(&src.buf);
         }
         posenc_rope_plan_destroy(plan);
     }
+    fprintf(stderr, "# worst per-head relative error vs float64: %.3g (%s)\n", worst, worst_case);
 }
 
 /* ---- every variant bit-identical to scalar ---------------------------------------------------------------- */
@@ -1089,6 +1096,10 @@ static void errors_longrope_and_freq_factors(void **state)
     f.freq_factors = (const double[]){ 1e-320 };   /* omega / tiny overflows to inf: refused */
     f.head_dim = 2;
     expect_create_error(&f, POSENC_ERR_PARAM, "freq factor that overflows omega");
+    f.head_dim = 4;                                /* 1e300^(-1/2) / 1e308 underflows to 0: refused */
+    f.base = 1e300;
+    f.freq_factors = (const double[]){ 1.0, 1e308 };
+    expect_create_error(&f, POSENC_ERR_PARAM, "freq factor that underflows omega");
 }
 
 static void errors_sections(void **state)
