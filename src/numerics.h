@@ -66,7 +66,7 @@
  *   (symmetric), d_j = d0 + j as int32;   if mask: zf_j = zf_j + mask_j
  *   M = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it)
  *   if M == -inf: every live logit is -inf or NaN: the row is all 0, or all NaN if a live logit is NaN
- * Pass 2 forms the exp argument in double (all products of floats below are exact in double):
+ * Pass 2 forms the exp argument in double (scale*s is exact in double; the bias product rounds once in fma):
  *   zd_j = (double)scale * (double)s_j;  if bias: zd_j = fma((double)slope, (double)b_j, zd_j);
  *   if mask: zd_j = zd_j + (double)mask_j;   x_j = zd_j - (double)M;   e_j = exp(x_j) as above, written to dst
  *   sum: acc[j % POSENC_SUM_LANES] += e_j (float, acc starts at +0), then for w = LANES/2 .. 1 (halving):
