@@ -8,6 +8,34 @@
 
 #include "common.h"
 
+/* ---- failing allocations, for POSENC_ERR_NOMEM: the executable's calloc/malloc interpose the library's (glibc
+ * exports its own as __libc_calloc/__libc_malloc). Not under ASan, whose allocator must see every block. ---- */
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define CAN_FAIL_ALLOCATIONS 1
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_malloc(size_t size);
+static int fail_allocations;
+static size_t failed_allocations;
+
+void *calloc(size_t count, size_t size)
+{
+    if (fail_allocations) {
+        failed_allocations++;
+        return NULL;
+    }
+    return __libc_calloc(count, size);
+}
+
+void *malloc(size_t size)
+{
+    if (fail_allocations) {
+        failed_allocations++;
+        return NULL;
+    }
+    return __libc_malloc(size);
+}
+#endif
+
 /* ---- one guarded arena holds every tensor a call may write, so "untouched" means: whole arena and canaries
  * bit-identical before and after a failed call ---- */
 
@@ -332,6 +360,27 @@ static void test_plan_create_base(void **state)
     assert_int_equal(posenc_rope_plan_create(&cfg, &plan), POSENC_OK);
     posenc_rope_plan_destroy(plan);
 }
+
+#ifdef CAN_FAIL_ALLOCATIONS
+static void test_plan_create_nomem(void **state)
+{
+    (void)state;
+    posenc_rope_config cfg = valid_config();
+    posenc_rope_plan *sentinel = (posenc_rope_plan *)(uintptr_t)0x5eed;
+    posenc_rope_plan *plan = sentinel;
+    failed_allocations = 0;
+    fail_allocations = 1;
+    posenc_status st = posenc_rope_plan_create(&cfg, &plan);
+    fail_allocations = 0;
+    if (failed_allocations == 0)
+        fprintf(stderr, "plan creation did not allocate through the interposed calloc/malloc\n");
+    assert_true(failed_allocations > 0);
+    expect_status_at(st, POSENC_ERR_NOMEM, plan == sentinel, "posenc_rope_plan_create", __FILE__, __LINE__);
+    /* And it recovers once memory is back. */
+    assert_int_equal(posenc_rope_plan_create(&cfg, &plan), POSENC_OK);
+    posenc_rope_plan_destroy(plan);
+}
+#endif
 
 static void test_plan_info_errors(void **state)
 {
@@ -1345,6 +1394,9 @@ int main(void)
         cmocka_unit_test(test_plan_create_dims),
         cmocka_unit_test(test_plan_create_enums),
         cmocka_unit_test(test_plan_create_base),
+#ifdef CAN_FAIL_ALLOCATIONS
+        cmocka_unit_test(test_plan_create_nomem),   /* not under ASan: its allocator must see every block */
+#endif
         cmocka_unit_test(test_plan_info_errors),
         cmocka_unit_test_setup_teardown(test_rope_valid_baseline, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_null_pointers, rope_setup, rope_teardown),
