@@ -912,6 +912,56 @@ static void test_rope_positions_array(void **state)
     }
 }
 
+/* Multi-axis plans take n_tokens * axes positions; every axis of every token is range-checked. */
+static void test_rope_positions_multi_axis(void **state)
+{
+    (void)state;
+    const struct { int32_t axes; int32_t n_sections; size_t n_axes; } layouts[] = {
+        { POSENC_AXES_MROPE, 3, 3 }, { POSENC_AXES_MROPE_INTERLEAVED, 3, 3 }, { POSENC_AXES_VISION_2D, 2, 2 },
+    };
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        posenc_rope_config cfg;
+        posenc_rope_config_init(&cfg, sizeof cfg);
+        cfg.head_dim = HEAD_DIM;
+        cfg.axes = layouts[l].axes;
+        cfg.n_sections = layouts[l].n_sections;
+        cfg.sections[0] = 2;                      /* HEAD_DIM / 2 = 4 pairs */
+        cfg.sections[1] = layouts[l].n_sections == 3 ? 1 : 2;
+        cfg.sections[2] = layouts[l].n_sections == 3 ? 1 : 0;
+        posenc_rope_plan *plan = NULL;
+        assert_int_equal(posenc_rope_plan_create(&cfg, &plan), POSENC_OK);
+        assert_int_equal(posenc_rope_plan_axes(plan), layouts[l].n_axes);
+        const size_t n_values = N_TOKENS * layouts[l].n_axes;
+        for (int op = 0; op < N_OPS; op++) {
+            if (!op_takes_positions(op))
+                continue;
+            for (size_t i = 0; i < n_values; i++) {
+                int64_t positions[N_TOKENS * 3] = { 0 };
+                positions[i] = (i % 2) ? POSENC_MAX_POSITION + 1 : -POSENC_MAX_POSITION - 1;
+                rope_args a = valid_args();
+                a.plan = plan;
+                a.positions = positions;
+                EXPECT_OP(op, &a, POSENC_ERR_RANGE);
+            }
+            int64_t edges[N_TOKENS * 3];
+            for (size_t i = 0; i < n_values; i++)
+                edges[i] = (i % 2) ? POSENC_MAX_POSITION : -POSENC_MAX_POSITION;
+            rope_args a = valid_args();
+            a.plan = plan;
+            a.positions = edges;
+            EXPECT_OP(op, &a, POSENC_OK);
+            a.positions = NULL;
+            a.start_pos = POSENC_MAX_POSITION - 1;    /* token 2 at 2^31 on every axis */
+            EXPECT_OP(op, &a, POSENC_ERR_RANGE);
+        }
+        rope_args a = valid_args();
+        a.plan = plan;
+        a.delta = -POSENC_MAX_POSITION - 1;
+        EXPECT_OP(OP_SHIFT, &a, POSENC_ERR_RANGE);
+        posenc_rope_plan_destroy(plan);
+    }
+}
+
 static void test_rope_start_pos_range(void **state)
 {
     (void)state;
@@ -1410,6 +1460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rope_qk_fused_layout, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_unknown_flags, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_positions_array, rope_setup, rope_teardown),
+        cmocka_unit_test_setup_teardown(test_rope_positions_multi_axis, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_start_pos_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_shift_delta_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_tokens, rope_setup, rope_teardown),
