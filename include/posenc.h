@@ -258,8 +258,9 @@ POSENC_API posenc_status posenc_rope_shift(const posenc_rope_plan *plan, float *
 /* Escape hatch: rotate src into dst with caller-supplied tables cos[t*table_stride + i], sin[...] for
  * i < rotary_dim/2 (already including any magnitude factor). The plan supplies head_dim, rotary_dim and pairing
  * only (its frequencies and mscale are ignored; POSENC_ROPE_NO_MSCALE is accepted and has no effect).
- * POSENC_ROPE_INVERSE negates sin. table_stride >= rotary_dim/2 (POSENC_ERR_STRIDE otherwise).
- * Returns the apply status codes (positions play no part). */
+ * POSENC_ROPE_INVERSE negates sin. table_stride >= rotary_dim/2 when n_tokens > 1 (POSENC_ERR_STRIDE
+ * otherwise); the tables must not overlap dst (POSENC_ERR_OVERLAP). Returns the apply status codes (positions
+ * play no part). */
 POSENC_API posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
                                        size_t src_head_stride, float *dst, size_t dst_token_stride,
                                        size_t dst_head_stride, size_t n_tokens, size_t n_heads,
