@@ -11,8 +11,11 @@ FAR_SUFFIX = "-pos1e6"  # accuracy workloads; their roofline is the same workloa
 
 def load_runs(path):
     """name -> run, preferring the median aggregate when the suite ran with repetitions."""
-    with open(path) as handle:
-        report = json.load(handle)
+    try:
+        with open(path) as handle:
+            report = json.load(handle)
+    except (OSError, ValueError) as error:
+        sys.exit("table.py: cannot read %s: %s" % (path, error))
     runs = {}
     for run in report.get("benchmarks", []):
         name = run.get("run_name", run["name"])
