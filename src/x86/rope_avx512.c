@@ -110,15 +110,18 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
         s[v] = _mm512_maskz_loadu_ps(m[v], job->sin + at);
         neg_s[v] = avx512_negate(s[v]);
     }
-    for (size_t h = 0; h < job->n_heads; h++) {
-        const float *x = job->src + h * job->src_head_stride + base;
-        float *y = job->dst + h * job->dst_head_stride + base;
+    const float *src = job->src + base;
+    float *dst = job->dst + base;
+    const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    for (size_t h = 0; h < n_heads; h++) {
+        const float *x = src + h * src_stride;
+        float *y = dst + h * dst_stride;
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++) {
             __m512 a, b;
             if (full) {
-                a = _mm512_loadu_ps(x + 16 * v);
-                b = _mm512_loadu_ps(x + n + 16 * v);
+                a = avx512_in_register(_mm512_loadu_ps(x + 16 * v));
+                b = avx512_in_register(_mm512_loadu_ps(x + n + 16 * v));
             } else {
                 a = _mm512_maskz_loadu_ps(m[v], x + 16 * v);
                 b = _mm512_maskz_loadu_ps(m[v], x + n + 16 * v);
@@ -179,12 +182,16 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
         size_t at = 2 * base + 16 * (size_t)v;
         m[v] = full ? (__mmask16)0xffff : at < n_elems ? avx512_lanes16(n_elems - at) : (__mmask16)0;
     }
-    for (size_t h = 0; h < job->n_heads; h++) {
-        const float *x = job->src + h * job->src_head_stride + 2 * base;
-        float *y = job->dst + h * job->dst_head_stride + 2 * base;
+    const float *src = job->src + 2 * base;
+    float *dst = job->dst + 2 * base;
+    const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    for (size_t h = 0; h < n_heads; h++) {
+        const float *x = src + h * src_stride;
+        float *y = dst + h * dst_stride;
 #pragma GCC unroll 8
         for (int v = 0; v < 8; v++) {
-            __m512 xv = full ? _mm512_loadu_ps(x + 16 * v) : _mm512_maskz_loadu_ps(m[v], x + 16 * v);
+            __m512 xv = full ? avx512_in_register(_mm512_loadu_ps(x + 16 * v))
+                             : _mm512_maskz_loadu_ps(m[v], x + 16 * v);
             __m512 partner = _mm512_permute_ps(xv, 0xB1);   /* lanes (1,0,3,2,...): swap within each pair */
             __m512 yv = _mm512_fmadd_ps(xv, c[v], _mm512_mul_ps(partner, s[v]));
             if (full)
