@@ -428,17 +428,28 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
     }
 }
 
-// The CPU's name as /proc/cpuinfo gives it (x86 "model name"); "unknown" elsewhere.
+// The CPU's name as /proc/cpuinfo gives it: x86 "model name"; on Arm (no name there) the implementer and part
+// codes; "unknown" elsewhere.
 std::string cpu_model()
 {
     std::ifstream cpuinfo("/proc/cpuinfo");
-    std::string line;
+    std::string line, implementer, part;
+    const auto value_of = [&line]() {
+        const std::string value = line.substr(line.find(':') + 1);
+        return value.substr(std::min(value.find_first_not_of(" \t"), value.size()));
+    };
     while (std::getline(cpuinfo, line)) {
-        if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
-            const std::string value = line.substr(line.find(':') + 1);
-            return value.substr(std::min(value.find_first_not_of(' '), value.size()));
-        }
+        if (line.find(':') == std::string::npos)
+            continue;
+        if (line.rfind("model name", 0) == 0)
+            return value_of();
+        if (line.rfind("CPU implementer", 0) == 0 && implementer.empty())
+            implementer = value_of();
+        if (line.rfind("CPU part", 0) == 0 && part.empty())
+            part = value_of();
     }
+    if (!implementer.empty())
+        return "Arm CPU implementer " + implementer + ", part " + part;
     return "unknown";
 }
 
