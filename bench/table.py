@@ -17,7 +17,10 @@ def load_runs(path):
     except (OSError, ValueError) as error:
         sys.exit("table.py: cannot read %s: %s" % (path, error))
     runs = {}
-    for run in report.get("benchmarks", []):
+    # Registration order (family_index), whatever order random interleaving ran them in.
+    ordered = sorted(report.get("benchmarks", []),
+                     key=lambda run: (run.get("family_index", 0), run.get("per_family_instance_index", 0)))
+    for run in ordered:
         name = run.get("run_name", run["name"])
         if run.get("run_type") == "aggregate":
             if run.get("aggregate_name") == "median":
@@ -59,6 +62,9 @@ def print_table(context, runs):
     print("variants compiled: %s; this CPU runs: %s; the dispatcher picked: %s"
           % (context.get("posenc_variants_compiled", "?"), context.get("posenc_variants_supported", "?"), dispatch))
     print("peer: %s" % context.get("onednn", "oneDNN absent"))
+    repetitions = max((run.get("repetitions", 1) for run in runs.values()), default=1)
+    if repetitions > 1:
+        print("each figure: the median of %d repetitions, run in random interleaved order" % repetitions)
 
     # Index the baselines.
     stream, textbook, onednn = {}, {}, {}
