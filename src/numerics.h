@@ -41,7 +41,8 @@
  * up to |x| * 2^-24 (2e-6 at x = -69, where exp(x) = 1e-30), which the 1e-6 relative accuracy bound forbids.
  *   t  = fma(x, LOG2E_D, POSENC_ROUND_MAGIC_D)        (round(x*log2e) sits in the low mantissa bits of t)
  *   n  = t - POSENC_ROUND_MAGIC_D
- *   r  = fma(n, -LN2_HI_D, x);  r = fma(n, -LN2_LO_D, r)         (double, |r| <= ~0.347)
+ *   r  = fma(n, -LN2_D, x)          (double, |r| <= ~0.347; ln2's own rounding, n * 2^-54, is far below the
+ *                                    float rounding of r that follows)
  *   rf = (float)r
  *   p  = E5; p = fma(p, rf, E4); p = fma(p, rf, E3); p = fma(p, rf, E2); p = fma(p, rf, E1); p = fma(p, rf, E0)
  *   y  = fma(p, rf*rf, rf);  y = y + 1.0f                        (float)
@@ -50,8 +51,7 @@
  *                                                           and e normal, so no denormal is ever made)
  */
 #define POSENC_EXP_LOG2E_D  0x1.71547652b82fep+0
-#define POSENC_EXP_LN2_HI_D 0x1.62e42fefa39efp-1
-#define POSENC_EXP_LN2_LO_D 0x1.abc9e3b39803fp-56
+#define POSENC_EXP_LN2_D    0x1.62e42fefa39efp-1
 #define POSENC_EXP_E5       1.9875691500e-4f
 #define POSENC_EXP_E4       1.3981999507e-3f
 #define POSENC_EXP_E3       8.3334519073e-3f
@@ -66,9 +66,10 @@
  *   (symmetric), d_j = d0 + j as int32;   if mask: zf_j = zf_j + mask_j
  *   M = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it)
  *   if M == -inf: every live logit is -inf or NaN: the row is all 0, or all NaN if a live logit is NaN
- * Pass 2 forms the exp argument in double (scale*s is exact in double; the bias product rounds once in fma):
- *   zd_j = (double)scale * (double)s_j;  if bias: zd_j = fma((double)slope, (double)b_j, zd_j);
- *   if mask: zd_j = zd_j + (double)mask_j;   x_j = zd_j - (double)M;   e_j = exp(x_j) as above, written to dst
+ * Pass 2 forms the exp argument in double, the max subtracted first (scale*s is exact in double, so the first
+ * fma rounds once, at 2^-53 of the argument):
+ *   x_j = fma((double)scale, (double)s_j, -(double)M);  if bias: x_j = fma((double)slope, (double)b_j, x_j);
+ *   if mask: x_j = x_j + (double)mask_j;   e_j = exp(x_j) as above, written to dst
  *   sum: acc[j % POSENC_SUM_LANES] += e_j (float, acc starts at +0), then for w = LANES/2 .. 1 (halving):
  *   acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp((double)sink - (double)M)
  * Pass 3: inv = 1.0f / S;  y_j = e_j * inv;  masked columns y_j = 0.0f * inv  (0, or NaN in a NaN row)

@@ -11,8 +11,7 @@ static float exp_ref(double x)
 {
     double t = fma(x, POSENC_EXP_LOG2E_D, POSENC_ROUND_MAGIC_D);
     double n = t - POSENC_ROUND_MAGIC_D;
-    double r = fma(n, -POSENC_EXP_LN2_HI_D, x);
-    r = fma(n, -POSENC_EXP_LN2_LO_D, r);
+    double r = fma(n, -POSENC_EXP_LN2_D, x);
     float rf = (float)r;
     float p = POSENC_EXP_E5;
     p = fmaf(p, rf, POSENC_EXP_E4);
@@ -51,10 +50,10 @@ static float logit_f(const posenc_softmax_row *row, size_t j)
     return z;
 }
 
-/* Pass 2's double logit of column j. */
-static double logit_d(const posenc_softmax_row *row, size_t j)
+/* Pass 2's exp argument of column j: the double logit minus the row maximum max_d. */
+static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
-    double z = (double)row->scale * (double)row->src[j];
+    double z = fma((double)row->scale, (double)row->src[j], -max_d);
     if (row->bias != POSENC_BIAS_NONE)
         z = fma((double)row->slope, (double)bias_of(row, j), z);
     if (row->mask)
@@ -84,7 +83,7 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
-        float e = exp_ref(logit_d(row, j) - (double)max);
+        float e = exp_ref(exp_arg(row, j, (double)max));
         row->dst[j] = e;
         acc[j % POSENC_SUM_LANES] += e;
     }

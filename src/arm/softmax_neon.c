@@ -23,13 +23,10 @@ static inline float32x4_t exp4(float64x2_t x_lo, float64x2_t x_hi)
 {
     const float64x2_t magic = vdupq_n_f64(POSENC_ROUND_MAGIC_D);
     const float64x2_t log2e = vdupq_n_f64(POSENC_EXP_LOG2E_D);
-    const float64x2_t neg_ln2_hi = vdupq_n_f64(-POSENC_EXP_LN2_HI_D);
-    const float64x2_t neg_ln2_lo = vdupq_n_f64(-POSENC_EXP_LN2_LO_D);
+    const float64x2_t neg_ln2 = vdupq_n_f64(-POSENC_EXP_LN2_D);
     float64x2_t t_lo = vfmaq_f64(magic, x_lo, log2e), t_hi = vfmaq_f64(magic, x_hi, log2e);
     float64x2_t n_lo = vsubq_f64(t_lo, magic), n_hi = vsubq_f64(t_hi, magic);
-    float64x2_t r_lo = vfmaq_f64(x_lo, n_lo, neg_ln2_hi), r_hi = vfmaq_f64(x_hi, n_hi, neg_ln2_hi);
-    r_lo = vfmaq_f64(r_lo, n_lo, neg_ln2_lo);
-    r_hi = vfmaq_f64(r_hi, n_hi, neg_ln2_lo);
+    float64x2_t r_lo = vfmaq_f64(x_lo, n_lo, neg_ln2), r_hi = vfmaq_f64(x_hi, n_hi, neg_ln2);
     float32x4_t r = vcombine_f32(vcvt_f32_f64(r_lo), vcvt_f32_f64(r_hi));
 
     float32x4_t p = vdupq_n_f32(POSENC_EXP_E5);
@@ -59,7 +56,7 @@ typedef struct logit_params {
     float32x4_t slope;
     float64x2_t scale_d;
     float64x2_t slope_d;
-    float64x2_t max_d;        /* pass 1's M, widened (pass 2 only) */
+    float64x2_t neg_max_d;    /* -M, pass 1's maximum widened and negated (pass 2 only) */
     int32_t bias;
     int32_t d0;
 } logit_params;
@@ -92,8 +89,9 @@ static inline float32x4_t logit4(const logit_params *lp, const float *src, const
 static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
 {
     float32x4_t s = vld1q_f32(src);
-    float64x2_t z_lo = vmulq_f64(lp->scale_d, vcvt_f64_f32(vget_low_f32(s)));
-    float64x2_t z_hi = vmulq_f64(lp->scale_d, vcvt_high_f64_f32(s));
+    /* fma(scale, s, -M): one rounding of the exact product minus M. */
+    float64x2_t z_lo = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_f64_f32(vget_low_f32(s)));
+    float64x2_t z_hi = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_high_f64_f32(s));
     if (lp->bias != POSENC_BIAS_NONE) {
         int32x4_t b = bias4(lp, j);
         z_lo = vfmaq_f64(z_lo, lp->slope_d, vcvtq_f64_s64(vmovl_s32(vget_low_s32(b))));
@@ -104,7 +102,7 @@ static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, c
         z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
         z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
     }
-    return exp4(vsubq_f64(z_lo, lp->max_d), vsubq_f64(z_hi, lp->max_d));
+    return exp4(z_lo, z_hi);
 }
 
 /* Lanes below count (1..3) of a partial block. */
@@ -184,7 +182,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
 
     /* ---- pass 2: e_j = exp(z_j - M) into dst, summed in 64 float lanes (16 vectors). Logits are recomputed so
      * that src == dst works: each block is loaded before it is stored. ---- */
-    lp.max_d = vdupq_n_f64((double)max);
+    lp.neg_max_d = vdupq_n_f64(-(double)max);
     float32x4_t acc[N_ACC];
     for (int a = 0; a < N_ACC; a++)
         acc[a] = vdupq_n_f32(0.0f);

@@ -26,16 +26,13 @@ static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
 {
     const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
     const __m256d log2e = _mm256_set1_pd(POSENC_EXP_LOG2E_D);
-    const __m256d minus_ln2_hi = _mm256_set1_pd(-POSENC_EXP_LN2_HI_D);
-    const __m256d minus_ln2_lo = _mm256_set1_pd(-POSENC_EXP_LN2_LO_D);
+    const __m256d minus_ln2 = _mm256_set1_pd(-POSENC_EXP_LN2_D);
     __m256d t_lo = _mm256_fmadd_pd(x_lo, log2e, magic);
     __m256d t_hi = _mm256_fmadd_pd(x_hi, log2e, magic);
     __m256d n_lo = _mm256_sub_pd(t_lo, magic);
     __m256d n_hi = _mm256_sub_pd(t_hi, magic);
-    __m256d r_lo = _mm256_fmadd_pd(n_lo, minus_ln2_hi, x_lo);
-    __m256d r_hi = _mm256_fmadd_pd(n_hi, minus_ln2_hi, x_hi);
-    r_lo = _mm256_fmadd_pd(n_lo, minus_ln2_lo, r_lo);
-    r_hi = _mm256_fmadd_pd(n_hi, minus_ln2_lo, r_hi);
+    __m256d r_lo = _mm256_fmadd_pd(n_lo, minus_ln2, x_lo);
+    __m256d r_hi = _mm256_fmadd_pd(n_hi, minus_ln2, x_hi);
     __m256 r = avx2_narrow_pd(r_lo, r_hi);
 
     __m256 p = _mm256_set1_ps(POSENC_EXP_E5);
@@ -96,13 +93,14 @@ static FORCE_INLINE __m256 logit8_f(const logit_params *lp, size_t j, int full, 
     return z;
 }
 
-/* Pass 2's double logits of columns [j, j+8): lanes 0..3 in *lo, 4..7 in *hi. */
-static FORCE_INLINE void logit8_d(const logit_params *lp, size_t j, int full, __m256i live, int bias,
-                                  int has_mask, __m256d *lo, __m256d *hi)
+/* Pass 2's double exp arguments (logit minus max) of columns [j, j+8): lanes 0..3 in *lo, 4..7 in *hi. */
+static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
+                                   int has_mask, __m256d max_d, __m256d *lo, __m256d *hi)
 {
     __m256 s = load8(lp->src, j, full, live);
-    __m256d z_lo = _mm256_mul_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
-    __m256d z_hi = _mm256_mul_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+    /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
+    __m256d z_lo = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)), max_d);
+    __m256d z_hi = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)), max_d);
     if (bias != POSENC_BIAS_NONE) {
         __m256i b = bias8(lp, j, bias);
         z_lo = _mm256_fmadd_pd(lp->slope_d, _mm256_cvtepi32_pd(_mm256_castsi256_si128(b)), z_lo);
@@ -121,9 +119,9 @@ static FORCE_INLINE void logit8_d(const logit_params *lp, size_t j, int full, __
 static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
                                           int has_mask, __m256d max_d)
 {
-    __m256d z_lo, z_hi;
-    logit8_d(lp, j, full, live, bias, has_mask, &z_lo, &z_hi);
-    return exp8(_mm256_sub_pd(z_lo, max_d), _mm256_sub_pd(z_hi, max_d));
+    __m256d x_lo, x_hi;
+    exp_args8(lp, j, full, live, bias, has_mask, max_d, &x_lo, &x_hi);
+    return exp8(x_lo, x_hi);
 }
 
 /* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */

@@ -20,8 +20,7 @@ static ALWAYS_INLINE __m512 exp16(__m512d x_lo, __m512d x_hi)
 {
     __m512d magic = _mm512_set1_pd(POSENC_ROUND_MAGIC_D);
     __m512d log2e = _mm512_set1_pd(POSENC_EXP_LOG2E_D);
-    __m512d ln2_hi = _mm512_set1_pd(POSENC_EXP_LN2_HI_D);
-    __m512d ln2_lo = _mm512_set1_pd(POSENC_EXP_LN2_LO_D);
+    __m512d ln2 = _mm512_set1_pd(POSENC_EXP_LN2_D);
     __m512d cutoff = _mm512_set1_pd(POSENC_EXP_CUTOFF);
 
     __m512d t_lo = _mm512_fmadd_pd(x_lo, log2e, magic);
@@ -29,10 +28,8 @@ static ALWAYS_INLINE __m512 exp16(__m512d x_lo, __m512d x_hi)
     __m512d n_lo = _mm512_sub_pd(t_lo, magic);
     __m512d n_hi = _mm512_sub_pd(t_hi, magic);
     /* fma(n, -c, x) == fnmadd(n, c, x): the product's sign flip is exact. */
-    __m512d r_lo = _mm512_fnmadd_pd(n_lo, ln2_hi, x_lo);
-    __m512d r_hi = _mm512_fnmadd_pd(n_hi, ln2_hi, x_hi);
-    r_lo = _mm512_fnmadd_pd(n_lo, ln2_lo, r_lo);
-    r_hi = _mm512_fnmadd_pd(n_hi, ln2_lo, r_hi);
+    __m512d r_lo = _mm512_fnmadd_pd(n_lo, ln2, x_lo);
+    __m512d r_hi = _mm512_fnmadd_pd(n_hi, ln2, x_hi);
     /* !(x < cutoff): NaN keeps its (NaN) value, as the scalar select does. */
     __mmask16 keep = _mm512_kunpackb(_mm512_cmp_pd_mask(x_hi, cutoff, _CMP_NLT_UQ),
                                      _mm512_cmp_pd_mask(x_lo, cutoff, _CMP_NLT_UQ));
@@ -94,19 +91,20 @@ static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const float *src, co
     return z;
 }
 
-/* Pass 2's double exp argument x = logit_d - M of columns [j, j + 8). */
+/* Pass 2's double exp arguments x = fma(scale, s, -M) [+ slope * b] [+ mask] of columns [j, j + 8). */
 static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
                                     __mmask8 lanes, int full, int bias, int has_mask, __m512d max_d)
 {
     __m256 s = full ? _mm256_loadu_ps(src + j) : _mm256_maskz_loadu_ps(lanes, src + j);
-    __m512d z = _mm512_mul_pd(ctx->scale_d, _mm512_cvtps_pd(s));   /* exact: a product of two floats */
+    /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
+    __m512d z = _mm512_fmsub_pd(ctx->scale_d, _mm512_cvtps_pd(s), max_d);
     if (bias != POSENC_BIAS_NONE)
         z = _mm512_fmadd_pd(ctx->slope_d, _mm512_cvtepi32_pd(bias8(ctx, j, bias)), z);
     if (has_mask) {
         __m256 mk = full ? _mm256_loadu_ps(mask + j) : _mm256_maskz_loadu_ps(lanes, mask + j);
         z = _mm512_add_pd(z, _mm512_cvtps_pd(mk));
     }
-    return _mm512_sub_pd(z, max_d);
+    return z;
 }
 
 /* e_j of columns [j, j + 16). */
