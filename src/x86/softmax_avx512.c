@@ -68,11 +68,19 @@ static ALWAYS_INLINE __m512i bias16(const logit_ctx *ctx, size_t j, int bias)
     return bias == POSENC_BIAS_ABS ? _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_abs_epi32(d)) : d;
 }
 
-static ALWAYS_INLINE __m256i bias8(const logit_ctx *ctx, size_t j, int bias)
+/* Pass 2's d = d0 + j of columns [j, j + 8), in double (exact: |d0 + j| < 2^32). Consecutive vectors are this
+ * plus 8, 16, ... (exact too), which is cheaper than converting each from int32. */
+static ALWAYS_INLINE __m512d distance8_d(const logit_ctx *ctx, size_t j)
 {
-    const __m256i lane_index = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    __m256i d = _mm256_add_epi32(_mm256_set1_epi32((int32_t)((uint32_t)ctx->d0 + (uint32_t)j)), lane_index);
-    return bias == POSENC_BIAS_ABS ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_abs_epi32(d)) : d;
+    const __m512d lane_index = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
+    return _mm512_add_pd(_mm512_set1_pd((double)ctx->d0 + (double)j), lane_index);
+}
+
+/* b of numerics.h from d (double): d itself, or -|d| computed as 0 - |d| so that d = 0 gives +0 as the int32
+ * conversion does. */
+static ALWAYS_INLINE __m512d bias_of_distance_d(__m512d d, int bias)
+{
+    return bias == POSENC_BIAS_ABS ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_abs_pd(d)) : d;
 }
 
 /* Pass 1's float logits of columns [j, j + 16) (lanes outside `lanes` are not read). `full`, `bias` and
@@ -93,13 +101,14 @@ static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const float *src, co
 
 /* Pass 2's double exp arguments x = fma(scale, s, -M) [+ slope * b] [+ mask] of columns [j, j + 8). */
 static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                    __mmask8 lanes, int full, int bias, int has_mask, __m512d max_d)
+                                    __mmask8 lanes, int full, int bias, int has_mask, __m512d max_d,
+                                    __m512d distance)
 {
     __m256 s = full ? _mm256_loadu_ps(src + j) : _mm256_maskz_loadu_ps(lanes, src + j);
     /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
     __m512d z = _mm512_fmsub_pd(ctx->scale_d, _mm512_cvtps_pd(s), max_d);
     if (bias != POSENC_BIAS_NONE)
-        z = _mm512_fmadd_pd(ctx->slope_d, _mm512_cvtepi32_pd(bias8(ctx, j, bias)), z);
+        z = _mm512_fmadd_pd(ctx->slope_d, bias_of_distance_d(distance, bias), z);
     if (has_mask) {
         __m256 mk = full ? _mm256_loadu_ps(mask + j) : _mm256_maskz_loadu_ps(lanes, mask + j);
         z = _mm512_add_pd(z, _mm512_cvtps_pd(mk));
@@ -107,12 +116,15 @@ static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const float *src, cons
     return z;
 }
 
-/* e_j of columns [j, j + 16). */
+/* e_j of columns [j, j + 16); `distance` holds d of columns [j, j + 8) (unused without a bias). */
 static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                            __mmask16 lanes, int full, int bias, int has_mask, __m512d max_d)
+                                            __mmask16 lanes, int full, int bias, int has_mask, __m512d max_d,
+                                            __m512d distance)
 {
-    __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, max_d);
-    __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, max_d);
+    __m512d distance_hi = bias != POSENC_BIAS_NONE ? _mm512_add_pd(distance, _mm512_set1_pd(8.0)) : distance;
+    __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, max_d, distance);
+    __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, max_d,
+                          distance_hi);
     return exp16(x_lo, x_hi);
 }
 
@@ -180,11 +192,15 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. */
     __m512d max_d = _mm512_set1_pd((double)max);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    const __m512d step16 = _mm512_set1_pd(16.0);
     for (j = 0; j < n_full; j += 64) {
-        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, max_d);
-        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, max_d);
-        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, max_d);
-        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, max_d);
+        __m512d d0 = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
+        __m512d d16 = _mm512_add_pd(d0, step16), d32 = _mm512_add_pd(d16, step16);
+        __m512d d48 = _mm512_add_pd(d32, step16);
+        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, max_d, d0);
+        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, max_d, d16);
+        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, max_d, d32);
+        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, max_d, d48);
         _mm512_storeu_ps(dst + j, e0);
         _mm512_storeu_ps(dst + j + 16, e1);
         _mm512_storeu_ps(dst + j + 32, e2);
@@ -198,7 +214,8 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512 *acc[4] = { &acc0, &acc1, &acc2, &acc3 };
         for (int a = 0; a < 4 && j < n_valid; a++, j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
-            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, max_d);
+            __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
+            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, max_d, d);
             _mm512_mask_storeu_ps(dst + j, lanes, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);
         }
