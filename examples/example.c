@@ -22,8 +22,8 @@ int main(void)
     static float q[N_TOKENS][N_Q_HEADS][HEAD_DIM], k[N_TOKENS][N_K_HEADS][HEAD_DIM];
     static float scores[N_Q_HEADS][N_TOKENS][N_TOKENS], probs[N_Q_HEADS][N_TOKENS][N_TOKENS];
     srand(1);
-    for (size_t i = 0; i < sizeof q / sizeof(float); i++) ((float *)q)[i] = (float)rand() / RAND_MAX - 0.5f;
-    for (size_t i = 0; i < sizeof k / sizeof(float); i++) ((float *)k)[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (size_t i = 0; i < sizeof q / sizeof(float); i++) ((float *)q)[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (size_t i = 0; i < sizeof k / sizeof(float); i++) ((float *)k)[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 
     printf("libposenc %s, kernel variant: %s\n", posenc_version(), posenc_isa());
 
