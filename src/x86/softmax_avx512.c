@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "avx512_common.h"
 #include "numerics.h"
@@ -83,15 +84,28 @@ static ALWAYS_INLINE __m512d bias_of_distance_d(__m512d d, int bias)
     return bias == POSENC_BIAS_ABS ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_abs_pd(d)) : d;
 }
 
-/* Pass 1's float logits of columns [j, j + 16) (lanes outside `lanes` are not read). `full`, `bias` and
- * `has_mask` are compile-time constants in each instantiation: the loops carry no per-element branches. */
+/* Pass 1's float b of columns [j, j + 16), the int32 conversion of numerics.h. */
+static ALWAYS_INLINE __m512 bias16_f(const logit_ctx *ctx, size_t j, int bias)
+{
+    return bias == POSENC_BIAS_NONE ? _mm512_setzero_ps() : _mm512_cvtepi32_ps(bias16(ctx, j, bias));
+}
+
+/* The same from d as float, exact while |d| <= 2^24: d itself, or 0 - |d| (d = 0 gives +0, as from int32). */
+static ALWAYS_INLINE __m512 bias_of_distance_f(__m512 d, int bias)
+{
+    return bias == POSENC_BIAS_ABS ? _mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(d)) : d;
+}
+
+/* Pass 1's float logits of columns [j, j + 16) (lanes outside `lanes` are not read), with b from bias16_f or
+ * bias_of_distance_f. `full`, `bias` and `has_mask` are compile-time constants in each instantiation: the loops
+ * carry no per-element branches. */
 static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                      __mmask16 lanes, int full, int bias, int has_mask)
+                                      __mmask16 lanes, int full, int bias, int has_mask, __m512 b)
 {
     __m512 s = full ? _mm512_loadu_ps(src + j) : _mm512_maskz_loadu_ps(lanes, src + j);
     __m512 z = _mm512_mul_ps(ctx->scale, s);
     if (bias != POSENC_BIAS_NONE)
-        z = _mm512_fmadd_ps(ctx->slope, _mm512_cvtepi32_ps(bias16(ctx, j, bias)), z);
+        z = _mm512_fmadd_ps(ctx->slope, b, z);
     if (has_mask) {
         __m512 mk = full ? _mm512_loadu_ps(mask + j) : _mm512_maskz_loadu_ps(lanes, mask + j);
         z = _mm512_add_ps(z, mk);
@@ -162,15 +176,40 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
      * independent running maxima and any final order give the same value. */
     __m512 m0 = _mm512_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
     size_t j = 0;
+    /* While every |d| of the row is <= 2^24, d in float is exact, and consecutive vectors are the previous one
+     * plus 16: one add instead of an int32 broadcast, add and conversion per vector. */
+    const int64_t d_first = row->d0, d_last = (int64_t)row->d0 + (int64_t)n_full;
+    if (bias != POSENC_BIAS_NONE && llabs(d_first) <= (1 << 24) && llabs(d_last) <= (1 << 24)) {
+        const __m512 lane_index = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512 step16 = _mm512_set1_ps(16.0f);
+        __m512 d = _mm512_add_ps(_mm512_set1_ps((float)d_first), lane_index);
+        for (; j < n_full; j += 64) {
+            __m512 d16 = _mm512_add_ps(d, step16), d32 = _mm512_add_ps(d16, step16);
+            __m512 d48 = _mm512_add_ps(d32, step16);
+            m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d, bias)), m0);
+            m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d16, bias)), m1);
+            m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d32, bias)), m2);
+            m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d48, bias)), m3);
+            d = _mm512_add_ps(d48, step16);
+        }
+    }
     for (; j < n_full; j += 64) {
-        m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask), m0);
-        m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask), m1);
-        m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask), m2);
-        m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask), m3);
+        m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, bias16_f(&ctx, j, bias)), m0);
+        m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                     bias16_f(&ctx, j + 16, bias)), m1);
+        m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                     bias16_f(&ctx, j + 32, bias)), m2);
+        m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                     bias16_f(&ctx, j + 48, bias)), m3);
     }
     for (; j < n_valid; j += 16) {
         __mmask16 lanes = avx512_lanes16(n_valid - j);
-        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(&ctx, src, mask, j, lanes, 0, bias, has_mask), m0);
+        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(&ctx, src, mask, j, lanes, 0, bias, has_mask,
+                                                     bias16_f(&ctx, j, bias)), m0);
     }
     float max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 
@@ -180,7 +219,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __mmask16 any_nan = 0;
         for (size_t k = 0; k < n_valid; k += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - k);
-            __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask);
+            __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, bias16_f(&ctx, k, bias));
             any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
         }
         __m512 fill = _mm512_set1_ps(any_nan ? NAN : 0.0f);
