@@ -46,6 +46,19 @@ static inline void test_fill(float *x, size_t n, float lo, float hi)
         x[i] = test_rand_float(lo, hi);
 }
 
+/* A plain (unscaled, 1-D) RoPE plan, or NULL if the library refuses the configuration. */
+static inline posenc_rope_plan *test_plain_plan(size_t head_dim, size_t rotary_dim, int pairing, double base)
+{
+    posenc_rope_config cfg;
+    posenc_rope_config_init(&cfg, sizeof cfg);
+    cfg.head_dim = (uint32_t)head_dim;
+    cfg.rotary_dim = (uint32_t)rotary_dim;
+    cfg.pairing = pairing;
+    cfg.base = base;
+    posenc_rope_plan *plan = NULL;
+    return posenc_rope_plan_create(&cfg, &plan) == POSENC_OK ? plan : NULL;
+}
+
 /* ---- guarded buffers: `n` floats starting `misalign` floats past a 64-byte boundary, with canary floats
  * before and after; test_guard_ok checks they survived. ---- */
 #define TEST_GUARD 16

@@ -10,14 +10,8 @@
 
 static posenc_rope_plan *make_plan(size_t head_dim, size_t rotary_dim, int pairing, double base)
 {
-    posenc_rope_config cfg;
-    posenc_rope_config_init(&cfg, sizeof cfg);
-    cfg.head_dim = (uint32_t)head_dim;
-    cfg.rotary_dim = (uint32_t)rotary_dim;
-    cfg.pairing = pairing;
-    cfg.base = base;
-    posenc_rope_plan *plan = NULL;
-    assert_int_equal(posenc_rope_plan_create(&cfg, &plan), POSENC_OK);
+    posenc_rope_plan *plan = test_plain_plan(head_dim, rotary_dim, pairing, base);
+    assert_non_null(plan);
     return plan;
 }
 
