@@ -51,16 +51,19 @@ typedef int posenc_status;
 #define POSENC_ERR_UNSUPPORTED  -11   /* unknown ISA name, or an ISA this CPU / build does not support */
 
 /* A sentence describing a status code (static storage, never NULL; unknown codes get a generic sentence). */
-POSENC_API const char *posenc_strerror(posenc_status status);
+POSENC_API
+const char *posenc_strerror(posenc_status status);
 
 #define POSENC_VERSION_MAJOR 0
 #define POSENC_VERSION_MINOR 1
 #define POSENC_VERSION_PATCH 0
 
 /* Library version as "MAJOR.MINOR.PATCH" (static storage). */
-POSENC_API const char *posenc_version(void);
+POSENC_API
+const char *posenc_version(void);
 /* Library version as MAJOR*10000 + MINOR*100 + PATCH. */
-POSENC_API uint32_t posenc_version_number(void);
+POSENC_API
+uint32_t posenc_version_number(void);
 
 /* Kernel variants ("ISAs"). One is chosen at load time: the best one this CPU supports, or the one named by the
  * environment variable POSENC_ISA=scalar|avx2|avx512|neon if this CPU supports it (an unknown or unsupported
@@ -68,19 +71,24 @@ POSENC_API uint32_t posenc_version_number(void);
  * neon = AArch64 Advanced SIMD. */
 
 /* Name of the variant in use ("scalar", "avx2", "avx512" or "neon"; static storage). */
-POSENC_API const char *posenc_isa(void);
+POSENC_API
+const char *posenc_isa(void);
 /* Number of variants compiled into this build (scalar included). */
-POSENC_API size_t posenc_isa_count(void);
+POSENC_API
+size_t posenc_isa_count(void);
 /* Name of compiled-in variant `index` (0 = best ... last = "scalar"), or NULL if index >= posenc_isa_count(). */
-POSENC_API const char *posenc_isa_name(size_t index);
+POSENC_API
+const char *posenc_isa_name(size_t index);
 /* 1 if compiled-in variant `index` can run on this CPU, 0 if not or if index is out of range. */
-POSENC_API int posenc_isa_supported(size_t index);
+POSENC_API
+int posenc_isa_supported(size_t index);
 /* Switch every later call to the named variant. Thread-safe (an atomic pointer swap); calls already running
  * finish on the variant they started with. Since all variants give identical bits, switching never changes
  * results, only speed.
  * Returns POSENC_OK; POSENC_ERR_NULL if name is NULL; POSENC_ERR_UNSUPPORTED if the name is unknown or the
  * CPU lacks that variant (the active variant is then unchanged). */
-POSENC_API posenc_status posenc_set_isa(const char *name);
+POSENC_API
+posenc_status posenc_set_isa(const char *name);
 
 /* ------------------------------------------------------------------------------------------------------------
  * RoPE: rotary position embedding
@@ -180,7 +188,8 @@ typedef struct posenc_rope_config {
  * Pass size = sizeof(posenc_rope_config).
  * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than the
  * first version of the struct or larger than this library's (nothing is written then). */
-POSENC_API posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
+POSENC_API
+posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
 
 /* An immutable RoPE plan: dimensions, pairing, per-pair frequencies (double) and mscale. Share freely across
  * threads; destroy once no call uses it. */
@@ -195,18 +204,22 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
  * FREQ_FACTORS, a frequency that under- or overflows); POSENC_ERR_NOMEM. On error *plan_out is left
  * untouched. */
-POSENC_API posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
+POSENC_API
+posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
 
 /* Free a plan. NULL is a no-op. */
-POSENC_API void posenc_rope_plan_destroy(posenc_rope_plan *plan);
+POSENC_API
+void posenc_rope_plan_destroy(posenc_rope_plan *plan);
 
 /* Copy the plan's per-pair angular frequencies w_i (radians per position, after scaling) into out[0..n-1],
  * n = rotary_dim/2, and its magnitude factor into *mscale (either may be NULL to skip).
  * Returns POSENC_OK; POSENC_ERR_NULL if plan is NULL; POSENC_ERR_SHAPE if out is given and n != rotary_dim/2. */
-POSENC_API posenc_status posenc_rope_plan_info(const posenc_rope_plan *plan, double *out, size_t n, double *mscale);
+POSENC_API
+posenc_status posenc_rope_plan_info(const posenc_rope_plan *plan, double *out, size_t n, double *mscale);
 
 /* Number of int64 positions each token takes with this plan: 1 (1D), 3 (M-RoPE), 2 (vision 2-D); 0 if NULL. */
-POSENC_API size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
+POSENC_API
+size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
 
 /* Flags for the apply calls. */
 #define POSENC_ROPE_INVERSE     1u  /* rotate by -angle (backward pass; undo a rotation) */
@@ -227,13 +240,15 @@ POSENC_API size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
  * POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside +-POSENC_MAX_POSITION). */
 
 /* Rotate x in place. */
-POSENC_API posenc_status posenc_rope_apply(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
+POSENC_API
+posenc_status posenc_rope_apply(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
                                 size_t token_stride, size_t head_stride,
                                 const int64_t *positions, int64_t start_pos, uint32_t flags);
 
 /* Rotate src into dst (e.g. straight into a KV cache), each with its own strides. dst == src with identical
  * strides is in place; any other overlap is POSENC_ERR_OVERLAP. */
-POSENC_API posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
+POSENC_API
+posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
                                    size_t src_head_stride, float *dst, size_t dst_token_stride,
                                    size_t dst_head_stride, size_t n_tokens, size_t n_heads,
                                    const int64_t *positions, int64_t start_pos, uint32_t flags);
@@ -242,7 +257,8 @@ POSENC_API posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, cons
  * computed once and used for both. q and k must not overlap (POSENC_ERR_OVERLAP); they may interleave token by
  * token with a shared token stride (q and k views of one fused QKV buffer). n_k_heads == 0 is an error
  * (POSENC_ERR_SHAPE); use posenc_rope_apply for q alone. */
-POSENC_API posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
+POSENC_API
+posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
                                    float *q, size_t n_q_heads, size_t q_token_stride, size_t q_head_stride,
                                    float *k, size_t n_k_heads, size_t k_token_stride, size_t k_head_stride,
                                    size_t n_tokens, const int64_t *positions, int64_t start_pos,
@@ -252,7 +268,8 @@ POSENC_API posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
  * once for the whole call. The plan's mscale is never applied (cached keys already carry it); pass
  * POSENC_ROPE_INVERSE to rotate by -delta. Returns the apply status codes; POSENC_ERR_RANGE if
  * |delta| > POSENC_MAX_POSITION. */
-POSENC_API posenc_status posenc_rope_shift(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
+POSENC_API
+posenc_status posenc_rope_shift(const posenc_rope_plan *plan, float *x, size_t n_tokens, size_t n_heads,
                                 size_t token_stride, size_t head_stride, int64_t delta, uint32_t flags);
 
 /* Escape hatch: rotate src into dst with caller-supplied tables cos[t*table_stride + i], sin[...] for
@@ -261,7 +278,8 @@ POSENC_API posenc_status posenc_rope_shift(const posenc_rope_plan *plan, float *
  * POSENC_ROPE_INVERSE negates sin. table_stride >= rotary_dim/2 when n_tokens > 1 (POSENC_ERR_STRIDE
  * otherwise); the tables must not overlap dst (POSENC_ERR_OVERLAP). Returns the apply status codes (positions
  * play no part). */
-POSENC_API posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
+POSENC_API
+posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float *src, size_t src_token_stride,
                                        size_t src_head_stride, float *dst, size_t dst_token_stride,
                                        size_t dst_head_stride, size_t n_tokens, size_t n_heads,
                                        const float *cos_table, const float *sin_table, size_t table_stride,
@@ -313,14 +331,16 @@ typedef struct posenc_softmax_desc {
 
 /* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
  * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (nothing written). */
-POSENC_API posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
+POSENC_API
+posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
 
 /* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
  * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
  * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
  * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0); POSENC_ERR_PARAM (max_bias not finite
  * or <= 0). */
-POSENC_API posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
+POSENC_API
+posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
 
 /* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
  * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
@@ -331,7 +351,8 @@ POSENC_API posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, flo
  * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
  * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0, a custom slope or sink
  * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
-POSENC_API posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
+POSENC_API
+posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
                              size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
                              size_t n_heads, size_t n_rows, size_t n_cols);
 

@@ -17,8 +17,8 @@ tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 status=0
 
-# Declared functions: every `POSENC_API <type> posenc_name(` in the header (the name is on the POSENC_API line).
-sed -n 's/^POSENC_API[^(]*[ *]\(posenc_[A-Za-z0-9_]*\)(.*/\1/p' "$header" | sort -u >"$tmp/declared"
+# Declared functions: the line after each `POSENC_API` line is `<type> posenc_name(...`.
+sed -n '/^POSENC_API$/{n;s/^[^(]*[ *]\(posenc_[A-Za-z0-9_]*\)(.*/\1/p;}' "$header" | sort -u >"$tmp/declared"
 declared_count=$(wc -l <"$tmp/declared")
 if [ "$declared_count" -lt 10 ]; then
     echo "FAIL: parsed only $declared_count declarations from $header" >&2
