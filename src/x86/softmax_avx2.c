@@ -62,6 +62,7 @@ typedef struct logit_params {
     __m256d scale_d;
     __m256d slope_d;
     __m256i d_lanes;     /* d0 + lane index, int32 (wrapping adds: only live lanes matter) */
+    __m256d d_lanes_d;   /* d0 + lane index 0..3, double (exact) */
 } logit_params;
 
 /* Loads of columns [j, j+8): `full` reads 8 columns; otherwise only the lanes in `live` are read (the others
@@ -102,9 +103,17 @@ static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, _
     __m256d z_lo = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)), max_d);
     __m256d z_hi = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)), max_d);
     if (bias != POSENC_BIAS_NONE) {
-        __m256i b = bias8(lp, j, bias);
-        z_lo = _mm256_fmadd_pd(lp->slope_d, _mm256_cvtepi32_pd(_mm256_castsi256_si128(b)), z_lo);
-        z_hi = _mm256_fmadd_pd(lp->slope_d, _mm256_cvtepi32_pd(_mm256_extracti128_si256(b, 1)), z_hi);
+        /* d in double is exact (|d0 + j| < 2^32): cheaper than converting the int32 b of pass 1. b = d, or
+         * 0 - |d| so that d = 0 gives +0 as the int32 conversion does. */
+        __m256d d_lo = _mm256_add_pd(lp->d_lanes_d, _mm256_set1_pd((double)j));
+        __m256d d_hi = _mm256_add_pd(d_lo, _mm256_set1_pd(4.0));
+        if (bias == POSENC_BIAS_ABS) {
+            const __m256d sign = _mm256_set1_pd(-0.0);
+            d_lo = _mm256_sub_pd(_mm256_setzero_pd(), _mm256_andnot_pd(sign, d_lo));
+            d_hi = _mm256_sub_pd(_mm256_setzero_pd(), _mm256_andnot_pd(sign, d_hi));
+        }
+        z_lo = _mm256_fmadd_pd(lp->slope_d, d_lo, z_lo);
+        z_hi = _mm256_fmadd_pd(lp->slope_d, d_hi, z_hi);
     }
     if (has_mask) {
         __m256 m = load8(lp->mask, j, full, live);
@@ -155,6 +164,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     lp.scale_d = _mm256_set1_pd((double)row->scale);
     lp.slope_d = _mm256_set1_pd((double)row->slope);
     lp.d_lanes = _mm256_add_epi32(_mm256_set1_epi32(row->d0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    lp.d_lanes_d = _mm256_add_pd(_mm256_set1_pd((double)row->d0), _mm256_setr_pd(0, 1, 2, 3));
     const __m256i all = _mm256_set1_epi32(-1);
 
     /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are skipped.
