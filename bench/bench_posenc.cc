@@ -287,6 +287,28 @@ void bench_stream(benchmark::State &state, size_t elements, size_t copies)
     report_rates(state, elements);
 }
 
+// The timed loop shared by the library's benchmarks: each iteration runs `call` on the next buffer of the
+// rotation; a non-zero status skips the benchmark with its sentence. Returns false when skipped.
+template <typename Call>
+bool timed_rotation(benchmark::State &state, const std::vector<float *> &buffers, const Call &call)
+{
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        float *data = buffers[next];
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        const int result = call(data);
+        if (result != 0)
+            status = result;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return false;
+    }
+    return true;
+}
+
 void bench_rope(benchmark::State &state, const Implementation &implementation, const RopeWorkload &workload,
                 int pairing, const RopeFn &rotate)
 {
@@ -297,21 +319,12 @@ void bench_rope(benchmark::State &state, const Implementation &implementation, c
     if (!errors.count(key))
         errors[key] = rope_max_relative_error(workload, pairing, rotate);
     const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
-    size_t next = 0;
-    int status = 0;
-    for (auto _ : state) {
-        float *q = buffers[next];
-        next = next + 1 == buffers.size() ? 0 : next + 1;
-        const int result = rotate(q, workload.n_k_heads ? q + workload.q_elements() : nullptr, workload.n_tokens,
-                                  workload.start_pos);
-        if (result != 0)
-            status = result;
-        benchmark::ClobberMemory();
-    }
-    if (status != 0) {
-        state.SkipWithError(posenc_strerror(status));
+    const bool ran = timed_rotation(state, buffers, [&](float *q) {
+        return rotate(q, workload.n_k_heads ? q + workload.q_elements() : nullptr, workload.n_tokens,
+                      workload.start_pos);
+    });
+    if (!ran)
         return;
-    }
     report_rates(state, workload.elements());
     state.counters["rel_err"] = errors[key];
 }
@@ -322,20 +335,8 @@ void bench_softmax(benchmark::State &state, const Implementation &implementation
     if (!select_implementation(state, implementation))
         return;
     const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
-    size_t next = 0;
-    int status = 0;
-    for (auto _ : state) {
-        float *scores = buffers[next];
-        next = next + 1 == buffers.size() ? 0 : next + 1;
-        const int result = softmax(scores);
-        if (result != 0)
-            status = result;
-        benchmark::ClobberMemory();
-    }
-    if (status != 0) {
-        state.SkipWithError(posenc_strerror(status));
+    if (!timed_rotation(state, buffers, [&](float *scores) { return softmax(scores); }))
         return;
-    }
     report_rates(state, workload.elements());
 }
 

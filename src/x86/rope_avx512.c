@@ -139,17 +139,6 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
     }
 }
 
-void posenc_rope_rotate_half_avx512(const posenc_rope_heads *job)
-{
-    size_t n = job->n_pairs;
-    size_t base = 0;
-    for (; base + CHUNK_PAIRS <= n; base += CHUNK_PAIRS)
-        half_chunk(job, base, 1);
-    if (base < n)
-        half_chunk(job, base, 0);
-    copy_head_tails(job, 2 * n);
-}
-
 /* One chunk of interleaved pairing: elements [2*base, 2*base + 128) clipped to 2*n_pairs (8 vectors of 8
  * pairs). cos and sin are duplicated per pair; sin gets the sign of -s on even lanes, so each element is
  * fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. */
@@ -202,13 +191,25 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
     }
 }
 
-void posenc_rope_rotate_interleaved_avx512(const posenc_rope_heads *job)
+/* Full chunks of 64 pairs unmasked, the last partial one masked, then the unrotated head tails. `interleaved`
+ * is a constant at each call, so each pairing keeps its own specialised loops. */
+static inline __attribute__((always_inline)) void rotate_chunks(const posenc_rope_heads *job, int interleaved)
 {
     size_t n = job->n_pairs;
     size_t base = 0;
     for (; base + CHUNK_PAIRS <= n; base += CHUNK_PAIRS)
-        interleaved_chunk(job, base, 1);
+        interleaved ? interleaved_chunk(job, base, 1) : half_chunk(job, base, 1);
     if (base < n)
-        interleaved_chunk(job, base, 0);
+        interleaved ? interleaved_chunk(job, base, 0) : half_chunk(job, base, 0);
     copy_head_tails(job, 2 * n);
+}
+
+void posenc_rope_rotate_half_avx512(const posenc_rope_heads *job)
+{
+    rotate_chunks(job, 0);
+}
+
+void posenc_rope_rotate_interleaved_avx512(const posenc_rope_heads *job)
+{
+    rotate_chunks(job, 1);
 }
