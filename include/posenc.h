@@ -356,6 +356,118 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
                              size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
                              size_t n_heads, size_t n_rows, size_t n_cols);
 
+/* ------------------------------------------------------------------------------------------------------------
+ * 0.2: tensor views, element types, the caller's thread pool
+ *
+ * Every 0.2 call takes its arguments in one order: the plan, the operation's descriptor, input tensors, output
+ * tensors, then counts from the outermost axis to the innermost. Strides live in tensor views, never as loose
+ * arguments, so a count and a stride cannot be swapped. The 0.1 calls above are thin wrappers over these.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Element types. Reduced-precision elements are widened to float32 exactly, computed exactly as the float32
+ * path computes them (float32 elements keep their 0.1 bits), and rounded once to the destination type with
+ * round-to-nearest-even: f16 overflows to +-inf, subnormals of every type are kept (never flushed). Every NaN
+ * that reaches a destination is that type's canonical quiet NaN: f32 0x7fc00000, f16 0x7e00, bf16 0x7fc0. */
+#define POSENC_F32   0   /* IEEE binary32 */
+#define POSENC_F16   1   /* IEEE binary16 (numpy float16, _Float16, ggml f16) */
+#define POSENC_BF16  2   /* bfloat16: the upper 16 bits of a binary32 (torch.bfloat16) */
+
+/* A strided view of a [A][B][E] tensor whose last axis is contiguous: element (a, b, e) lives at element
+ * offset a*stride_a + b*stride_b + e from data, counted in elements of the view's own dtype. Which axes A and
+ * B are is the call's to say (RoPE: tokens, heads; softmax: heads, rows). Inputs are only read through data.
+ * This struct is frozen: it never grows; `reserved` must be 0 (POSENC_ERR_ENUM otherwise). */
+typedef struct posenc_tensor {
+    void    *data;       /* the first element; must be aligned to its dtype's size (POSENC_ERR_PARAM) */
+    int32_t  dtype;      /* POSENC_F32, POSENC_F16 or POSENC_BF16 */
+    uint32_t reserved;   /* 0 */
+    size_t   stride_a;   /* elements between consecutive indices of the outer axis */
+    size_t   stride_b;   /* elements between consecutive indices of the middle axis */
+} posenc_tensor;
+
+/* The caller's thread pool (the OpenBLAS / pthreadpool pattern). A call given one splits its work into
+ * independent tasks and hands them to parallel_for; it never starts threads of its own.
+ * parallel_for must run fn(task_arg, i) exactly once for every i in [0, n_tasks), in any order, on any threads
+ * (the calling thread included), and return only when every task has finished. The library calls it at most
+ * once per call and never from inside a task. Tasks allocate nothing, take no lock of the library's and may
+ * run concurrently; each writes a disjoint part of the outputs. Small work runs on the calling thread without
+ * calling parallel_for. Results are bit-identical for every split: a softmax row is never divided, and every
+ * RoPE token's cos/sin are computed the same way wherever it lands. This struct is frozen: it never grows. */
+typedef void (*posenc_task_fn)(void *task_arg, size_t task_index);
+typedef struct posenc_parallel {
+    void   (*parallel_for)(void *pool, size_t n_tasks, posenc_task_fn fn, void *task_arg);
+    void    *pool;        /* passed back to parallel_for unchanged */
+    size_t   max_tasks;   /* the most tasks worth making (e.g. the pool's thread count); 0 or 1: no split */
+} posenc_parallel;
+
+/* Flag for posenc_rope_args: every token at start_pos (one cos/sin computation for the whole call). With
+ * POSENC_ROPE_NO_MSCALE and start_pos = delta this is a KV-cache shift (posenc_rope_shift). Not combinable
+ * with a positions array (POSENC_ERR_ENUM). */
+#define POSENC_ROPE_SAME_POSITION  4u
+
+/* Per-call RoPE arguments. Initialise with posenc_rope_args_init (sets struct_size and the defaults), then set
+ * the fields you need. Size-tagged like the configuration structs. */
+typedef struct posenc_rope_args {
+    uint32_t struct_size;            /* sizeof(posenc_rope_args) as compiled by the caller */
+    uint32_t flags;                  /* POSENC_ROPE_INVERSE | POSENC_ROPE_NO_MSCALE | POSENC_ROPE_SAME_POSITION
+                                        (default 0) */
+    const int64_t *positions;        /* NULL (default): token t at start_pos + t on every axis. Else
+                                        posenc_rope_plan_axes(plan) positions per token, each |p| <=
+                                        POSENC_MAX_POSITION, laid out as position_axis_stride says; must not
+                                        overlap any destination (POSENC_ERR_OVERLAP) */
+    size_t   position_axis_stride;   /* 0 (default): token-major, positions[t*axes + a]. Else axis-major,
+                                        positions[a*position_axis_stride + t] (HF's [3][n_tokens] M-RoPE
+                                        position_ids), >= n_tokens when axes > 1 (POSENC_ERR_STRIDE) */
+    int64_t  start_pos;              /* used when positions is NULL (default 0) */
+    const posenc_parallel *parallel; /* the caller's pool, or NULL (default): the calling thread */
+} posenc_rope_args;
+
+/* The first released size of posenc_rope_args (0.2); the library accepts any struct_size from it up to its own
+ * sizeof, fields past the caller's size reading as their defaults. */
+#define POSENC_ROPE_ARGS_SIZE_V1 (offsetof(posenc_rope_args, parallel) + sizeof(const posenc_parallel *))
+
+/* Fill *args with struct_size = size and the defaults above. Pass size = sizeof(posenc_rope_args).
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size outside [POSENC_ROPE_ARGS_SIZE_V1,
+ * sizeof(posenc_rope_args)]; nothing written). */
+POSENC_API
+posenc_status posenc_rope_args_init(posenc_rope_args *args, size_t size);
+
+/* Rotate src into dst, both [n_tokens][n_heads][head_dim] views (stride_a: tokens, stride_b: heads), each of
+ * any element type (bf16 in place; f32 -> bf16 or f16 straight into a KV cache; f16 -> f32). dst may be the
+ * same memory as src only with the same dtype and strides (in place); any other overlap is POSENC_ERR_OVERLAP.
+ * args may be NULL (the defaults). Accuracy: the float32 bound of the RoPE section on the widened input, plus
+ * the destination's rounding (per head ||y - y64|| / ||y64|| <= 1e-6 + 2^-8 for bf16, 1e-6 + 2^-11 for f16).
+ * Returns POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan, src, dst or a data pointer NULL);
+ * POSENC_ERR_STRUCT_SIZE; POSENC_ERR_ENUM (unknown dtype or flag bit, reserved != 0, SAME_POSITION with a
+ * positions array); POSENC_ERR_PARAM (data not aligned to its element size; parallel given without
+ * parallel_for); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows overlap,
+ * position axes overlap); POSENC_ERR_OVERLAP; POSENC_ERR_RANGE (a position outside +-POSENC_MAX_POSITION). */
+POSENC_API
+posenc_status posenc_rope_rotate(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                 const posenc_tensor *src, const posenc_tensor *dst,
+                                 size_t n_tokens, size_t n_heads);
+
+/* q and k together (GQA: the head counts may differ), each token's cos/sin computed once for both; each view
+ * of any element type, in place or out of place as for posenc_rope_rotate. The four outputs' memory must not
+ * overlap each other or another input, except that q_dst may be q_src and k_dst k_src (in place); q and k may
+ * interleave token by token (views of one fused QKV buffer). n_k_heads == 0 is POSENC_ERR_SHAPE.
+ * Returns the posenc_rope_rotate status codes. */
+POSENC_API
+posenc_status posenc_rope_rotate_qk(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                    const posenc_tensor *q_src, const posenc_tensor *k_src,
+                                    const posenc_tensor *q_dst, const posenc_tensor *k_dst,
+                                    size_t n_tokens, size_t n_q_heads, size_t n_k_heads);
+
+/* Rotate with caller-supplied float32 tables cos_table[t*table_stride + i], sin_table[...] (i < rotary_dim/2,
+ * magnitude factor included); the plan supplies head_dim, rotary_dim and pairing only, args only flags
+ * (POSENC_ROPE_INVERSE negates sin; positions, start_pos and SAME_POSITION play no part) and parallel.
+ * table_stride >= rotary_dim/2 when n_tokens > 1 (POSENC_ERR_STRIDE); the tables must not overlap dst
+ * (POSENC_ERR_OVERLAP). Returns the posenc_rope_rotate status codes; POSENC_ERR_NULL if a table is NULL. */
+POSENC_API
+posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                        const posenc_tensor *src, const float *cos_table,
+                                        const float *sin_table, size_t table_stride,
+                                        const posenc_tensor *dst, size_t n_tokens, size_t n_heads);
+
 #ifdef __cplusplus
 }
 #endif

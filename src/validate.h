@@ -24,4 +24,9 @@ int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb);
 int posenc_token_blocks_overlap(const float *a, size_t a_token_stride, size_t a_span, const float *b,
                                 size_t b_token_stride, size_t b_span, size_t n_tokens);
 
+/* The same two checks in bytes, for tensors of any element size (strides and spans in bytes). */
+int posenc_bytes_overlap(const void *a, size_t a_bytes, const void *b, size_t b_bytes);
+int posenc_token_blocks_overlap_bytes(const void *a, size_t a_token_stride, size_t a_span, const void *b,
+                                      size_t b_token_stride, size_t b_span, size_t n_tokens);
+
 #endif
