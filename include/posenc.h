@@ -345,7 +345,10 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
 /* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
  * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
  * any other overlap is POSENC_ERR_OVERLAP.
- * Returns POSENC_OK (also when n_rows or n_cols is 0); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
+ * An empty call (n_rows or n_cols 0) reads and writes no tensor or array: it checks desc's own fields (enums,
+ * pointers, scale, max_bias, positions) and n_heads != 0, but neither the strides nor the slopes and sinks
+ * entries, since no extent bounds n_heads then.
+ * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
  * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
  * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
  * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,

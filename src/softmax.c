@@ -48,7 +48,8 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
     return POSENC_OK;
 }
 
-static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows, size_t n_cols)
+/* The descriptor's own fields: enums, pointers it needs, scalars and position ranges. Reads no array. */
+static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, size_t n_cols)
 {
     if (d->position != POSENC_POSITION_NONE && d->position != POSENC_POSITION_CAUSAL &&
         d->position != POSENC_POSITION_SYMMETRIC)
@@ -64,6 +65,18 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         return POSENC_ERR_PARAM;
     if (d->slopes_mode == POSENC_SLOPES_ALIBI && (!isfinite(d->max_bias) || d->max_bias <= 0.0f))
         return POSENC_ERR_PARAM;
+    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
+        return POSENC_ERR_RANGE;
+    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
+        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
+        return POSENC_ERR_RANGE;
+    return POSENC_OK;
+}
+
+/* The per-head arrays (custom slopes, sinks). Only for a non-empty call: then n_heads is bounded by the
+ * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither. */
+static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads)
+{
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
         for (size_t h = 0; h < n_heads; h++)
             if (!isfinite(d->slopes[h]))
@@ -72,11 +85,6 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         for (size_t h = 0; h < n_heads; h++)
             if (isnan(d->sinks[h]) || d->sinks[h] == INFINITY)
                 return POSENC_ERR_PARAM;
-    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
-        return POSENC_ERR_RANGE;
-    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
-        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
-        return POSENC_ERR_RANGE;
     return POSENC_OK;
 }
 
@@ -121,11 +129,14 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
     }
     if (d.mask && posenc_ranges_overlap(d.mask, mask_extent, dst, dst_extent))
         return POSENC_ERR_OVERLAP;
-    st = check_desc(&d, n_heads, n_rows, n_cols);
+    st = check_desc(&d, n_rows, n_cols);
     if (st != POSENC_OK)
         return st;
     if (n_rows == 0 || n_cols == 0)
         return POSENC_OK;
+    st = check_head_arrays(&d, n_heads);
+    if (st != POSENC_OK)
+        return st;
 
     const posenc_kernels *k = posenc_active_kernels();
     int32_t bias = POSENC_BIAS_NONE;

@@ -446,6 +446,67 @@ static void test_softmax_empty(void **state)
     assert_true(arena_untouched());
 }
 
+/* Issue 9.1: an empty call (n_rows or n_cols 0) bounds no extent, so n_heads bounds nothing either: the slopes
+ * and sinks arrays are not read (they were validated for all n_heads heads, reading past a 4-entry array, and
+ * with n_heads = SIZE_MAX running off the address space). The scalar fields are still validated. */
+static void test_softmax_empty_reads_no_arrays(void **state)
+{
+    (void)state;
+    float *four = malloc(4 * sizeof(float));   /* exactly 4 entries: ASan sees any read past them */
+    assert_non_null(four);
+    for (size_t h = 0; h < 4; h++)
+        four[h] = 0.25f;
+    /* Past the 4 valid entries of the arena's lists sits a NaN: a read that strays there is refused. */
+    arena.data[SM_SLOPES + 4] = NAN;
+    arena.data[SM_SINKS + 4] = NAN;
+    const size_t heads[] = { 5, 1000, SIZE_MAX / 4, SIZE_MAX };
+    for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+        for (int empty = 0; empty < 2; empty++) {
+            for (int list = 0; list < 4; list++) {
+                softmax_args a = valid_softmax();
+                a.n_heads = heads[k];
+                if (empty == 0)
+                    a.n_rows = 0;
+                else
+                    a.n_cols = 0;
+                const float *values = list < 2 ? four : arena.data + (list == 2 ? SM_SLOPES : SM_SINKS);
+                if (list % 2 == 0) {
+                    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
+                    a.desc.slopes = values;
+                } else {
+                    a.desc.sinks = values;
+                }
+                EXPECT_SOFTMAX(a, POSENC_OK);
+                assert_true(arena_untouched());
+            }
+        }
+    }
+    free(four);
+    /* What an empty call can check without reading an array it still checks. */
+    softmax_args a = valid_softmax();
+    a.n_rows = 0;
+    a.n_heads = SIZE_MAX;
+    a.desc.sinks = arena.data + SM_SINKS;
+    a.desc.scale = NAN;
+    EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    a.desc.scale = 1.0f;
+    a.desc.position = 7;
+    EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
+    a.desc.position = POSENC_POSITION_CAUSAL;
+    a.desc.q_pos0 = -1;
+    EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
+    a.desc.q_pos0 = 0;
+    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
+    a.desc.slopes = NULL;
+    EXPECT_SOFTMAX(a, POSENC_ERR_NULL);
+    a.desc.slopes_mode = POSENC_SLOPES_ALIBI;
+    a.desc.max_bias = 0.0f;
+    EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    a.n_heads = 0;
+    a.desc.max_bias = 8.0f;
+    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup(test_softmax_params, softmax_setup),
         cmocka_unit_test_setup(test_softmax_position_range, softmax_setup),
         cmocka_unit_test_setup(test_softmax_empty, softmax_setup),
+        cmocka_unit_test_setup(test_softmax_empty_reads_no_arrays, softmax_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
