@@ -337,8 +337,8 @@ posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
 /* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
  * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
  * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0); POSENC_ERR_PARAM (max_bias not finite
- * or <= 0). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
+ * bytes); POSENC_ERR_PARAM (max_bias not finite or <= 0). */
 POSENC_API
 posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
 

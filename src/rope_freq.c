@@ -1,4 +1,4 @@
-/* rope_freq.c - RoPE frequencies, magnitude factor and position axes per scheme, in double (DESIGN appendix A).
+/* rope_freq.c - RoPE frequencies, magnitude factor and position axes per scheme, in double (formulas: posenc.h).
  *
  * Semantics follow Hugging Face transformers' modeling_rope_utils (rope_type "linear", "dynamic", "yarn",
  * "llama3", "longrope"; the older static "ntk") and ggml's rope (freq_factors, MROPE, IMROPE, VISION). Where the

@@ -24,12 +24,17 @@ posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
     return POSENC_OK;
 }
 
-/* Slope of head h of n (DESIGN appendix B), in double, rounded once. */
-static float alibi_slope(size_t h, size_t n_heads, double max_bias)
+/* The ALiBi slopes' c: the largest power of two <= n_heads (n_heads >= 1), in closed form so that no count can
+ * make a doubling search wrap. */
+static size_t alibi_power_of_two(size_t n_heads)
 {
-    size_t c = 1;
-    while (c * 2 <= n_heads)
-        c *= 2;
+    return (size_t)(1ull << (63 - __builtin_clzll((unsigned long long)n_heads)));
+}
+
+/* Slope of head h with c = alibi_power_of_two(n_heads) (formula: posenc_alibi_slopes in posenc.h), in double,
+ * rounded once. */
+static float alibi_slope(size_t h, size_t c, double max_bias)
+{
     double exponent = h < c ? -max_bias / (double)c * (double)(h + 1)
                             : -(max_bias / 2.0) / (double)c * (double)(2 * (h - c) + 1);
     return (float)exp2(exponent);
@@ -39,12 +44,14 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
 {
     if (!slopes)
         return POSENC_ERR_NULL;
-    if (n_heads == 0)
+    /* The slopes array holds n_heads floats: a count beyond PTRDIFF_MAX bytes cannot be a real array. */
+    if (n_heads == 0 || n_heads > (size_t)PTRDIFF_MAX / sizeof(float))
         return POSENC_ERR_SHAPE;
     if (!isfinite(max_bias) || max_bias <= 0.0f)
         return POSENC_ERR_PARAM;
+    size_t c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++)
-        slopes[h] = alibi_slope(h, n_heads, max_bias);
+        slopes[h] = alibi_slope(h, c, max_bias);
     return POSENC_OK;
 }
 
@@ -145,13 +152,14 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
     if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_SYMMETRIC)
         bias = POSENC_BIAS_ABS;
 
+    size_t alibi_c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++) {
         posenc_softmax_row row;
         row.n_cols = n_cols;
         row.scale = d.scale;
         row.bias = bias;
         row.slope = d.slopes_mode == POSENC_SLOPES_CUSTOM ? d.slopes[h]
-                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, n_heads, d.max_bias)
+                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, alibi_c, d.max_bias)
                                                            : 0.0f;
         row.sink = d.sinks ? d.sinks[h] : -INFINITY;
         for (size_t i = 0; i < n_rows; i++) {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -58,6 +59,24 @@ static void test_alibi_slopes_errors(void **state)
     assert_true(slopes[0] == 0.5f && slopes[7] == 1.0f / 256.0f);
     assert_memory_equal(arena.data + 8, arena_before + 8, (ARENA_FLOATS - 8) * sizeof(float));
     EXPECT(posenc_alibi_slopes(1, 1e-30f, slopes), POSENC_OK);
+}
+
+/* Issue 9.2: n_heads >= 2^63 made the search for the largest power of two <= n_heads wrap and loop for ever.
+ * A slopes array of n_heads floats cannot exceed PTRDIFF_MAX bytes, so such counts are POSENC_ERR_SHAPE; every
+ * call must return promptly (SIGALRM ends the test if one hangs). */
+static void test_alibi_slopes_huge_counts(void **state)
+{
+    (void)state;
+    float *slopes = arena.data;
+    const size_t too_many = (size_t)PTRDIFF_MAX / sizeof(float) + 1;
+    const size_t huge[] = { (size_t)1 << 63, ((size_t)1 << 63) + 1, SIZE_MAX, SIZE_MAX - 1, (size_t)1 << 62,
+                            too_many, too_many + 1 };
+    alarm(10);
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        EXPECT(posenc_alibi_slopes(huge[i], 8.0f, slopes), POSENC_ERR_SHAPE);
+        EXPECT(posenc_alibi_slopes(huge[i], 1.0f, slopes), POSENC_ERR_SHAPE);
+    }
+    alarm(0);
 }
 
 /* ================================================================================================ softmax */
@@ -512,6 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_softmax_desc_init_errors),
         cmocka_unit_test_setup(test_alibi_slopes_errors, softmax_setup),
+        cmocka_unit_test_setup(test_alibi_slopes_huge_counts, softmax_setup),
         cmocka_unit_test_setup(test_softmax_valid_baseline, softmax_setup),
         cmocka_unit_test_setup(test_softmax_null_pointers, softmax_setup),
         cmocka_unit_test_setup(test_softmax_struct_size, softmax_setup),
