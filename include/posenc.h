@@ -107,6 +107,7 @@ posenc_status posenc_set_isa(const char *name);
 
 #define POSENC_MAX_HEAD_DIM   1024
 #define POSENC_MAX_POSITION   INT64_C(2147483647)   /* 2^31 - 1 */
+#define POSENC_MAX_FREQUENCY  524288.0              /* 2^19 radians per position: the largest accepted w_i */
 
 /* Pairing of the rotated elements. */
 #define POSENC_ROPE_HALF         0
@@ -202,8 +203,14 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
  * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
- * FREQ_FACTORS, a frequency that under- or overflows); POSENC_ERR_NOMEM. On error *plan_out is left
- * untouched. */
+ * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY); POSENC_ERR_NOMEM. On
+ * error *plan_out is left untouched.
+ * The frequency bound keeps the accuracy bound above: with w_i <= 2^19 and |p| <= 2^31 - 1, |p * w_i| <= 2^50.
+ * The reduction's quotient k = round(theta * 2/pi) is computed in double (rounding 2^-53 plus 6.2e-17 in the
+ * constant 2/pi), so it may be one off and the remainder reaches |r| <= pi/4 + |theta| * 1.73e-16 <= 0.98
+ * radians, where the float sin/cos polynomials err by <= 4.6e-7 (8.4e-8 within pi/4); the two-constant pi/2
+ * adds |k| * 1.5e-33 <= 1.1e-18. At w = 2^20 the error reaches 2.4e-6. Subnormal frequencies are accepted
+ * (their angles are below 2^-991: cos = 1, sin = 0). */
 POSENC_API
 posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
 

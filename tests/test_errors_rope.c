@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "errors_common.h"
+#include "oracle.h"
 
 /* ---- failing allocations, for POSENC_ERR_NOMEM: the executable's calloc/malloc interpose the library's (glibc
  * exports its own as __libc_calloc/__libc_malloc). Not under ASan, whose allocator must see every block. ---- */
@@ -1167,6 +1168,206 @@ static void test_scheme_sections(void **state)
     }
 }
 
+/* ---- issue 9.3: frequencies the angle reduction cannot carry ------------------------------------------------
+ * The reduction (numerics.h) computes k = round(theta * 2/pi) in double: t's rounding (2^-53) and the constant
+ * 2/pi (6.2e-17) can put k one off, so |r| reaches pi/4 + |theta| * 1.73e-16, and the float polynomials are
+ * accurate within pi/4 only. A divisor of 1e-8 (w = 1e8) gave garbage at 2^31 - 1, 1e-300 an infinite angle
+ * and NaN; even w = 1.6e6, where t still fits the 2^51 rounding range, errs by 5e-6. POSENC_MAX_FREQUENCY = 2^19
+ * keeps |r| <= 0.98 (polynomial error <= 4.6e-7). */
+
+/* Divisors so that the plan's w_i = base^(-2i/R) / divisor_i lands on target_i, or on the nearest double below
+ * it when the division cannot hit it exactly (above it when `above`). */
+static void divisors_for(double base, size_t n_pairs, const double *target, int above, double *divisor)
+{
+    for (size_t i = 0; i < n_pairs; i++) {
+        double w = pow(base, -2.0 * (double)i / (double)(2 * n_pairs));
+        double d = w / target[i];
+        while (above ? !(w / d > target[i]) : w / d > target[i])
+            d = nextafter(d, above ? 0.0 : INFINITY);
+        divisor[i] = d;
+    }
+}
+
+static posenc_status frequency_plan(double base, size_t n_pairs, const double *divisor, posenc_rope_plan **plan)
+{
+    posenc_rope_config cfg = make_config((uint32_t)(2 * n_pairs), 0, POSENC_ROPE_HALF, base,
+                                         POSENC_SCALING_FREQ_FACTORS);
+    cfg.freq_factors = divisor;
+    *plan = NULL;
+    return posenc_rope_plan_create(&cfg, plan);
+}
+
+/* Largest per-head error against the float64 oracle over positions at and near +-POSENC_MAX_POSITION, on every
+ * variant this CPU runs. Pairs whose x entries are zero do not count (`skip_pair0` zeroes pair 0). */
+static double max_error_at_edges(const posenc_rope_plan *plan, size_t n_pairs, int skip_pair0)
+{
+    const int64_t P = POSENC_MAX_POSITION;
+    const int64_t positions[] = { P, -P, P - 1, -(P - 1), P - 2, (INT64_C(1) << 30) + 1, 3, -3, 1, 0,
+                                  P - 12345, -(P - 98765) };
+    const size_t head_dim = 2 * n_pairs;
+    double omega[MAX_PAIRS];
+    assert_int_equal(posenc_rope_plan_info(plan, omega, n_pairs, NULL), POSENC_OK);
+    float x[2 * MAX_PAIRS], y[2 * MAX_PAIRS];
+    double y64[2 * MAX_PAIRS], pos[MAX_PAIRS];
+    test_fill(x, head_dim, -1.0f, 1.0f);
+    if (skip_pair0)
+        x[0] = x[n_pairs] = 0.0f;
+    char before[32];
+    snprintf(before, sizeof before, "%s", posenc_isa());
+    double worst = 0.0;
+    for (size_t v = 0; v < posenc_isa_count(); v++) {
+        if (!posenc_isa_supported(v))
+            continue;
+        assert_int_equal(posenc_set_isa(posenc_isa_name(v)), POSENC_OK);
+        for (size_t k = 0; k < sizeof positions / sizeof positions[0]; k++) {
+            assert_int_equal(posenc_rope_apply_to(plan, x, head_dim, head_dim, y, head_dim, head_dim, 1, 1,
+                                                  &positions[k], 0, 0), POSENC_OK);
+            for (size_t i = 0; i < n_pairs; i++)
+                pos[i] = (double)positions[k];
+            oracle_rope_head(x, head_dim, head_dim, 0, omega, pos, 1.0, 1.0, y64);
+            double e = oracle_rel_l2(y, y64, head_dim);
+            if (!(e <= worst))
+                worst = e;   /* NaN sticks */
+        }
+    }
+    assert_int_equal(posenc_set_isa(before), POSENC_OK);
+    return worst;
+}
+
+/* The same for a one-pair plan over every position within `window` of +-POSENC_MAX_POSITION: the quotient's
+ * misrounding shows only where theta * 2/pi lies near a half-integer, so the edge needs many positions. */
+static double max_error_near_edges(const posenc_rope_plan *plan, int64_t window)
+{
+    double omega;
+    assert_int_equal(posenc_rope_plan_info(plan, &omega, 1, NULL), POSENC_OK);
+    const float x[2] = { 0.6f, 0.8f };
+    char before[32];
+    snprintf(before, sizeof before, "%s", posenc_isa());
+    double worst = 0.0;
+    for (size_t v = 0; v < posenc_isa_count(); v++) {
+        if (!posenc_isa_supported(v))
+            continue;
+        assert_int_equal(posenc_set_isa(posenc_isa_name(v)), POSENC_OK);
+        for (int64_t d = 0; d < window; d++) {
+            for (int sign = -1; sign <= 1; sign += 2) {
+                int64_t p = sign * (POSENC_MAX_POSITION - d);
+                float y[2];
+                assert_int_equal(posenc_rope_apply_to(plan, x, 2, 2, y, 2, 2, 1, 1, &p, 0, 0), POSENC_OK);
+                double pos = (double)p, y64[2];
+                oracle_rope_head(x, 2, 2, 0, &omega, &pos, 1.0, 1.0, y64);
+                double e = oracle_rel_l2(y, y64, 2);
+                if (!(e <= worst))
+                    worst = e;
+            }
+        }
+    }
+    assert_int_equal(posenc_set_isa(before), POSENC_OK);
+    return worst;
+}
+
+static void test_scheme_frequency_bound(void **state)
+{
+    (void)state;
+    const double W = POSENC_MAX_FREQUENCY;
+    assert_true(W == 0x1p19);
+    /* The analysis behind it: |theta| <= 2^50, so |r| <= pi/4 + 2^50 * (2^-53 + 6.2e-17) < 0.99. */
+    assert_true((double)POSENC_MAX_POSITION * W <= 0x1p50);
+    assert_true(0.7853981633974483 + 0x1p50 * (0x1p-53 + 6.2e-17) < 0.99);
+
+    /* The largest accepted frequency, in one pair and in 32 pairs (vector paths of every variant), rotates
+     * within the documented 1e-6 at +-(2^31 - 1). */
+    const size_t pair_counts[] = { 1, 32, 37 };
+    for (size_t c = 0; c < sizeof pair_counts / sizeof pair_counts[0]; c++) {
+        size_t n = pair_counts[c];
+        double target[MAX_PAIRS], divisor[MAX_PAIRS];
+        for (size_t i = 0; i < n; i++)
+            target[i] = i % 2 ? W * (1.0 - 1e-9 * (double)i) : W;
+        divisors_for(10000.0, n, target, 0, divisor);
+        posenc_rope_plan *plan;
+        assert_int_equal(frequency_plan(10000.0, n, divisor, &plan), POSENC_OK);
+        double omega[MAX_PAIRS];
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n, NULL), POSENC_OK);
+        assert_true(omega[0] == W);
+        double e = max_error_at_edges(plan, n, 0);
+        if (n == 1)
+            e = fmax(e, max_error_near_edges(plan, 40000));
+        fprintf(stderr, "# w = POSENC_MAX_FREQUENCY, %zu pairs: max error %.3g near +-(2^31 - 1)\n", n, e);
+        assert_true(e <= 1e-6);
+        posenc_rope_plan_destroy(plan);
+        /* One pair a single ulp above the edge: refused. */
+        for (size_t bad = 0; bad < n; bad += n > 1 ? n - 1 : 1) {
+            double above[MAX_PAIRS];
+            memcpy(above, divisor, sizeof above);
+            double one_target = W, one_divisor;
+            divisors_for(1.0, 1, &one_target, 1, &one_divisor);     /* 1 / d > W */
+            double w = pow(10000.0, -2.0 * (double)bad / (double)(2 * n));
+            above[bad] = w * one_divisor;
+            while (!(w / above[bad] > W))
+                above[bad] = nextafter(above[bad], 0.0);
+            posenc_rope_config cfg = make_config((uint32_t)(2 * n), 0, POSENC_ROPE_HALF, 10000.0,
+                                                 POSENC_SCALING_FREQ_FACTORS);
+            cfg.freq_factors = above;
+            EXPECT_PLAN_ERROR_WHAT(&cfg, POSENC_ERR_PARAM, "a frequency one ulp above POSENC_MAX_FREQUENCY");
+            if (n == 1)
+                break;
+        }
+    }
+
+    /* The audit's divisors 1e-8 (w = 1e8: garbage at 2^31 - 1) and 1e-300 (an infinite angle), w = 2^20 and the
+     * old 2^51 rounding edge, in FREQ_FACTORS and in both LongRoPE lists, at the first or the last pair. */
+    const double tiny[] = { 1e-8, 1e-300, 1.0 / (2.0 * W), 1.0 / 1647099.3, 5e-324 };
+    for (size_t t = 0; t < sizeof tiny / sizeof tiny[0]; t++) {
+        for (size_t where = 0; where < 2; where++) {
+            double list[32];
+            for (size_t i = 0; i < 32; i++)
+                list[i] = 1.0;
+            list[where ? 31 : 0] = tiny[t] * (where ? pow(10000.0, -62.0 / 64.0) : 1.0);   /* w = 1 / tiny */
+            posenc_rope_config f = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+            f.freq_factors = list;
+            EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_PARAM, "freq factor making w > POSENC_MAX_FREQUENCY");
+            posenc_rope_config l = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);
+            l.factor = 2.0;
+            l.original_max_position = 4096;
+            l.short_factors = list;
+            l.long_factors = long_factors;
+            EXPECT_PLAN_ERROR_WHAT(&l, POSENC_ERR_PARAM, "short LongRoPE factor making w too large");
+            l.short_factors = short_factors;
+            l.long_factors = list;
+            l.use_long_factors = 1;
+            EXPECT_PLAN_ERROR_WHAT(&l, POSENC_ERR_PARAM, "long LongRoPE factor making w too large");
+        }
+    }
+
+    /* The whole accepted range, one power of two at a time down to the smallest subnormal: accepted and
+     * accurate at the edges. Normal w = 2^k through one pair and divisor 2^-k; subnormal w through pair 1 of
+     * base 2^1000 (w_1 = 2^-500), pair 0 zeroed so only pair 1 counts. */
+    double worst = 0.0;
+    for (int k = 19; k >= -1074; k--) {
+        posenc_rope_plan *plan;
+        double divisor[2];
+        size_t n_pairs = k >= -1022 ? 1 : 2;
+        if (n_pairs == 1) {
+            divisor[0] = ldexp(1.0, -k);
+            assert_int_equal(frequency_plan(10000.0, 1, divisor, &plan), POSENC_OK);
+        } else {
+            divisor[0] = 1.0;
+            divisor[1] = ldexp(1.0, -500 - k);
+            assert_int_equal(frequency_plan(0x1p1000, 2, divisor, &plan), POSENC_OK);
+        }
+        double omega[2];
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n_pairs, NULL), POSENC_OK);
+        assert_true(omega[n_pairs - 1] == ldexp(1.0, k));
+        double e = max_error_at_edges(plan, n_pairs, n_pairs == 2);
+        if (!(e <= worst))
+            worst = e;
+        if (!(e <= 1e-6))
+            fprintf(stderr, "w = 2^%d: error %.3g\n", k, e);
+        assert_true(e <= 1e-6);
+        posenc_rope_plan_destroy(plan);
+    }
+    fprintf(stderr, "# w = 2^19 .. 2^-1074: max error %.3g at +-(2^31 - 1)\n", worst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1185,6 +1386,7 @@ int main(void)
         cmocka_unit_test_setup(test_scheme_llama3, schemes_setup),
         cmocka_unit_test_setup(test_scheme_longrope_and_freq_factors, schemes_setup),
         cmocka_unit_test_setup(test_scheme_sections, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_frequency_bound, schemes_setup),
         cmocka_unit_test_setup_teardown(test_rope_valid_baseline, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_null_pointers, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_heads, rope_setup, rope_teardown),
