@@ -166,7 +166,9 @@ typedef struct posenc_rope_config {
                                       original_max_position (and the default 0) mean original_max_position */
     double   beta_fast;            /* YARN: finite > 0, >= beta_slow (default 32) */
     double   beta_slow;            /* YARN: finite > 0 (default 1) */
-    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0) */
+    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0).
+                                      mscale, given or derived, is used as a float: it must round to a normal
+                                      float, FLT_MIN .. FLT_MAX */
     double   mscale;               /* YARN DeepSeek-style mscale, finite >= 0 (default 0 = unused) */
     double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim, finite >= 0 (default 0 = unused). When
                                       both are > 0 (and attention_factor is 0): mscale = g(mscale) /
@@ -203,8 +205,8 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
  * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
- * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY); POSENC_ERR_NOMEM. On
- * error *plan_out is left untouched.
+ * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY, an mscale that is not a
+ * normal float); POSENC_ERR_NOMEM. On error *plan_out is left untouched.
  * The frequency bound keeps the accuracy bound above: with w_i <= 2^19 and |p| <= 2^31 - 1, |p * w_i| <= 2^50.
  * The reduction's quotient k = round(theta * 2/pi) is computed in double (rounding 2^-53 plus 6.2e-17 in the
  * constant 2/pi), so it may be one off and the remainder reaches |r| <= pi/4 + |theta| * 1.73e-16 <= 0.98
@@ -323,7 +325,8 @@ typedef struct posenc_softmax_desc {
     int32_t  position;          /* POSENC_POSITION_* (default NONE) */
     int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
     float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
-    float    max_bias;          /* SLOPES_ALIBI: finite > 0 (default 8) */
+    float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
+                                   stays a normal float */
     int32_t  reserved0;         /* must be 0 */
     const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes */
     int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
@@ -345,7 +348,7 @@ posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
  * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
  * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
  * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
- * bytes); POSENC_ERR_PARAM (max_bias not finite or <= 0). */
+ * bytes); POSENC_ERR_PARAM (max_bias not finite, <= 0 or > 126: every slope is a normal float). */
 POSENC_API
 posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
 
@@ -359,7 +362,7 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
  * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
  * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
  * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
- * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0, a custom slope or sink
+ * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink
  * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
 POSENC_API
 posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,

@@ -7,6 +7,14 @@
 
 #define SOFTMAX_DESC_MIN_SIZE sizeof(posenc_softmax_desc)
 
+/* Largest max_bias: the smallest ALiBi slope is 2^-max_bias (head c - 1), so every slope stays a normal float. */
+#define ALIBI_MAX_BIAS 126.0f
+
+static int max_bias_ok(float max_bias)
+{
+    return isfinite(max_bias) && max_bias > 0.0f && max_bias <= ALIBI_MAX_BIAS;
+}
+
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
 {
     if (!desc)
@@ -47,7 +55,7 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
     /* The slopes array holds n_heads floats: a count beyond PTRDIFF_MAX bytes cannot be a real array. */
     if (n_heads == 0 || n_heads > (size_t)PTRDIFF_MAX / sizeof(float))
         return POSENC_ERR_SHAPE;
-    if (!isfinite(max_bias) || max_bias <= 0.0f)
+    if (!max_bias_ok(max_bias))
         return POSENC_ERR_PARAM;
     size_t c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++)
@@ -70,7 +78,7 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
         return POSENC_ERR_PARAM;
-    if (d->slopes_mode == POSENC_SLOPES_ALIBI && (!isfinite(d->max_bias) || d->max_bias <= 0.0f))
+    if (d->slopes_mode == POSENC_SLOPES_ALIBI && !max_bias_ok(d->max_bias))
         return POSENC_ERR_PARAM;
     if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
         return POSENC_ERR_RANGE;

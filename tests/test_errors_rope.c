@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <float.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -1368,6 +1369,50 @@ static void test_scheme_frequency_bound(void **state)
     fprintf(stderr, "# w = 2^19 .. 2^-1074: max error %.3g at +-(2^31 - 1)\n", worst);
 }
 
+/* Issue 9.4: the magnitude factor is checked in double but used as a float: attention_factor 1e39 made the float
+ * mscale inf, 1e-300 made it 0. The float mscale must be finite, positive and normal, whichever way it arises
+ * (attention_factor, DeepSeek's ratio, LongRoPE's sqrt). */
+static void test_scheme_magnitude_in_float(void **state)
+{
+    (void)state;
+    const double flt_max = (double)FLT_MAX, flt_min = (double)FLT_MIN;
+    /* Values whose float is inf, 0 or subnormal. FLT_MAX + 2^103 (half its ulp) is the tie that rounds to inf. */
+    const double bad[] = { 1e39, 3.5e38, flt_max + 0x1p103, 1e300, DBL_MAX, 1e-300, 1e-39, 1e-45,
+                           nextafter(flt_min, 0.0) * 0.75, DBL_TRUE_MIN };
+    /* Edges that stay normal floats: FLT_MAX + 2^102 rounds down to FLT_MAX; just under FLT_MIN rounds up. */
+    const double good[] = { flt_max, flt_max + 0x1p102, flt_min, flt_min * (1.0 - 0x1p-26), 1.0, 1e-30 };
+    posenc_rope_config configs[2] = { good_yarn(), good_longrope() };
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            BAD(configs[c], attention_factor = bad[i], POSENC_ERR_PARAM);
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+            posenc_rope_config g = configs[c];
+            g.attention_factor = good[i];
+            assert_true(plan_mscale(&g) == good[i]);   /* reported in double, as given */
+        }
+    }
+    /* DeepSeek's ratio g(mscale) / g(mscale_all_dim), g(m) = 0.1 m ln(factor) + 1, overflowing or vanishing as a
+     * float although both fields are finite. */
+    posenc_rope_config y = good_yarn();
+    y.mscale = 1e300;
+    y.mscale_all_dim = 1.0;
+    EXPECT_PLAN_ERROR_WHAT(&y, POSENC_ERR_PARAM, "DeepSeek ratio above FLT_MAX");
+    y.mscale = 1.0;
+    y.mscale_all_dim = 1e300;
+    EXPECT_PLAN_ERROR_WHAT(&y, POSENC_ERR_PARAM, "DeepSeek ratio below FLT_MIN");
+    y.mscale = 1e30;                       /* ratio ~1.2e29: a normal float */
+    y.mscale_all_dim = 1.0;
+    posenc_rope_plan_destroy(create_plan(&y));
+    /* The derived defaults stay normal floats for every finite factor. */
+    y = good_yarn();
+    y.factor = DBL_MAX;
+    posenc_rope_plan_destroy(create_plan(&y));
+    posenc_rope_config l = good_longrope();
+    l.factor = DBL_MAX;
+    l.original_max_position = nextafter(1.0, 2.0);   /* ln(original) = 2.2e-16: mscale = sqrt(1 + 3.2e18) */
+    assert_true(plan_mscale(&l) < 2e9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1387,6 +1432,7 @@ int main(void)
         cmocka_unit_test_setup(test_scheme_longrope_and_freq_factors, schemes_setup),
         cmocka_unit_test_setup(test_scheme_sections, schemes_setup),
         cmocka_unit_test_setup(test_scheme_frequency_bound, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_magnitude_in_float, schemes_setup),
         cmocka_unit_test_setup_teardown(test_rope_valid_baseline, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_null_pointers, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_heads, rope_setup, rope_teardown),

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <float.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -526,12 +527,50 @@ static void test_softmax_empty_reads_no_arrays(void **state)
     EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
 }
 
+/* Issue 9.4: max_bias is a float, and so is every slope it makes. The smallest slope is 2^-max_bias (head c-1),
+ * so max_bias <= 126 keeps every slope a normal float; 1e38 made slopes of 0 (the bias silently vanished). */
+static void test_alibi_slopes_float_range(void **state)
+{
+    (void)state;
+    float *slopes = arena.data;
+    const float bad[] = { nextafterf(126.0f, INFINITY), 127.0f, 149.0f, 150.0f, 1000.0f, 1e38f, FLT_MAX };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EXPECT(posenc_alibi_slopes(8, bad[i], slopes), POSENC_ERR_PARAM);
+        EXPECT(posenc_alibi_slopes(1, bad[i], slopes), POSENC_ERR_PARAM);
+        softmax_args a = valid_softmax();
+        a.desc.max_bias = bad[i];
+        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+        a.desc.position = POSENC_POSITION_SYMMETRIC;
+        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+        a.n_rows = 0;                          /* a scalar field: checked by an empty call too */
+        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    }
+    /* At the edge every slope of every head count is a normal float in (0, 1), the smallest exactly 2^-126. */
+    const float edge[] = { 126.0f, 125.5f, 1e-30f, FLT_MIN, FLT_TRUE_MIN };
+    for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++) {
+        for (size_t n = 1; n <= 300; n += n < 40 ? 1 : 37) {
+            EXPECT(posenc_alibi_slopes(n, edge[e], slopes), POSENC_OK);
+            float smallest = 1.0f;
+            for (size_t h = 0; h < n; h++) {
+                assert_true(fpclassify(slopes[h]) == FP_NORMAL && slopes[h] > 0.0f && slopes[h] <= 1.0f);
+                smallest = fminf(smallest, slopes[h]);
+            }
+            if (edge[e] == 126.0f && n > 1)
+                assert_true(smallest == FLT_MIN);
+        }
+        softmax_args a = valid_softmax();
+        a.desc.max_bias = edge[e];
+        EXPECT_SOFTMAX(a, POSENC_OK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_softmax_desc_init_errors),
         cmocka_unit_test_setup(test_alibi_slopes_errors, softmax_setup),
         cmocka_unit_test_setup(test_alibi_slopes_huge_counts, softmax_setup),
+        cmocka_unit_test_setup(test_alibi_slopes_float_range, softmax_setup),
         cmocka_unit_test_setup(test_softmax_valid_baseline, softmax_setup),
         cmocka_unit_test_setup(test_softmax_null_pointers, softmax_setup),
         cmocka_unit_test_setup(test_softmax_struct_size, softmax_setup),
