@@ -245,8 +245,9 @@ size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
  *
  * Common status codes of the apply calls: POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan or a
  * tensor pointer NULL); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows
- * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src); POSENC_ERR_ENUM (unknown flag bit);
- * POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside +-POSENC_MAX_POSITION). */
+ * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src; positions overlap a tensor the call writes);
+ * POSENC_ERR_ENUM (unknown flag bit); POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside
+ * +-POSENC_MAX_POSITION). */
 
 /* Rotate x in place. */
 POSENC_API
@@ -328,7 +329,7 @@ typedef struct posenc_softmax_desc {
     float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
                                    stays a normal float */
     int32_t  reserved0;         /* must be 0 */
-    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes */
+    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes (must not overlap dst) */
     int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
     int64_t  k_pos0;            /* position of column 0, same range with n_cols */
     const float *mask;          /* optional additive mask, element (h, i, j) at
@@ -336,7 +337,8 @@ typedef struct posenc_softmax_desc {
     size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
     size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
                                    mask_row_stride + n_cols when n_heads > 1 */
-    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf); NULL = none */
+    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
+                                   dst); NULL = none */
 } posenc_softmax_desc;
 
 /* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
@@ -361,9 +363,10 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
  * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
  * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
  * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
- * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
- * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink
- * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
+ * mask strides too small); POSENC_ERR_OVERLAP (dst overlaps src other than in place, or overlaps the mask, the
+ * custom slopes or the sinks); POSENC_ERR_ENUM (unknown position or slopes mode, reserved0 != 0);
+ * POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink non-finite /
+ * +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
 POSENC_API
 posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
                              size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,

@@ -89,9 +89,14 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
 }
 
 /* The per-head arrays (custom slopes, sinks). Only for a non-empty call: then n_heads is bounded by the
- * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither. */
-static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads)
+ * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither.
+ * They are read head by head after earlier heads wrote dst, so they must not overlap it. */
+static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads, const float *dst,
+                                       size_t dst_extent)
 {
+    if ((d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(d->slopes, n_heads, dst, dst_extent)) ||
+        (d->sinks && posenc_ranges_overlap(d->sinks, n_heads, dst, dst_extent)))
+        return POSENC_ERR_OVERLAP;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
         for (size_t h = 0; h < n_heads; h++)
             if (!isfinite(d->slopes[h]))
@@ -149,7 +154,7 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
         return st;
     if (n_rows == 0 || n_cols == 0)
         return POSENC_OK;
-    st = check_head_arrays(&d, n_heads);
+    st = check_head_arrays(&d, n_heads, dst, dst_extent);
     if (st != POSENC_OK)
         return st;
 

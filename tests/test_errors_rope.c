@@ -859,6 +859,52 @@ static void test_rope_zero_tokens(void **state)
 }
 
 
+/* Issue 9.5: positions are read token by token while earlier tokens' rows are written; positions overlapping a
+ * tensor the call writes (x, dst, q or k) are POSENC_ERR_OVERLAP. Overlapping a read-only source is fine. */
+static int64_t *positions_at(float *where)
+{
+    uintptr_t p = (uintptr_t)where;
+    return (int64_t *)(p + (p % 8 ? 8 - p % 8 : 0));   /* int64-aligned, at most one float further */
+}
+
+static void test_rope_positions_overlap_output(void **state)
+{
+    (void)state;
+    const size_t extent = (N_TOKENS - 1) * N_HEADS * HEAD_DIM + N_HEADS * HEAD_DIM;
+    const size_t offsets[] = { 0, HEAD_DIM, extent - 2 * N_TOKENS - 1, extent - 3 };
+    for (int op = 0; op < N_OPS; op++) {
+        if (!op_takes_positions(op))
+            continue;
+        for (int target = 0; target < (op == OP_APPLY_QK ? 2 : 1); target++) {
+            for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+                rope_args a = valid_args();
+                float *written = op == OP_APPLY ? a.x : target == 0 && op == OP_APPLY_QK ? a.x : a.y;
+                int64_t *positions = positions_at(written + offsets[i]);
+                for (size_t t = 0; t < N_TOKENS; t++)
+                    positions[t] = (int64_t)t;
+                a.positions = positions;
+                EXPECT_OP(op, &a, POSENC_ERR_OVERLAP);
+            }
+        }
+        /* Just past the written tensors, and (out of place) inside the read-only source: fine. */
+        rope_args a = valid_args();
+        float *after = (op == OP_APPLY ? a.x : a.y) + extent + 1;
+        int64_t *positions = positions_at(after);
+        for (size_t t = 0; t < N_TOKENS; t++)
+            positions[t] = (int64_t)t;
+        a.positions = positions;
+        EXPECT_OP(op, &a, POSENC_OK);
+        if (op == OP_APPLY_TO) {
+            a = valid_args();
+            positions = positions_at(a.x + 5);
+            for (size_t t = 0; t < N_TOKENS; t++)
+                positions[t] = (int64_t)t;
+            a.positions = positions;
+            EXPECT_OP(op, &a, POSENC_OK);
+        }
+    }
+}
+
 /* ================================================================================================ schemes */
 
 /* rotary_dim/2 at most. */
@@ -1449,6 +1495,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rope_start_pos_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_shift_delta_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_tokens, rope_setup, rope_teardown),
+        cmocka_unit_test_setup_teardown(test_rope_positions_overlap_output, rope_setup, rope_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -564,6 +564,54 @@ static void test_alibi_slopes_float_range(void **state)
     }
 }
 
+/* Issue 9.5: custom slopes and sinks are read head by head after earlier heads wrote dst, so an overlap with
+ * dst made the result depend on the order of writes (they were validated before and read after). Refused like
+ * the mask; overlapping the read-only src out of place is fine. */
+static void test_softmax_head_arrays_overlap_dst(void **state)
+{
+    (void)state;
+    const size_t extent = (SM_HEADS - 1) * SM_ROWS * SM_COLS + (SM_ROWS - 1) * SM_COLS + SM_COLS;
+    const ptrdiff_t inside[] = { 0, 1, SM_COLS, (ptrdiff_t)extent - 1, -(ptrdiff_t)SM_HEADS + 1 };
+    for (int in_place = 0; in_place < 2; in_place++) {
+        for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+            for (int list = 0; list < 2; list++) {
+                softmax_setup(NULL);
+                softmax_args a = valid_softmax();
+                if (in_place)
+                    a.src = a.dst;
+                float *at = a.dst + inside[i];
+                for (size_t h = 0; h < SM_HEADS; h++)
+                    at[h] = 0.5f;            /* valid values: only the overlap is wrong */
+                if (list == 0) {
+                    a.desc.sinks = at;
+                } else {
+                    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
+                    a.desc.slopes = at;
+                }
+                EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
+            }
+        }
+    }
+    /* Adjacent to dst on either side, or inside the read-only src: fine. */
+    const ptrdiff_t outside[] = { (ptrdiff_t)extent, -(ptrdiff_t)SM_HEADS };
+    for (size_t i = 0; i < 3; i++) {
+        for (int list = 0; list < 2; list++) {
+            softmax_setup(NULL);
+            softmax_args a = valid_softmax();
+            float *at = i < 2 ? a.dst + outside[i] : (float *)a.src + 3;
+            for (size_t h = 0; h < SM_HEADS; h++)
+                at[h] = 0.5f;
+            if (list == 0) {
+                a.desc.sinks = at;
+            } else {
+                a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
+                a.desc.slopes = at;
+            }
+            EXPECT_SOFTMAX(a, POSENC_OK);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup(test_softmax_position_range, softmax_setup),
         cmocka_unit_test_setup(test_softmax_empty, softmax_setup),
         cmocka_unit_test_setup(test_softmax_empty_reads_no_arrays, softmax_setup),
+        cmocka_unit_test_setup(test_softmax_head_arrays_overlap_dst, softmax_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
