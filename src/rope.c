@@ -1,4 +1,5 @@
 /* rope.c - RoPE API layer: configuration, plans, validation, and the per-token driver over the kernels. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,10 @@ posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_r
     double mscale = 1.0;
     posenc_status st = posenc_rope_frequencies(&cfg, n_pairs, plan->omega, plan->axis_of_pair, &plan->n_axes,
                                                &mscale);
-    if (st == POSENC_OK && (!isfinite(mscale) || mscale <= 0.0))
+    /* mscale multiplies cos and sin as a float: it must be a finite, positive, normal float (attention_factor
+     * 1e39 or 1e-300 is a valid double but an inf or 0 float). */
+    if (st == POSENC_OK && (!isfinite(mscale) || mscale <= 0.0 || !isfinite((float)mscale) ||
+                            (float)mscale < FLT_MIN))
         st = POSENC_ERR_PARAM;
     if (st != POSENC_OK) {
         free(plan);
@@ -144,12 +148,20 @@ static int position_ok(int64_t p)
     return p >= -POSENC_MAX_POSITION && p <= POSENC_MAX_POSITION;
 }
 
+/* Positions are read token by token while earlier tokens are written: the array must not overlap a written
+ * tensor (the first n_written of `tensors`, each validated by check_tensor). */
 static posenc_status check_positions(const posenc_rope_plan *plan, size_t n_tokens, const int64_t *positions,
-                                     int64_t start_pos)
+                                     int64_t start_pos, const rope_tensor *tensors, size_t n_written)
 {
     if (n_tokens == 0)
         return POSENC_OK;
     if (positions) {
+        size_t bytes;
+        if (__builtin_mul_overflow(n_tokens, plan->n_axes * sizeof(int64_t), &bytes) || bytes > (size_t)PTRDIFF_MAX)
+            return POSENC_ERR_SHAPE;
+        for (size_t i = 0; i < n_written; i++)
+            if (posenc_bytes_overlap(positions, bytes, tensors[i].dst, tensors[i].dst_extent * sizeof(float)))
+                return POSENC_ERR_OVERLAP;
         for (size_t i = 0; i < n_tokens * plan->n_axes; i++)
             if (!position_ok(positions[i]))
                 return POSENC_ERR_RANGE;
@@ -222,7 +234,7 @@ posenc_status posenc_rope_apply_to(const posenc_rope_plan *plan, const float *sr
         return st;
     if (flags & ~KNOWN_FLAGS)
         return POSENC_ERR_ENUM;
-    st = check_positions(plan, n_tokens, positions, start_pos);
+    st = check_positions(plan, n_tokens, positions, start_pos, &t, 1);
     if (st != POSENC_OK)
         return st;
     run(plan, &t, 1, n_tokens, positions, start_pos, flags);
@@ -259,7 +271,7 @@ posenc_status posenc_rope_apply_qk(const posenc_rope_plan *plan,
         return POSENC_ERR_OVERLAP;
     if (flags & ~KNOWN_FLAGS)
         return POSENC_ERR_ENUM;
-    posenc_status st = check_positions(plan, n_tokens, positions, start_pos);
+    posenc_status st = check_positions(plan, n_tokens, positions, start_pos, t, 2);
     if (st != POSENC_OK)
         return st;
     run(plan, t, 2, n_tokens, positions, start_pos, flags);
