@@ -11,6 +11,14 @@
  *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
  *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
  *     and the two configuration structs are size-tagged so they can grow without breaking the ABI.
+ *
+ * Size-tagged structs (posenc_rope_config, posenc_softmax_desc) start with uint32_t struct_size, which their
+ * _init call fills with the size the caller passes (sizeof as the caller compiled it). Fields are only ever
+ * appended, never moved, resized or removed. Each struct's first-release (0.1) size is frozen as
+ * POSENC_ROPE_CONFIG_SIZE_V1 / POSENC_SOFTMAX_DESC_SIZE_V1; the library accepts any struct_size from that
+ * constant up to its own sizeof, reads only the caller's struct_size bytes, and gives every field past them its
+ * default. A program built against an older header therefore keeps working with a newer library; a struct_size
+ * below the first-release size or above the library's sizeof gets POSENC_ERR_STRUCT_SIZE.
  */
 #ifndef POSENC_H
 #define POSENC_H
@@ -187,10 +195,13 @@ typedef struct posenc_rope_config {
     const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
 } posenc_rope_config;
 
+/* First-release (0.1) size of posenc_rope_config: the smallest struct_size any later library accepts. */
+#define POSENC_ROPE_CONFIG_SIZE_V1 (offsetof(posenc_rope_config, freq_factors) + sizeof(const double *))
+
 /* Fill *config with struct_size = size and every default listed above (head_dim = 0, which the caller sets).
  * Pass size = sizeof(posenc_rope_config).
- * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than the
- * first version of the struct or larger than this library's (nothing is written then). */
+ * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than
+ * POSENC_ROPE_CONFIG_SIZE_V1 or larger than this library's sizeof (nothing is written then). */
 POSENC_API
 posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
 
@@ -341,8 +352,12 @@ typedef struct posenc_softmax_desc {
                                    dst); NULL = none */
 } posenc_softmax_desc;
 
+/* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
+#define POSENC_SOFTMAX_DESC_SIZE_V1 (offsetof(posenc_softmax_desc, sinks) + sizeof(const float *))
+
 /* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (nothing written). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size below POSENC_SOFTMAX_DESC_SIZE_V1 or above
+ * this library's sizeof; nothing written). */
 POSENC_API
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
 

@@ -273,12 +273,14 @@ posenc_status posenc_rope_frequencies(const posenc_rope_config *cfg, size_t n_pa
     case POSENC_SCALING_LONGROPE:
         st = longrope(cfg, n_pairs, omega, &magnitude);
         break;
-    default:                                    /* POSENC_SCALING_FREQ_FACTORS */
+    case POSENC_SCALING_FREQ_FACTORS:
         st = check_divisors(cfg->freq_factors, n_pairs);
         if (st == POSENC_OK)
             for (size_t i = 0; i < n_pairs; i++)
                 omega[i] /= cfg->freq_factors[i];
         break;
+    default:                                    /* a scheme added to the range check but not here */
+        return POSENC_ERR_ENUM;
     }
     if (st != POSENC_OK)
         return st;

@@ -5,7 +5,13 @@
 #include "kernels.h"
 #include "validate.h"
 
-#define SOFTMAX_DESC_MIN_SIZE sizeof(posenc_softmax_desc)
+/* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
+#define SOFTMAX_DESC_MIN_SIZE POSENC_SOFTMAX_DESC_SIZE_V1
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 <= sizeof(posenc_softmax_desc), "fields are only appended");
+#if SIZE_MAX == UINT64_MAX
+/* 0.1's sizeof(posenc_softmax_desc) on LP64: a change here means a 0.1 field moved, grew or was removed. */
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 == 80, "the 0.1 layout of posenc_softmax_desc must never change");
+#endif
 
 /* Largest max_bias: the smallest ALiBi slope is 2^-max_bias (head c - 1), so every slope stays a normal float. */
 #define ALIBI_MAX_BIAS 126.0f
