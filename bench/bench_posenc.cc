@@ -76,7 +76,7 @@ std::vector<float *> buffer_rotation(size_t count, size_t copies)
     return pointers;
 }
 
-// ---- workloads (shared/DESIGN.md section 9): f32, head_dim 128, base 10000 ----------------------------------
+// ---- workloads (docs/benchmarks.md, "Workloads"): f32, head_dim 128, base 10000 ----------------------------
 
 struct RopeWorkload {
     std::string name;

@@ -11,6 +11,14 @@
  *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
  *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
  *     and the two configuration structs are size-tagged so they can grow without breaking the ABI.
+ *
+ * Size-tagged structs (posenc_rope_config, posenc_softmax_desc) start with uint32_t struct_size, which their
+ * _init call fills with the size the caller passes (sizeof as the caller compiled it). Fields are only ever
+ * appended, never moved, resized or removed. Each struct's first-release (0.1) size is frozen as
+ * POSENC_ROPE_CONFIG_SIZE_V1 / POSENC_SOFTMAX_DESC_SIZE_V1; the library accepts any struct_size from that
+ * constant up to its own sizeof, reads only the caller's struct_size bytes, and gives every field past them its
+ * default. A program built against an older header therefore keeps working with a newer library; a struct_size
+ * below the first-release size or above the library's sizeof gets POSENC_ERR_STRUCT_SIZE.
  */
 #ifndef POSENC_H
 #define POSENC_H
@@ -107,6 +115,7 @@ posenc_status posenc_set_isa(const char *name);
 
 #define POSENC_MAX_HEAD_DIM   1024
 #define POSENC_MAX_POSITION   INT64_C(2147483647)   /* 2^31 - 1 */
+#define POSENC_MAX_FREQUENCY  524288.0              /* 2^19 radians per position: the largest accepted w_i */
 
 /* Pairing of the rotated elements. */
 #define POSENC_ROPE_HALF         0
@@ -165,7 +174,9 @@ typedef struct posenc_rope_config {
                                       original_max_position (and the default 0) mean original_max_position */
     double   beta_fast;            /* YARN: finite > 0, >= beta_slow (default 32) */
     double   beta_slow;            /* YARN: finite > 0 (default 1) */
-    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0) */
+    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0).
+                                      mscale, given or derived, is used as a float: it must round to a normal
+                                      float, FLT_MIN .. FLT_MAX */
     double   mscale;               /* YARN DeepSeek-style mscale, finite >= 0 (default 0 = unused) */
     double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim, finite >= 0 (default 0 = unused). When
                                       both are > 0 (and attention_factor is 0): mscale = g(mscale) /
@@ -184,10 +195,13 @@ typedef struct posenc_rope_config {
     const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
 } posenc_rope_config;
 
+/* First-release (0.1) size of posenc_rope_config: the smallest struct_size any later library accepts. */
+#define POSENC_ROPE_CONFIG_SIZE_V1 (offsetof(posenc_rope_config, freq_factors) + sizeof(const double *))
+
 /* Fill *config with struct_size = size and every default listed above (head_dim = 0, which the caller sets).
  * Pass size = sizeof(posenc_rope_config).
- * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than the
- * first version of the struct or larger than this library's (nothing is written then). */
+ * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than
+ * POSENC_ROPE_CONFIG_SIZE_V1 or larger than this library's sizeof (nothing is written then). */
 POSENC_API
 posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
 
@@ -202,8 +216,14 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
  * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
- * FREQ_FACTORS, a frequency that under- or overflows); POSENC_ERR_NOMEM. On error *plan_out is left
- * untouched. */
+ * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY, an mscale that is not a
+ * normal float); POSENC_ERR_NOMEM. On error *plan_out is left untouched.
+ * The frequency bound keeps the accuracy bound above: with w_i <= 2^19 and |p| <= 2^31 - 1, |p * w_i| <= 2^50.
+ * The reduction's quotient k = round(theta * 2/pi) is computed in double (rounding 2^-53 plus 6.2e-17 in the
+ * constant 2/pi), so it may be one off and the remainder reaches |r| <= pi/4 + |theta| * 1.73e-16 <= 0.98
+ * radians, where the float sin/cos polynomials err by <= 4.6e-7 (8.4e-8 within pi/4); the two-constant pi/2
+ * adds |k| * 1.5e-33 <= 1.1e-18. At w = 2^20 the error reaches 2.4e-6. Subnormal frequencies are accepted
+ * (their angles are below 2^-991: cos = 1, sin = 0). */
 POSENC_API
 posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
 
@@ -236,8 +256,9 @@ size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
  *
  * Common status codes of the apply calls: POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan or a
  * tensor pointer NULL); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows
- * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src); POSENC_ERR_ENUM (unknown flag bit);
- * POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside +-POSENC_MAX_POSITION). */
+ * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src; positions overlap a tensor the call writes);
+ * POSENC_ERR_ENUM (unknown flag bit); POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside
+ * +-POSENC_MAX_POSITION). */
 
 /* Rotate x in place. */
 POSENC_API
@@ -316,9 +337,10 @@ typedef struct posenc_softmax_desc {
     int32_t  position;          /* POSENC_POSITION_* (default NONE) */
     int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
     float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
-    float    max_bias;          /* SLOPES_ALIBI: finite > 0 (default 8) */
+    float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
+                                   stays a normal float */
     int32_t  reserved0;         /* must be 0 */
-    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes */
+    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes (must not overlap dst) */
     int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
     int64_t  k_pos0;            /* position of column 0, same range with n_cols */
     const float *mask;          /* optional additive mask, element (h, i, j) at
@@ -326,31 +348,40 @@ typedef struct posenc_softmax_desc {
     size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
     size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
                                    mask_row_stride + n_cols when n_heads > 1 */
-    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf); NULL = none */
+    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
+                                   dst); NULL = none */
 } posenc_softmax_desc;
 
+/* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
+#define POSENC_SOFTMAX_DESC_SIZE_V1 (offsetof(posenc_softmax_desc, sinks) + sizeof(const float *))
+
 /* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (nothing written). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size below POSENC_SOFTMAX_DESC_SIZE_V1 or above
+ * this library's sizeof; nothing written). */
 POSENC_API
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
 
 /* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
  * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
  * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0); POSENC_ERR_PARAM (max_bias not finite
- * or <= 0). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
+ * bytes); POSENC_ERR_PARAM (max_bias not finite, <= 0 or > 126: every slope is a normal float). */
 POSENC_API
 posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
 
 /* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
  * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
  * any other overlap is POSENC_ERR_OVERLAP.
- * Returns POSENC_OK (also when n_rows or n_cols is 0); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
+ * An empty call (n_rows or n_cols 0) reads and writes no tensor or array: it checks desc's own fields (enums,
+ * pointers, scale, max_bias, positions) and n_heads != 0, but neither the strides nor the slopes and sinks
+ * entries, since no extent bounds n_heads then.
+ * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
  * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
  * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
- * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
- * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0, a custom slope or sink
- * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
+ * mask strides too small); POSENC_ERR_OVERLAP (dst overlaps src other than in place, or overlaps the mask, the
+ * custom slopes or the sinks); POSENC_ERR_ENUM (unknown position or slopes mode, reserved0 != 0);
+ * POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink non-finite /
+ * +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
 POSENC_API
 posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
                              size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,

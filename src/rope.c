@@ -1,4 +1,5 @@
 /* rope.c - RoPE API layer: configuration, plans, validation, and the per-token driver over the kernels. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,10 @@ posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_r
     double mscale = 1.0;
     posenc_status st = posenc_rope_frequencies(&cfg, n_pairs, plan->omega, plan->axis_of_pair, &plan->n_axes,
                                                &mscale);
-    if (st == POSENC_OK && (!isfinite(mscale) || mscale <= 0.0))
+    /* mscale multiplies cos and sin as a float: it must be a finite, positive, normal float (attention_factor
+     * 1e39 or 1e-300 is a valid double but an inf or 0 float). */
+    if (st == POSENC_OK && (!isfinite(mscale) || mscale <= 0.0 || !isfinite((float)mscale) ||
+                            (float)mscale < FLT_MIN))
         st = POSENC_ERR_PARAM;
     if (st != POSENC_OK) {
         free(plan);

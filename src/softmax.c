@@ -5,7 +5,21 @@
 #include "kernels.h"
 #include "validate.h"
 
-#define SOFTMAX_DESC_MIN_SIZE sizeof(posenc_softmax_desc)
+/* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
+#define SOFTMAX_DESC_MIN_SIZE POSENC_SOFTMAX_DESC_SIZE_V1
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 <= sizeof(posenc_softmax_desc), "fields are only appended");
+#if SIZE_MAX == UINT64_MAX
+/* 0.1's sizeof(posenc_softmax_desc) on LP64: a change here means a 0.1 field moved, grew or was removed. */
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 == 80, "the 0.1 layout of posenc_softmax_desc must never change");
+#endif
+
+/* Largest max_bias: the smallest ALiBi slope is 2^-max_bias (head c - 1), so every slope stays a normal float. */
+#define ALIBI_MAX_BIAS 126.0f
+
+static int max_bias_ok(float max_bias)
+{
+    return isfinite(max_bias) && max_bias > 0.0f && max_bias <= ALIBI_MAX_BIAS;
+}
 
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
 {
@@ -24,12 +38,17 @@ posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
     return POSENC_OK;
 }
 
-/* Slope of head h of n (DESIGN appendix B), in double, rounded once. */
-static float alibi_slope(size_t h, size_t n_heads, double max_bias)
+/* The ALiBi slopes' c: the largest power of two <= n_heads (n_heads >= 1), in closed form so that no count can
+ * make a doubling search wrap. */
+static size_t alibi_power_of_two(size_t n_heads)
 {
-    size_t c = 1;
-    while (c * 2 <= n_heads)
-        c *= 2;
+    return (size_t)(1ull << (63 - __builtin_clzll((unsigned long long)n_heads)));
+}
+
+/* Slope of head h with c = alibi_power_of_two(n_heads) (formula: posenc_alibi_slopes in posenc.h), in double,
+ * rounded once. */
+static float alibi_slope(size_t h, size_t c, double max_bias)
+{
     double exponent = h < c ? -max_bias / (double)c * (double)(h + 1)
                             : -(max_bias / 2.0) / (double)c * (double)(2 * (h - c) + 1);
     return (float)exp2(exponent);
@@ -39,16 +58,19 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
 {
     if (!slopes)
         return POSENC_ERR_NULL;
-    if (n_heads == 0)
+    /* The slopes array holds n_heads floats: a count beyond PTRDIFF_MAX bytes cannot be a real array. */
+    if (n_heads == 0 || n_heads > (size_t)PTRDIFF_MAX / sizeof(float))
         return POSENC_ERR_SHAPE;
-    if (!isfinite(max_bias) || max_bias <= 0.0f)
+    if (!max_bias_ok(max_bias))
         return POSENC_ERR_PARAM;
+    size_t c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++)
-        slopes[h] = alibi_slope(h, n_heads, max_bias);
+        slopes[h] = alibi_slope(h, c, max_bias);
     return POSENC_OK;
 }
 
-static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows, size_t n_cols)
+/* The descriptor's own fields: enums, pointers it needs, scalars and position ranges. Reads no array. */
+static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, size_t n_cols)
 {
     if (d->position != POSENC_POSITION_NONE && d->position != POSENC_POSITION_CAUSAL &&
         d->position != POSENC_POSITION_SYMMETRIC)
@@ -62,8 +84,25 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
         return POSENC_ERR_PARAM;
-    if (d->slopes_mode == POSENC_SLOPES_ALIBI && (!isfinite(d->max_bias) || d->max_bias <= 0.0f))
+    if (d->slopes_mode == POSENC_SLOPES_ALIBI && !max_bias_ok(d->max_bias))
         return POSENC_ERR_PARAM;
+    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
+        return POSENC_ERR_RANGE;
+    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
+        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
+        return POSENC_ERR_RANGE;
+    return POSENC_OK;
+}
+
+/* The per-head arrays (custom slopes, sinks). Only for a non-empty call: then n_heads is bounded by the
+ * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither.
+ * They are read head by head after earlier heads wrote dst, so they must not overlap it. */
+static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads, const float *dst,
+                                       size_t dst_extent)
+{
+    if ((d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(d->slopes, n_heads, dst, dst_extent)) ||
+        (d->sinks && posenc_ranges_overlap(d->sinks, n_heads, dst, dst_extent)))
+        return POSENC_ERR_OVERLAP;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
         for (size_t h = 0; h < n_heads; h++)
             if (!isfinite(d->slopes[h]))
@@ -72,11 +111,6 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         for (size_t h = 0; h < n_heads; h++)
             if (isnan(d->sinks[h]) || d->sinks[h] == INFINITY)
                 return POSENC_ERR_PARAM;
-    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
-        return POSENC_ERR_RANGE;
-    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
-        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
-        return POSENC_ERR_RANGE;
     return POSENC_OK;
 }
 
@@ -121,11 +155,14 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
     }
     if (d.mask && posenc_ranges_overlap(d.mask, mask_extent, dst, dst_extent))
         return POSENC_ERR_OVERLAP;
-    st = check_desc(&d, n_heads, n_rows, n_cols);
+    st = check_desc(&d, n_rows, n_cols);
     if (st != POSENC_OK)
         return st;
     if (n_rows == 0 || n_cols == 0)
         return POSENC_OK;
+    st = check_head_arrays(&d, n_heads, dst, dst_extent);
+    if (st != POSENC_OK)
+        return st;
 
     const posenc_kernels *k = posenc_active_kernels();
     int32_t bias = POSENC_BIAS_NONE;
@@ -134,13 +171,14 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
     if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_SYMMETRIC)
         bias = POSENC_BIAS_ABS;
 
+    size_t alibi_c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++) {
         posenc_softmax_row row;
         row.n_cols = n_cols;
         row.scale = d.scale;
         row.bias = bias;
         row.slope = d.slopes_mode == POSENC_SLOPES_CUSTOM ? d.slopes[h]
-                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, n_heads, d.max_bias)
+                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, alibi_c, d.max_bias)
                                                            : 0.0f;
         row.sink = d.sinks ? d.sinks[h] : -INFINITY;
         for (size_t i = 0; i < n_rows; i++) {

@@ -37,11 +37,6 @@ posenc_status posenc_grid_extent(size_t count_a, size_t stride_a, size_t count_b
     return POSENC_OK;
 }
 
-int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb)
-{
-    return posenc_bytes_overlap(a, na * sizeof(float), b, nb * sizeof(float));
-}
-
 int posenc_bytes_overlap(const void *a, size_t a_bytes, const void *b, size_t b_bytes)
 {
     if (a_bytes == 0 || b_bytes == 0)
@@ -49,6 +44,11 @@ int posenc_bytes_overlap(const void *a, size_t a_bytes, const void *b, size_t b_
     uintptr_t a0 = (uintptr_t)a, a1 = a0 + a_bytes;
     uintptr_t b0 = (uintptr_t)b, b1 = b0 + b_bytes;
     return a0 < b1 && b0 < a1;
+}
+
+int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb)
+{
+    return posenc_bytes_overlap(a, na * sizeof(float), b, nb * sizeof(float));
 }
 
 int posenc_token_blocks_overlap(const float *a, size_t a_token_stride, size_t a_span, const float *b,
