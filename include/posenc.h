@@ -10,15 +10,16 @@
  *   - Results are bit-identical on every CPU and every kernel variant (scalar, avx2, avx512, neon) for all
  *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
  *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
- *     and the two configuration structs are size-tagged so they can grow without breaking the ABI.
+ *     and the argument structs are size-tagged so they can grow without breaking the ABI.
  *
- * Size-tagged structs (posenc_rope_config, posenc_softmax_desc) start with uint32_t struct_size, which their
- * _init call fills with the size the caller passes (sizeof as the caller compiled it). Fields are only ever
- * appended, never moved, resized or removed. Each struct's first-release (0.1) size is frozen as
- * POSENC_ROPE_CONFIG_SIZE_V1 / POSENC_SOFTMAX_DESC_SIZE_V1; the library accepts any struct_size from that
- * constant up to its own sizeof, reads only the caller's struct_size bytes, and gives every field past them its
- * default. A program built against an older header therefore keeps working with a newer library; a struct_size
- * below the first-release size or above the library's sizeof gets POSENC_ERR_STRUCT_SIZE.
+ * Size-tagged structs (posenc_rope_config, posenc_softmax_desc, posenc_rope_args) start with uint32_t
+ * struct_size, which their _init call fills with the size the caller passes (sizeof as the caller compiled it).
+ * Fields are only ever appended, never moved, resized or removed. Each struct's first-release size is frozen as
+ * POSENC_ROPE_CONFIG_SIZE_V1 / POSENC_SOFTMAX_DESC_SIZE_V1 (0.1) / POSENC_ROPE_ARGS_SIZE_V1 (0.2); the library
+ * accepts any struct_size from that constant up to its own sizeof that is a multiple of 8 (so the caller's bytes
+ * never end inside a field), reads only the caller's struct_size bytes, and gives every field past them its
+ * default. A program built against an older header therefore keeps working with a newer library; any other
+ * struct_size gets POSENC_ERR_STRUCT_SIZE.
  */
 #ifndef POSENC_H
 #define POSENC_H
@@ -97,6 +98,49 @@ int posenc_isa_supported(size_t index);
  * CPU lacks that variant (the active variant is then unchanged). */
 POSENC_API
 posenc_status posenc_set_isa(const char *name);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Element types, tensor views, the caller's thread pool (0.2)
+ *
+ * Every 0.2 call takes its arguments in one order: the plan, the operation's descriptor, input tensors, output
+ * tensors, then counts from the outermost axis to the innermost. Strides live in tensor views, never as loose
+ * arguments, so a count and a stride cannot be swapped. The 0.1 calls are thin wrappers over the 0.2 ones.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Element types. Reduced-precision elements are widened to float32 exactly, computed exactly as the float32
+ * path computes them (float32 elements keep their 0.1 bits), and rounded once to the destination type with
+ * round-to-nearest-even: f16 overflows to +-inf, subnormals of every type are kept (never flushed). Every NaN
+ * that reaches a destination is that type's canonical quiet NaN: f32 0x7fc00000, f16 0x7e00, bf16 0x7fc0. */
+#define POSENC_F32   0   /* IEEE binary32 */
+#define POSENC_F16   1   /* IEEE binary16 (numpy float16, _Float16, ggml f16) */
+#define POSENC_BF16  2   /* bfloat16: the upper 16 bits of a binary32 (torch.bfloat16) */
+
+/* A strided view of a [A][B][E] tensor whose last axis is contiguous: element (a, b, e) lives at element
+ * offset a*stride_a + b*stride_b + e from data, counted in elements of the view's own dtype. Which axes A and
+ * B are is the call's to say (RoPE: tokens, heads; softmax: heads, rows). Inputs are only read through data.
+ * This struct is frozen: it never grows; `reserved` must be 0 (POSENC_ERR_ENUM otherwise). */
+typedef struct posenc_tensor {
+    void    *data;       /* the first element; must be aligned to its dtype's size (POSENC_ERR_PARAM) */
+    int32_t  dtype;      /* POSENC_F32, POSENC_F16 or POSENC_BF16 */
+    uint32_t reserved;   /* 0 */
+    size_t   stride_a;   /* elements between consecutive indices of the outer axis */
+    size_t   stride_b;   /* elements between consecutive indices of the middle axis */
+} posenc_tensor;
+
+/* The caller's thread pool (the OpenBLAS / pthreadpool pattern). A call given one splits its work into
+ * independent tasks and hands them to parallel_for; it never starts threads of its own.
+ * parallel_for must run fn(task_arg, i) exactly once for every i in [0, n_tasks), in any order, on any threads
+ * (the calling thread included), and return only when every task has finished. The library calls it at most
+ * once per call and never from inside a task. Tasks allocate nothing, take no lock of the library's and may
+ * run concurrently; each writes a disjoint part of the outputs. Small work runs on the calling thread without
+ * calling parallel_for. Results are bit-identical for every split: a softmax row is never divided, and every
+ * RoPE token's cos/sin are computed the same way wherever it lands. This struct is frozen: it never grows. */
+typedef void (*posenc_task_fn)(void *task_arg, size_t task_index);
+typedef struct posenc_parallel {
+    void   (*parallel_for)(void *pool, size_t n_tasks, posenc_task_fn fn, void *task_arg);
+    void    *pool;        /* passed back to parallel_for unchanged */
+    size_t   max_tasks;   /* the most tasks worth making (e.g. the pool's thread count); 0 or 1: no split */
+} posenc_parallel;
 
 /* ------------------------------------------------------------------------------------------------------------
  * RoPE: rotary position embedding
@@ -306,130 +350,6 @@ posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float
                                        const float *cos_table, const float *sin_table, size_t table_stride,
                                        uint32_t flags);
 
-/* ------------------------------------------------------------------------------------------------------------
- * ALiBi-biased fused softmax
- *
- * For head h, query row i (position q_pos0 + i) and key column j (position k_pos0 + j), d = kpos - qpos:
- *     z_ij = scale * s_ij  [+ slope_h * b(d)]  [+ mask_ij]            y_ij = exp(z_ij - max) / sum
- *     POSITION_CAUSAL:    b = d (<= 0); keys with d > 0 are masked: y = exactly 0
- *     POSITION_SYMMETRIC: b = -|d|
- *     POSITION_NONE:      no bias, no causal mask
- * -inf scores or mask entries are masked (y = 0). A row whose every entry is masked gives all zeros. A NaN (or
- * +inf) score makes its whole row NaN, and so does a finite score whose float32 logit overflows (|z| > FLT_MAX,
- * e.g. scale 2 on a score of 3e38: the row maximum is computed in float32). Optional per-head sink logits join
- * the max and the denominator but produce no column.
- * Accuracy: per-element relative error <= 1e-6 wherever the exact result is >= 1e-30 (the exp argument z - max
- * is formed and reduced in double); rows sum to 1 +- 1e-6. Results below ~1e-38 are flushed to 0 (exp of
- * arguments below -87 is exactly 0, never a denormal), so speed never depends on the values.
- * ------------------------------------------------------------------------------------------------------------ */
-
-#define POSENC_POSITION_NONE       0
-#define POSENC_POSITION_CAUSAL     1
-#define POSENC_POSITION_SYMMETRIC  2
-
-#define POSENC_SLOPES_NONE    0   /* no bias term (plain fused softmax, optionally causal-masked) */
-#define POSENC_SLOPES_ALIBI   1   /* the ALiBi geometric slopes for n_heads with max_bias (posenc_alibi_slopes) */
-#define POSENC_SLOPES_CUSTOM  2   /* caller-given slopes[n_heads] */
-
-/* Softmax arguments. Initialise with posenc_softmax_desc_init, then set fields. */
-typedef struct posenc_softmax_desc {
-    uint32_t struct_size;       /* sizeof(posenc_softmax_desc) as compiled by the caller */
-    int32_t  position;          /* POSENC_POSITION_* (default NONE) */
-    int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
-    float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
-    float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
-                                   stays a normal float */
-    int32_t  reserved0;         /* must be 0 */
-    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes (must not overlap dst) */
-    int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
-    int64_t  k_pos0;            /* position of column 0, same range with n_cols */
-    const float *mask;          /* optional additive mask, element (h, i, j) at
-                                   mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none */
-    size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
-    size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
-                                   mask_row_stride + n_cols when n_heads > 1 */
-    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
-                                   dst); NULL = none */
-} posenc_softmax_desc;
-
-/* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
-#define POSENC_SOFTMAX_DESC_SIZE_V1 (offsetof(posenc_softmax_desc, sinks) + sizeof(const float *))
-
-/* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size below POSENC_SOFTMAX_DESC_SIZE_V1 or above
- * this library's sizeof; nothing written). */
-POSENC_API
-posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
-
-/* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
- * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
- * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
- * bytes); POSENC_ERR_PARAM (max_bias not finite, <= 0 or > 126: every slope is a normal float). */
-POSENC_API
-posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
-
-/* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
- * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
- * any other overlap is POSENC_ERR_OVERLAP.
- * An empty call (n_rows or n_cols 0) reads and writes no tensor or array: it checks desc's own fields (enums,
- * pointers, scale, max_bias, positions) and n_heads != 0, but neither the strides nor the slopes and sinks
- * entries, since no extent bounds n_heads then.
- * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
- * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
- * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
- * mask strides too small); POSENC_ERR_OVERLAP (dst overlaps src other than in place, or overlaps the mask, the
- * custom slopes or the sinks); POSENC_ERR_ENUM (unknown position or slopes mode, reserved0 != 0);
- * POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink non-finite /
- * +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
-POSENC_API
-posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
-                             size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
-                             size_t n_heads, size_t n_rows, size_t n_cols);
-
-/* ------------------------------------------------------------------------------------------------------------
- * 0.2: tensor views, element types, the caller's thread pool
- *
- * Every 0.2 call takes its arguments in one order: the plan, the operation's descriptor, input tensors, output
- * tensors, then counts from the outermost axis to the innermost. Strides live in tensor views, never as loose
- * arguments, so a count and a stride cannot be swapped. The 0.1 calls above are thin wrappers over these.
- * ------------------------------------------------------------------------------------------------------------ */
-
-/* Element types. Reduced-precision elements are widened to float32 exactly, computed exactly as the float32
- * path computes them (float32 elements keep their 0.1 bits), and rounded once to the destination type with
- * round-to-nearest-even: f16 overflows to +-inf, subnormals of every type are kept (never flushed). Every NaN
- * that reaches a destination is that type's canonical quiet NaN: f32 0x7fc00000, f16 0x7e00, bf16 0x7fc0. */
-#define POSENC_F32   0   /* IEEE binary32 */
-#define POSENC_F16   1   /* IEEE binary16 (numpy float16, _Float16, ggml f16) */
-#define POSENC_BF16  2   /* bfloat16: the upper 16 bits of a binary32 (torch.bfloat16) */
-
-/* A strided view of a [A][B][E] tensor whose last axis is contiguous: element (a, b, e) lives at element
- * offset a*stride_a + b*stride_b + e from data, counted in elements of the view's own dtype. Which axes A and
- * B are is the call's to say (RoPE: tokens, heads; softmax: heads, rows). Inputs are only read through data.
- * This struct is frozen: it never grows; `reserved` must be 0 (POSENC_ERR_ENUM otherwise). */
-typedef struct posenc_tensor {
-    void    *data;       /* the first element; must be aligned to its dtype's size (POSENC_ERR_PARAM) */
-    int32_t  dtype;      /* POSENC_F32, POSENC_F16 or POSENC_BF16 */
-    uint32_t reserved;   /* 0 */
-    size_t   stride_a;   /* elements between consecutive indices of the outer axis */
-    size_t   stride_b;   /* elements between consecutive indices of the middle axis */
-} posenc_tensor;
-
-/* The caller's thread pool (the OpenBLAS / pthreadpool pattern). A call given one splits its work into
- * independent tasks and hands them to parallel_for; it never starts threads of its own.
- * parallel_for must run fn(task_arg, i) exactly once for every i in [0, n_tasks), in any order, on any threads
- * (the calling thread included), and return only when every task has finished. The library calls it at most
- * once per call and never from inside a task. Tasks allocate nothing, take no lock of the library's and may
- * run concurrently; each writes a disjoint part of the outputs. Small work runs on the calling thread without
- * calling parallel_for. Results are bit-identical for every split: a softmax row is never divided, and every
- * RoPE token's cos/sin are computed the same way wherever it lands. This struct is frozen: it never grows. */
-typedef void (*posenc_task_fn)(void *task_arg, size_t task_index);
-typedef struct posenc_parallel {
-    void   (*parallel_for)(void *pool, size_t n_tasks, posenc_task_fn fn, void *task_arg);
-    void    *pool;        /* passed back to parallel_for unchanged */
-    size_t   max_tasks;   /* the most tasks worth making (e.g. the pool's thread count); 0 or 1: no split */
-} posenc_parallel;
-
 /* Flag for posenc_rope_args: every token at start_pos (one cos/sin computation for the whole call). With
  * POSENC_ROPE_NO_MSCALE and start_pos = delta this is a KV-cache shift (posenc_rope_shift). Not combinable
  * with a positions array (POSENC_ERR_ENUM). */
@@ -498,6 +418,106 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
                                         const posenc_tensor *src, const float *cos_table,
                                         const float *sin_table, size_t table_stride,
                                         const posenc_tensor *dst, size_t n_tokens, size_t n_heads);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * ALiBi-biased fused softmax
+ *
+ * For head h, query row i (position q_pos0 + i) and key column j (position k_pos0 + j), d = kpos - qpos:
+ *     z_ij = scale * s_ij  [+ slope_h * b(d)]  [+ mask_ij]            y_ij = exp(z_ij - max) / sum
+ *     POSITION_CAUSAL:    b = d (<= 0); keys with d > 0 are masked: y = exactly 0
+ *     POSITION_SYMMETRIC: b = -|d|
+ *     POSITION_NONE:      no bias, no causal mask
+ * -inf scores or mask entries are masked (y = 0). A row whose every entry is masked gives all zeros. A NaN (or
+ * +inf) score makes its whole row NaN, and so does a finite score whose float32 logit overflows (|z| > FLT_MAX,
+ * e.g. scale 2 on a score of 3e38: the row maximum is computed in float32). Optional per-head sink logits join
+ * the max and the denominator but produce no column.
+ * Accuracy: per-element relative error <= 1e-6 wherever the exact result is >= 1e-30 (the exp argument z - max
+ * is formed and reduced in double); rows sum to 1 +- 1e-6. Results below ~1e-38 are flushed to 0 (exp of
+ * arguments below -87 is exactly 0, never a denormal), so speed never depends on the values.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+#define POSENC_POSITION_NONE       0
+#define POSENC_POSITION_CAUSAL     1
+#define POSENC_POSITION_SYMMETRIC  2
+
+#define POSENC_SLOPES_NONE    0   /* no bias term (plain fused softmax, optionally causal-masked) */
+#define POSENC_SLOPES_ALIBI   1   /* the ALiBi geometric slopes for n_heads with max_bias (posenc_alibi_slopes) */
+#define POSENC_SLOPES_CUSTOM  2   /* caller-given slopes[n_heads] */
+
+/* Softmax arguments. Initialise with posenc_softmax_desc_init, then set fields. */
+typedef struct posenc_softmax_desc {
+    uint32_t struct_size;       /* sizeof(posenc_softmax_desc) as compiled by the caller */
+    int32_t  position;          /* POSENC_POSITION_* (default NONE) */
+    int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
+    float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
+    float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
+                                   stays a normal float */
+    int32_t  reserved0;         /* must be 0 */
+    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes (must not overlap dst) */
+    int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
+    int64_t  k_pos0;            /* position of column 0, same range with n_cols */
+    const float *mask;          /* optional additive mask, element (h, i, j) at
+                                   mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none */
+    size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
+    size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
+                                   mask_row_stride + n_cols when n_heads > 1 */
+    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
+                                   dst); NULL = none */
+    /* ---- appended in 0.2; the defaults keep the 0.1 behaviour ---- */
+    const int64_t *q_positions; /* optional per-row query positions [n_rows], shared by every head, each in
+                                   [0, POSENC_MAX_POSITION] (packed sequences, tree / speculative decoding); NULL
+                                   (default) = q_pos0 + i. Must not overlap dst */
+    const posenc_parallel *parallel; /* the caller's pool, or NULL (default): the calling thread. Rows are split
+                                   between tasks, never divided, so the bits do not depend on the split */
+} posenc_softmax_desc;
+
+/* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
+#define POSENC_SOFTMAX_DESC_SIZE_V1 (offsetof(posenc_softmax_desc, sinks) + sizeof(const float *))
+
+/* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size below POSENC_SOFTMAX_DESC_SIZE_V1 or above
+ * this library's sizeof; nothing written). */
+POSENC_API
+posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
+
+/* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
+ * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
+ * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
+ * bytes); POSENC_ERR_PARAM (max_bias not finite, <= 0 or > 126: every slope is a normal float). */
+POSENC_API
+posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
+
+/* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
+ * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
+ * any other overlap is POSENC_ERR_OVERLAP.
+ * An empty call (n_rows or n_cols 0) reads and writes no tensor or array: it checks desc's own fields (enums,
+ * pointers, scale, max_bias, positions) and n_heads != 0, but neither the strides nor the slopes and sinks
+ * entries, since no extent bounds n_heads then.
+ * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
+ * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
+ * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
+ * mask strides too small); POSENC_ERR_OVERLAP (dst overlaps src other than in place, or overlaps the mask, the
+ * custom slopes or the sinks); POSENC_ERR_ENUM (unknown position or slopes mode, reserved0 != 0);
+ * POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink non-finite /
+ * +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
+POSENC_API
+posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
+                             size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
+                             size_t n_heads, size_t n_rows, size_t n_cols);
+
+/* The softmax on tensor views: src and dst are [n_heads][n_rows][n_cols] (stride_a: heads, stride_b: rows), the
+ * rest as posenc_softmax (which is this call on float32 views). dst may be the same memory as src only with the
+ * same dtype and strides (in place). Element types: POSENC_F32 for src and dst in this version (F16 and BF16
+ * give POSENC_ERR_UNSUPPORTED).
+ * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
+ * without parallel_for); POSENC_ERR_ENUM (unknown dtype, reserved != 0); POSENC_ERR_PARAM (data not aligned
+ * to its element size); POSENC_ERR_UNSUPPORTED (an element type this version does not take here);
+ * POSENC_ERR_OVERLAP (q_positions overlaps dst); POSENC_ERR_RANGE (a q_positions entry outside
+ * [0, POSENC_MAX_POSITION]). */
+POSENC_API
+posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,
+                                     const posenc_tensor *dst, size_t n_heads, size_t n_rows, size_t n_cols);
 
 #ifdef __cplusplus
 }

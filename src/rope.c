@@ -12,7 +12,7 @@ posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size)
 {
     if (!config)
         return POSENC_ERR_NULL;
-    if (size < POSENC_ROPE_CONFIG_MIN_SIZE || size > sizeof(posenc_rope_config))
+    if (!posenc_struct_size_ok(size, POSENC_ROPE_CONFIG_MIN_SIZE, sizeof(posenc_rope_config)))
         return POSENC_ERR_STRUCT_SIZE;
     posenc_rope_config defaults;
     memset(&defaults, 0, sizeof defaults);
@@ -34,7 +34,7 @@ posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_r
 {
     if (!config || !plan_out)
         return POSENC_ERR_NULL;
-    if (config->struct_size < POSENC_ROPE_CONFIG_MIN_SIZE || config->struct_size > sizeof(posenc_rope_config))
+    if (!posenc_struct_size_ok(config->struct_size, POSENC_ROPE_CONFIG_MIN_SIZE, sizeof(posenc_rope_config)))
         return POSENC_ERR_STRUCT_SIZE;
     /* Read only the fields the caller's struct has; later fields keep their defaults. */
     posenc_rope_config cfg;
@@ -397,7 +397,7 @@ posenc_status posenc_rope_args_init(posenc_rope_args *args, size_t size)
 {
     if (!args)
         return POSENC_ERR_NULL;
-    if (size < POSENC_ROPE_ARGS_SIZE_V1 || size > sizeof(posenc_rope_args))
+    if (!posenc_struct_size_ok(size, POSENC_ROPE_ARGS_SIZE_V1, sizeof(posenc_rope_args)))
         return POSENC_ERR_STRUCT_SIZE;
     posenc_rope_args defaults;
     memset(&defaults, 0, sizeof defaults);
@@ -412,7 +412,7 @@ static posenc_status read_args(const posenc_rope_args *args, posenc_rope_args *o
     posenc_rope_args_init(out, sizeof *out);
     if (!args)
         return POSENC_OK;
-    if (args->struct_size < POSENC_ROPE_ARGS_SIZE_V1 || args->struct_size > sizeof(posenc_rope_args))
+    if (!posenc_struct_size_ok(args->struct_size, POSENC_ROPE_ARGS_SIZE_V1, sizeof(posenc_rope_args)))
         return POSENC_ERR_STRUCT_SIZE;
     memcpy(out, args, args->struct_size);
     return POSENC_OK;

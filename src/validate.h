@@ -31,4 +31,12 @@ int posenc_token_blocks_overlap(const float *a, size_t a_token_stride, size_t a_
 int posenc_token_blocks_overlap_bytes(const void *a, size_t a_token_stride, size_t a_span, const void *b,
                                       size_t b_token_stride, size_t b_span, size_t n_tokens);
 
+/* A size-tagged struct's struct_size (docs/design.md section 6): from the first-release size up to this
+ * library's sizeof, and a multiple of 8 (every field boundary of these structs is), so that the caller's bytes
+ * never end inside a field. */
+static inline int posenc_struct_size_ok(size_t size, size_t first_release, size_t current)
+{
+    return size >= first_release && size <= current && size % 8 == 0;
+}
+
 #endif

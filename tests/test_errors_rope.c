@@ -62,7 +62,7 @@ static void test_rope_config_init_errors(void **state)
     unsigned char buf[sizeof(posenc_rope_config) + 64], want[sizeof buf];
     memset(buf, 0xab, sizeof buf);
     memcpy(want, buf, sizeof buf);
-    const size_t bad[] = { 0, 1, 4, sizeof(posenc_rope_config) - 8, sizeof(posenc_rope_config) - 1,
+    const size_t bad[] = { 0, 1, 4, POSENC_ROPE_CONFIG_SIZE_V1 - 8, POSENC_ROPE_CONFIG_SIZE_V1 + 4, sizeof(posenc_rope_config) - 1,
                            sizeof(posenc_rope_config) + 1, sizeof(posenc_rope_config) + 64, SIZE_MAX };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(posenc_rope_config_init((posenc_rope_config *)(void *)buf, bad[i]),

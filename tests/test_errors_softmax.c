@@ -20,7 +20,7 @@ static void test_softmax_desc_init_errors(void **state)
     unsigned char buf[sizeof(posenc_softmax_desc) + 64], want[sizeof buf];
     memset(buf, 0xcd, sizeof buf);
     memcpy(want, buf, sizeof buf);
-    const size_t bad[] = { 0, 1, 4, sizeof(posenc_softmax_desc) - 8, sizeof(posenc_softmax_desc) - 1,
+    const size_t bad[] = { 0, 1, 4, POSENC_SOFTMAX_DESC_SIZE_V1 - 8, POSENC_SOFTMAX_DESC_SIZE_V1 + 4, sizeof(posenc_softmax_desc) - 1,
                            sizeof(posenc_softmax_desc) + 1, sizeof(posenc_softmax_desc) + 64, SIZE_MAX };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(posenc_softmax_desc_init((posenc_softmax_desc *)(void *)buf, bad[i]),
@@ -176,7 +176,7 @@ static void test_softmax_null_pointers(void **state)
 static void test_softmax_struct_size(void **state)
 {
     (void)state;
-    const uint32_t bad[] = { 0, 4, (uint32_t)sizeof(posenc_softmax_desc) - 8, (uint32_t)sizeof(posenc_softmax_desc) - 1,
+    const uint32_t bad[] = { 0, 4, (uint32_t)POSENC_SOFTMAX_DESC_SIZE_V1 - 8, (uint32_t)POSENC_SOFTMAX_DESC_SIZE_V1 + 4, (uint32_t)sizeof(posenc_softmax_desc) - 1,
                              (uint32_t)sizeof(posenc_softmax_desc) + 8, UINT32_MAX };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         softmax_args a = valid_softmax();

@@ -645,6 +645,129 @@ static void rope_v2_errors(void **state)
     posenc_rope_plan_destroy(plan);
 }
 
+/* ---- the softmax on tensor views: per-row query positions, the parallel hook, statuses ------------------- */
+
+static posenc_softmax_desc alibi_desc(void)
+{
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.position = POSENC_POSITION_CAUSAL;
+    d.slopes_mode = POSENC_SLOPES_ALIBI;
+    d.scale = 0.125f;
+    return d;
+}
+
+/* q_positions: each row equals a one-row call with q_pos0 = its position; q_pos0 + i equals no array. */
+static void softmax_q_positions(void **state)
+{
+    (void)state;
+    use(isa);
+    const size_t n_heads = 5, n_rows = 9, n_cols = 333;
+    size_t n = n_heads * n_rows * n_cols;
+    float *src = malloc(n * 4), *y = malloc(n * 4), *want = malloc(n * 4);
+    test_fill(src, n, -8, 8);
+    int64_t qpos[9];
+    for (size_t i = 0; i < n_rows; i++)
+        qpos[i] = 40 + (int64_t)test_rand_below(400);     /* some rows see no key, some see all */
+    posenc_softmax_desc d = alibi_desc();
+    d.k_pos0 = 100;
+    for (size_t i = 0; i < n_rows; i++) {
+        posenc_softmax_desc one = d;
+        one.q_pos0 = qpos[i];
+        assert_int_equal(posenc_softmax(&one, src + i * n_cols, n_rows * n_cols, n_cols, want + i * n_cols,
+                                        n_rows * n_cols, n_cols, n_heads, 1, n_cols), POSENC_OK);
+    }
+    d.q_positions = qpos;
+    posenc_tensor sv = view(src, POSENC_F32, n_rows * n_cols, n_cols), yv = view(y, POSENC_F32, n_rows * n_cols, n_cols);
+    assert_int_equal(posenc_softmax_forward(&d, &sv, &yv, n_heads, n_rows, n_cols), POSENC_OK);
+    assert_memory_equal(y, want, n * 4);
+    /* consecutive positions through the array equal q_pos0 */
+    for (size_t i = 0; i < n_rows; i++)
+        qpos[i] = 250 + (int64_t)i;
+    assert_int_equal(posenc_softmax_forward(&d, &sv, &yv, n_heads, n_rows, n_cols), POSENC_OK);
+    d.q_positions = NULL;
+    d.q_pos0 = 250;
+    assert_int_equal(posenc_softmax_forward(&d, &sv, &sv, n_heads, n_rows, n_cols), POSENC_OK);
+    assert_memory_equal(y, src, n * 4);
+    free(src), free(y), free(want);
+}
+
+static void softmax_parallel_same_bits(void **state)
+{
+    (void)state;
+    use(isa);
+    const size_t shapes[][3] = { { 32, 1, 32768 }, { 7, 97, 517 }, { 1, 4096, 64 } };
+    for (size_t sh = 0; sh < 3; sh++) {
+        size_t n_heads = shapes[sh][0], n_rows = shapes[sh][1], n_cols = shapes[sh][2], n = n_heads * n_rows * n_cols;
+        float *src = malloc(n * 4), *ref = malloc(n * 4), *out = malloc(n * 4);
+        test_fill(src, n, -20, 20);
+        posenc_softmax_desc d = alibi_desc();
+        d.q_pos0 = n_cols > n_rows ? (int64_t)(n_cols - n_rows) : 0;
+        posenc_tensor sv = view(src, POSENC_F32, n_rows * n_cols, n_cols);
+        posenc_tensor rv = view(ref, POSENC_F32, n_rows * n_cols, n_cols), ov = view(out, POSENC_F32, n_rows * n_cols, n_cols);
+        assert_int_equal(posenc_softmax_forward(&d, &sv, &rv, n_heads, n_rows, n_cols), POSENC_OK);
+        const size_t task_counts[] = { 1, 2, 3, 7, 1000 };
+#ifdef POSENC_TEST_NO_THREADS
+        const int n_modes = 2;
+#else
+        const int n_modes = 3;
+#endif
+        for (int mode = 0; mode < n_modes; mode++)
+            for (size_t c = 0; c < sizeof task_counts / sizeof task_counts[0]; c++) {
+                test_pool pool = { mode, 0, 0 };
+                posenc_parallel par = { test_parallel_for, &pool, task_counts[c] };
+                d.parallel = &par;
+                memset(out, 0, n * 4);
+                assert_int_equal(posenc_softmax_forward(&d, &sv, &ov, n_heads, n_rows, n_cols), POSENC_OK);
+                assert_memory_equal(out, ref, n * 4);
+                assert_int_equal(pool.calls, task_counts[c] > 1 ? 1 : 0);
+                assert_true(pool.tasks_run <= task_counts[c]);
+            }
+        free(src), free(ref), free(out);
+    }
+}
+
+static void softmax_v2_errors(void **state)
+{
+    (void)state;
+    use(isa);
+    float x[64], y[64];
+    test_fill(x, 64, -1, 1);
+    memset(y, 0, sizeof y);
+    posenc_softmax_desc d = alibi_desc();
+    d.q_pos0 = 7;
+    posenc_tensor xv = view(x, POSENC_F32, 32, 8), yv = view(y, POSENC_F32, 32, 8);
+    assert_int_equal(posenc_softmax_forward(NULL, &xv, &yv, 2, 4, 8), POSENC_ERR_NULL);
+    assert_int_equal(posenc_softmax_forward(&d, NULL, &yv, 2, 4, 8), POSENC_ERR_NULL);
+    assert_int_equal(posenc_softmax_forward(&d, &xv, NULL, 2, 4, 8), POSENC_ERR_NULL);
+    posenc_tensor bad = xv;
+    bad.dtype = -1;
+    assert_int_equal(posenc_softmax_forward(&d, &bad, &yv, 2, 4, 8), POSENC_ERR_ENUM);
+    bad = yv;
+    bad.reserved = 7;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_ENUM);
+    bad = view((char *)y + 1, POSENC_F32, 32, 8);
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_PARAM);
+    bad = view(y, POSENC_BF16, 32, 8);
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_UNSUPPORTED);
+    posenc_tensor in_place_other_type = view(x, POSENC_F16, 32, 8);
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &in_place_other_type, 2, 4, 8), POSENC_ERR_UNSUPPORTED);
+    int64_t qpos[4] = { 7, 8, 9, 10 };
+    d.q_positions = qpos;
+    qpos[2] = -1;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_RANGE);
+    qpos[2] = POSENC_MAX_POSITION + 1;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_RANGE);
+    d.q_positions = (const int64_t *)(const void *)(y + 40);
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_OVERLAP);
+    d.q_positions = NULL;
+    posenc_parallel no_fn = { NULL, NULL, 2 };
+    d.parallel = &no_fn;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_NULL);
+    for (int i = 0; i < 64; i++)
+        assert_true(y[i] == 0.0f);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -666,6 +789,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(rope_positions_layouts),
         cmocka_unit_test(rope_parallel_same_bits),
         cmocka_unit_test(rope_v2_errors),
+        cmocka_unit_test(softmax_q_positions),
+        cmocka_unit_test(softmax_parallel_same_bits),
+        cmocka_unit_test(softmax_v2_errors),
     };
     return cmocka_run_group_tests_name(isa, tests, NULL, NULL);
 }
