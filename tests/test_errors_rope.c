@@ -12,8 +12,16 @@
 #include "oracle.h"
 
 /* ---- failing allocations, for POSENC_ERR_NOMEM: the executable's calloc/malloc interpose the library's (glibc
- * exports its own as __libc_calloc/__libc_malloc). Not under ASan, whose allocator must see every block. ---- */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+ * exports its own as __libc_calloc/__libc_malloc). Not under a sanitizer that replaces the allocator (ASan, TSan,
+ * MSan): it must see every block. gcc announces them with __SANITIZE_*__, clang 14 only through __has_feature. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_OWNS_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define SANITIZER_OWNS_ALLOCATOR 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(SANITIZER_OWNS_ALLOCATOR)
 #define CAN_FAIL_ALLOCATIONS 1
 extern void *__libc_calloc(size_t count, size_t size);
 extern void *__libc_malloc(size_t size);
