@@ -75,8 +75,9 @@ POSENC_API
 uint32_t posenc_version_number(void);
 
 /* Kernel variants ("ISAs"). One is chosen at load time: the best one this CPU supports, or the one named by the
- * environment variable POSENC_ISA=scalar|avx2|avx512|neon if this CPU supports it (an unknown or unsupported
- * name falls back to the best one). Bundles: avx2 = AVX2+FMA; avx512 = AVX-512 F+BW+DQ+VL (with OS support);
+ * environment variable POSENC_ISA=scalar|avx2|avx512|neon (any letter case) if this build and CPU run it. An
+ * unknown or unsupported name falls back to the best one, and posenc_isa_forced() reports the refusal; an empty
+ * POSENC_ISA counts as unset. Bundles: avx2 = AVX2+FMA; avx512 = AVX-512 F+BW+DQ+VL (with OS support);
  * neon = AArch64 Advanced SIMD. */
 
 /* Name of the variant in use ("scalar", "avx2", "avx512" or "neon"; static storage). */
@@ -91,13 +92,21 @@ const char *posenc_isa_name(size_t index);
 /* 1 if compiled-in variant `index` can run on this CPU, 0 if not or if index is out of range. */
 POSENC_API
 int posenc_isa_supported(size_t index);
-/* Switch every later call to the named variant. Thread-safe (an atomic pointer swap); calls already running
- * finish on the variant they started with. Since all variants give identical bits, switching never changes
- * results, only speed.
+/* Switch every later call to the named variant (any letter case: "AVX2" selects "avx2"). Thread-safe (an atomic
+ * pointer swap); calls already running finish on the variant they started with. Since all variants give
+ * identical bits, switching never changes results, only speed.
  * Returns POSENC_OK; POSENC_ERR_NULL if name is NULL; POSENC_ERR_UNSUPPORTED if the name is unknown or the
  * CPU lacks that variant (the active variant is then unchanged). */
 POSENC_API
 posenc_status posenc_set_isa(const char *name);
+/* Whether the POSENC_ISA environment variable decided the variant selected at load (a load-time fact: later
+ * posenc_set_isa calls do not change the answer).
+ * Returns 1 if POSENC_ISA named a variant (any letter case) that this build and CPU run, and that variant was
+ * selected; 0 if POSENC_ISA was unset or empty (the best variant was selected); POSENC_ERR_UNSUPPORTED if
+ * POSENC_ISA named an unknown variant or one this build or CPU cannot run (the best variant was selected
+ * instead, as posenc_isa() shows). */
+POSENC_API
+int posenc_isa_forced(void);
 
 /* ------------------------------------------------------------------------------------------------------------
  * Element types, tensor views, the caller's thread pool (0.2)

@@ -46,21 +46,41 @@ static int supported(size_t index)
     return (variants[index].needs & cpu_bits) == variants[index].needs;
 }
 
+/* ASCII case-insensitive equality, independent of the locale: "AVX2" and "Scalar" name variants too. */
+static int same_name(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char ca = (unsigned char)*a, cb = (unsigned char)*b;
+        if (ca >= 'A' && ca <= 'Z')
+            ca = (unsigned char)(ca - 'A' + 'a');
+        if (ca != cb)                  /* variant names are lower case */
+            return 0;
+        if (ca == '\0')
+            return 1;
+    }
+}
+
 static const posenc_kernels *find(const char *name)
 {
     for (size_t i = 0; i < N_VARIANTS; i++)
-        if (strcmp(variants[i].kernels->name, name) == 0 && supported(i))
+        if (same_name(name, variants[i].kernels->name) && supported(i))
             return variants[i].kernels;
     return NULL;
 }
+
+/* posenc_isa_forced's answer, decided once at load: 0 (POSENC_ISA unset or empty), 1 (honoured) or
+ * POSENC_ERR_UNSUPPORTED (refused). */
+static int isa_env_answer;
 
 static void select_variant(void)
 {
     cpu_bits = posenc_cpu_detect();
     const posenc_kernels *chosen = NULL;
     const char *forced = getenv("POSENC_ISA");
-    if (forced)
-        chosen = find(forced);               /* unknown or unsupported: fall back to the best */
+    if (forced && forced[0] != '\0') {
+        chosen = find(forced);           /* unknown or unsupported: fall back to the best, and say so */
+        isa_env_answer = chosen ? 1 : POSENC_ERR_UNSUPPORTED;
+    }
     for (size_t i = 0; !chosen && i < N_VARIANTS; i++)
         if (supported(i))
             chosen = variants[i].kernels;
@@ -101,6 +121,12 @@ int posenc_isa_supported(size_t index)
 {
     pthread_once(&select_once, select_variant);
     return index < N_VARIANTS && supported(index);
+}
+
+int posenc_isa_forced(void)
+{
+    pthread_once(&select_once, select_variant);
+    return isa_env_answer;
 }
 
 posenc_status posenc_set_isa(const char *name)

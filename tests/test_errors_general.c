@@ -72,7 +72,7 @@ static void test_set_isa_errors(void **state)
     snprintf(before, sizeof before, "%s", posenc_isa());
     assert_int_equal(posenc_set_isa(NULL), POSENC_ERR_NULL);
     assert_string_equal(posenc_isa(), before);
-    const char *unknown[] = { "", "bogus", "SCALAR", "scalar ", " scalar", "avx", "avx512f", "sve" };
+    const char *unknown[] = { "", "bogus", "scalar ", " scalar", "avx", "avx512f", "sve" };  /* case: test_isa_env.c */
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_int_equal(posenc_set_isa(unknown[i]), POSENC_ERR_UNSUPPORTED);
         assert_string_equal(posenc_isa(), before);
