@@ -64,7 +64,7 @@ POSENC_API
 const char *posenc_strerror(posenc_status status);
 
 #define POSENC_VERSION_MAJOR 0
-#define POSENC_VERSION_MINOR 1
+#define POSENC_VERSION_MINOR 2
 #define POSENC_VERSION_PATCH 0
 
 /* Library version as "MAJOR.MINOR.PATCH" (static storage). */
