@@ -184,8 +184,8 @@ typedef struct posenc_parallel {
 #define POSENC_SCALING_DYNAMIC_NTK   3  /* ("dynamic") base' = base * (factor*L/orig - (factor-1))^(R/(R-2)),
                                            L = max(sequence_length, orig); rebuild the plan as L grows */
 #define POSENC_SCALING_YARN          4  /* ("yarn") ramp between w_i (fast pairs) and w_i/factor (slow pairs) over
-                                           the correction dims of beta_fast / beta_slow, floored / ceiled (HF's
-                                           default truncate = true); mscale = attention_factor, or DeepSeek's
+                                           the correction dims of beta_fast / beta_slow, floored / ceiled when
+                                           truncate = 1 (HF's default), fractional when 0; mscale = attention_factor, or DeepSeek's
                                            ratio from mscale / mscale_all_dim, or 0.1 ln(factor) + 1 */
 #define POSENC_SCALING_LLAMA3        5  /* ("llama3") wavelength > orig/low_freq_factor: w_i / factor; wavelength
                                            < orig/high_freq_factor: w_i; smooth blend between */
@@ -246,6 +246,9 @@ typedef struct posenc_rope_config {
     int32_t  sections[4];          /* pairs per axis, each >= 0, the first n_sections summing to rotary_dim/2
                                       (later entries ignored, so ggml's 4-entry arrays work as they are) */
     const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
+    /* ---- appended in 0.2; the defaults keep the 0.1 behaviour ---- */
+    int32_t  truncate;             /* YARN: 1 (default, HF's truncate = true) floors / ceils the correction dims;
+                                      0 keeps them fractional (gpt-oss). 0 or 1 */
 } posenc_rope_config;
 
 /* First-release (0.1) size of posenc_rope_config: the smallest struct_size any later library accepts. */
@@ -266,7 +269,7 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * Returns POSENC_OK; POSENC_ERR_NULL (config or plan_out NULL, or a factor/sections array the scheme needs is
  * NULL); POSENC_ERR_STRUCT_SIZE (config->struct_size not accepted); POSENC_ERR_DIM (head_dim 0 or >
  * POSENC_MAX_HEAD_DIM, rotary_dim odd or > head_dim); POSENC_ERR_ENUM (unknown pairing, scaling or axes,
- * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
+ * use_long_factors or YARN's truncate not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
  * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
  * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY, an mscale that is not a

@@ -26,6 +26,7 @@ posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size)
     defaults.beta_slow = 1.0;
     defaults.low_freq_factor = 1.0;
     defaults.high_freq_factor = 4.0;
+    defaults.truncate = 1;
     memcpy(config, &defaults, size);
     return POSENC_OK;
 }

@@ -123,11 +123,17 @@ static posenc_status yarn(const posenc_rope_config *cfg, size_t n_pairs, double 
         cfg->mscale < 0.0 || !isfinite(cfg->mscale_all_dim) || cfg->mscale_all_dim < 0.0)
         return POSENC_ERR_PARAM;
 
-    /* HF's default truncate = True (floor / ceil of the correction dims; ggml does the same). gpt-oss's
-     * truncate = False has no field here. The upper clamp is rotary_dim - 1 (not n_pairs - 1), as in HF and
-     * ggml, even though the ramp only spans n_pairs indices. */
-    double low = floor(yarn_correction_dim(cfg->beta_fast, rotary_dim, cfg->base, cfg->original_max_position));
-    double high = ceil(yarn_correction_dim(cfg->beta_slow, rotary_dim, cfg->base, cfg->original_max_position));
+    if (cfg->truncate != 0 && cfg->truncate != 1)
+        return POSENC_ERR_ENUM;
+    /* HF's default truncate = True floors / ceils the correction dims (ggml does the same); gpt-oss's
+     * truncate = False keeps them fractional. The upper clamp is rotary_dim - 1 (not n_pairs - 1), as in HF
+     * and ggml, even though the ramp only spans n_pairs indices. */
+    double low = yarn_correction_dim(cfg->beta_fast, rotary_dim, cfg->base, cfg->original_max_position);
+    double high = yarn_correction_dim(cfg->beta_slow, rotary_dim, cfg->base, cfg->original_max_position);
+    if (cfg->truncate) {
+        low = floor(low);
+        high = ceil(high);
+    }
     if (low < 0.0)
         low = 0.0;
     if (high > rotary_dim - 1.0)

@@ -70,8 +70,9 @@ static double yarn_ramp(const posenc_rope_config *cfg, double rotary_dim, size_t
     double to_dim = rotary_dim / (2.0 * log(cfg->base));
     double dim_fast = to_dim * log(cfg->original_max_position / (2.0 * oracle_pi * cfg->beta_fast));
     double dim_slow = to_dim * log(cfg->original_max_position / (2.0 * oracle_pi * cfg->beta_slow));
-    double low = fmax(floor(dim_fast), 0.0);
-    double high = fmin(ceil(dim_slow), rotary_dim - 1.0);
+    /* truncate (HF's default true) floors / ceils the correction dims; false (gpt-oss) keeps them fractional */
+    double low = fmax(cfg->truncate ? floor(dim_fast) : dim_fast, 0.0);
+    double high = fmin(cfg->truncate ? ceil(dim_slow) : dim_slow, rotary_dim - 1.0);
     if (high == low)
         high = high + 0.001;
     return clamp01(((double)i - low) / (high - low));

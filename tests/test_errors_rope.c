@@ -125,7 +125,7 @@ static void test_plan_create_null_and_struct_size(void **state)
     posenc_rope_config cfg = valid_config();
     EXPECT_PLAN_ERROR(NULL, POSENC_ERR_NULL);
     assert_int_equal(posenc_rope_plan_create(&cfg, NULL), POSENC_ERR_NULL);
-    const uint32_t bad[] = { 0, 4, (uint32_t)sizeof cfg - 8, (uint32_t)sizeof cfg + 8, UINT32_MAX };
+    const uint32_t bad[] = { 0, 4, (uint32_t)POSENC_ROPE_CONFIG_SIZE_V1 - 8, (uint32_t)POSENC_ROPE_CONFIG_SIZE_V1 + 4, (uint32_t)sizeof cfg + 8, UINT32_MAX };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cfg = valid_config();
         cfg.struct_size = bad[i];
@@ -1091,6 +1091,8 @@ static void test_scheme_yarn(void **state)
     }
     BAD(c, factor = 0.5, POSENC_ERR_PARAM);
     BAD(c, beta_fast = 0.5, POSENC_ERR_PARAM);           /* beta_fast < beta_slow */
+    BAD(c, truncate = 2, POSENC_ERR_ENUM);                /* a boolean: 0 or 1 */
+    BAD(c, truncate = -1, POSENC_ERR_ENUM);
     double negative_or_nonfinite[] = { NAN, INFINITY, -INFINITY, -1.0 };
     for (size_t i = 0; i < 4; i++) {
         BAD(c, attention_factor = negative_or_nonfinite[i], POSENC_ERR_PARAM);

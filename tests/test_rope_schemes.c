@@ -105,6 +105,8 @@ static size_t make_cases(scheme_case *cases)
     c.beta_fast = 32.0;
     c.beta_slow = 1.0;
     cases[n++] = (scheme_case){ "yarn-d64", c };
+    c.truncate = 0;                                                                     /* gpt-oss: truncate false */
+    cases[n++] = (scheme_case){ "yarn-d64-no-truncate", c };
     c = make_config(6, 4, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);             /* low == high corner */
     c.factor = 2.0;
     c.original_max_position = 8;
