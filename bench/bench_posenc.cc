@@ -611,6 +611,41 @@ const posenc_parallel *caller_pool(size_t threads)
     return &found->second;
 }
 
+// The stream pass split over the pool: the memory system's roofline at that many threads.
+struct StreamSlices {
+    float *data;
+    size_t floats, n_tasks;
+    float factor;
+};
+
+void stream_slice(void *arg, size_t task)
+{
+    const StreamSlices *slices = static_cast<const StreamSlices *>(arg);
+    const size_t begin = slices->floats * task / slices->n_tasks, end = slices->floats * (task + 1) / slices->n_tasks;
+    stream_scale_in_place(slices->data + begin, end - begin, slices->factor);
+}
+
+void bench_stream_threads(benchmark::State &state, size_t elements, size_t copies, size_t threads)
+{
+    const posenc_parallel *parallel = caller_pool(threads);
+    if (threads > 1 && !parallel) {
+        state.SkipWithError("cannot start the thread pool");
+        return;
+    }
+    const std::vector<float *> buffers = buffer_rotation(elements, copies);
+    size_t next = 0;
+    for (auto _ : state) {
+        StreamSlices slices{buffers[next], elements, threads, stream_factor()};
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        if (parallel)
+            parallel->parallel_for(parallel->pool, threads, stream_slice, &slices);
+        else
+            stream_slice(&slices, 0);
+        benchmark::ClobberMemory();
+    }
+    report_rates(state, elements);
+}
+
 void bench_rope_threads(benchmark::State &state, const RopeWorkload &workload, size_t threads)
 {
     const posenc_parallel *parallel = caller_pool(threads);
@@ -633,16 +668,64 @@ void bench_rope_threads(benchmark::State &state, const RopeWorkload &workload, s
     state.counters["threads"] = static_cast<double>(threads);
 }
 
+void bench_softmax_threads(benchmark::State &state, const SoftmaxWorkload &workload, size_t threads)
+{
+    const posenc_parallel *parallel = caller_pool(threads);
+    if (threads > 1 && !parallel) {
+        state.SkipWithError("cannot start the thread pool");
+        return;
+    }
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    desc.position = POSENC_POSITION_CAUSAL;
+    desc.slopes_mode = POSENC_SLOPES_ALIBI;
+    desc.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+    desc.q_pos0 = workload.q_pos0;
+    desc.parallel = parallel;
+    const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
+    if (!timed_rotation(state, buffers, [&](float *scores) {
+            const posenc_tensor view{scores, POSENC_F32, 0, workload.n_rows * workload.n_cols, workload.n_cols};
+            return posenc_softmax_forward(&desc, &view, &view, workload.n_heads, workload.n_rows, workload.n_cols);
+        }))
+        return;
+    report_rates(state, workload.elements());
+    state.counters["threads"] = static_cast<double>(threads);
+}
+
 // Wall-clock rows at 1 and 2 threads (UseRealTime: CPU time of the timing thread would hide the workers).
 void register_threads()
 {
     for (const RopeWorkload &workload : rope_workloads()) {
         if (is_far(workload) || workload.n_tokens < 512)
             continue;
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("rope_f32_mt/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream_threads(state, elements, copies, 2);
+                                     })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
         for (size_t threads : {1, 2})
             benchmark::RegisterBenchmark(
                 ("rope_f32_mt/threads-" + std::to_string(threads) + "/" + workload.name + "/half").c_str(),
                 [workload, threads](benchmark::State &state) { bench_rope_threads(state, workload, threads); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+    }
+    for (const SoftmaxWorkload &workload : softmax_workloads()) {
+        if (workload.name != "prefill" && workload.name != "decode-32768")
+            continue;
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("softmax_f32_mt/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream_threads(state, elements, copies, 2);
+                                     })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+        for (size_t threads : {1, 2})
+            benchmark::RegisterBenchmark(
+                ("softmax_f32_mt/threads-" + std::to_string(threads) + "/" + workload.name).c_str(),
+                [workload, threads](benchmark::State &state) { bench_softmax_threads(state, workload, threads); })
                 ->Unit(benchmark::kMicrosecond)
                 ->UseRealTime();
     }

@@ -21,7 +21,7 @@ def load_runs(path):
     ordered = sorted(report.get("benchmarks", []),
                      key=lambda run: (run.get("family_index", 0), run.get("per_family_instance_index", 0)))
     for run in ordered:
-        name = run.get("run_name", run["name"])
+        name = run.get("run_name", run["name"]).replace("/real_time", "")
         if run.get("run_type") == "aggregate":
             if run.get("aggregate_name") == "median":
                 runs[name] = run
@@ -32,7 +32,7 @@ def load_runs(path):
 
 def split_name(name):
     """rope_f32/avx2/prefill-512/half -> ("rope_f32", "avx2", "prefill-512", "half")."""
-    parts = name.split("/")
+    parts = [part for part in name.split("/") if part != "real_time"]   # wall-clock rows (threads)
     return parts[0], parts[1], parts[2], parts[3] if len(parts) > 3 else ""
 
 
@@ -51,6 +51,27 @@ def fmt_ns(value):
     if value is None:
         return ""
     return "%.3f" % value if value < 100 else "%.1f" % value
+
+
+GROUP_TITLES = {
+    "rope_f32": "RoPE f32, head_dim 128, base 10000, in place (an element is one float of q or k)",
+    "rope_bf16": "RoPE bf16 in place (an element is one bf16 of q or k; roofline: the stream over the same bytes)",
+    "rope_f16": "RoPE f16 in place (an element is one f16 of q or k; roofline: the stream over the same bytes)",
+    "rope_f32-bf16": "RoPE f32 -> bf16 out of place, the KV-cache write (6 bytes per element)",
+    "softmax_f32": "softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128)",
+    "rope_f32_mt": "RoPE f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
+    "softmax_f32_mt": "softmax f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
+}
+COMPARE_HEADER = {"f32": "vs text", "reduced": "vs f32", "threads": "vs 1 thr"}
+
+
+def kernel_kind(kernel):
+    """f32 (baselines: textbook, oneDNN), reduced (compared per element with the f32 row), threads."""
+    if kernel.endswith("_mt"):
+        return "threads"
+    if kernel.endswith("_f32"):
+        return "f32"
+    return "reduced"
 
 
 def print_table(context, runs):
@@ -81,17 +102,16 @@ def print_table(context, runs):
         if (kernel, workload, pairing) not in groups:
             groups.append((kernel, workload, pairing))
 
-    columns = ("%-31s %-16s %9s %8s %9s %9s %9s %9s"
-               % ("workload", "variant", "ns/elem", "GB/s", "roofline", "vs text", "vs oneDNN", "rel.err"))
     current_kernel = None
     for kernel, workload, pairing in groups:
+        kind = kernel_kind(kernel)
         if kernel != current_kernel:
             current_kernel = kernel
             print()
-            if kernel.startswith("rope"):
-                print("RoPE f32, head_dim 128, base 10000, in place (an element is one float of q or k)")
-            else:
-                print("softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128)")
+            print(GROUP_TITLES.get(kernel, kernel))
+            columns = ("%-31s %-16s %9s %8s %9s %9s %9s %9s"
+                       % ("workload", "variant", "ns/elem", "GB/s", "roofline", COMPARE_HEADER[kind], "vs oneDNN",
+                          "rel.err"))
             print(columns)
             print("-" * len(columns))
         base_workload = workload[:-len(FAR_SUFFIX)] if workload.endswith(FAR_SUFFIX) else workload
@@ -122,6 +142,12 @@ def print_table(context, runs):
             roofline = "%.0f%%" % (100 * run["bytes_per_second"] / roof_bytes) if roof_bytes else ""
             is_ours = implementation not in ("stream", "textbook", "onednn")
             versus_text = fmt_ratio(text_ns, ours_ns) if is_ours or implementation == "onednn" else ""
+            if kind == "reduced" and is_ours:     # per element against the float32 row of the same variant
+                f32 = runs.get("/".join(x for x in (kernel.split("_")[0] + "_f32", implementation, workload, pairing) if x))
+                versus_text = fmt_ratio(ns_per_element(f32), ours_ns) if f32 and not f32.get("error_occurred") else ""
+            elif kind == "threads" and implementation.startswith("threads-"):   # against one thread
+                one = runs.get("/".join(x for x in (kernel, "threads-1", workload, pairing) if x))
+                versus_text = fmt_ratio(ns_per_element(one), ours_ns) if one else ""
             versus_peer = fmt_ratio(peer_ns, ours_ns) if is_ours else ""
             error = "%.1e" % run["rel_err"] if "rel_err" in run else ""
             print("%-31s %-16s %9s %8.2f %9s %9s %9s %9s"
@@ -132,6 +158,7 @@ def print_table(context, runs):
     print("roofline: that rate as a share of the stream kernel reading and writing the same bytes in place at the")
     print("  same working-set size (memory-bound work approaches 100%; cache-resident work may exceed it).")
     print("vs text / vs oneDNN: speed-up, the baseline's time divided by this row's (above 1x: this row is faster).")
+    print("vs f32: per-element speed-up over the float32 row of the same variant; vs 1 thr: over one thread.")
     print("  textbook: the loop a user writes, -O3 -march=native. oneDNN computes a plain softmax (no ALiBi, no mask).")
     print("rel.err: RoPE max per-head ||y - y64|| / ||y64|| against a float64 rotation; '-pos1e6' rows start at 1e6.")
 
