@@ -8,21 +8,21 @@
  *     softmax_plain   posenc_softmax over the L scores of each of 32 heads, no bias (what a RoPE model runs)
  *     softmax_alibi   posenc_softmax, causal ALiBi slopes for 32 heads (what an ALiBi model runs instead)
  *     stream_rope / stream_softmax   the memory roofline: one in-place read+write pass over the same bytes
- *   prefill of N tokens (positions 0..N-1):
- *     rope_qk         all N tokens' q and k
- *     softmax_plain   causal softmax of the N x N scores of 32 heads, no bias
- *     softmax_alibi   causal ALiBi softmax of the same scores
- *     stream_rope / stream_softmax   as above
- * The prefill softmax of 32 heads x N x N floats would need 8 GiB at N = 8192, so it is measured on as many
- * heads as fit in 64 Mi floats (256 MiB; 4 Mi with --quick) but at least one (heads_measured; the heads are
- * independent rows) and scaled to 32.
+ *   prefill of N tokens (positions 0..N-1), as a blocked (flash-style) kernel sees it: work that stays in cache
+ *     rope_qk         every token's q and k, 16 tokens per call (each block rotated while in cache)
+ *     softmax_plain   the causal softmax of one head's scores in row blocks of B = 64Ki / N rows (at most 256 KiB
+ *                     of scores), block r0 over keys 0..r0+B-1 (the keys up to its last row), scaled to 32 heads
+ *     softmax_alibi   the same blocks with the causal ALiBi bias
+ *     stream_rope / stream_softmax   as above, over the same blocks
  * Each figure is the median over --reps repetitions (components interleaved within each repetition) of this
- * thread's CPU time (CLOCK_THREAD_CPUTIME_ID); a repetition runs the call often enough to last 20 ms. --quick: a few small sizes, 3 repetitions,
- * for CI (proves it runs; its timings mean nothing).
+ * thread's CPU time (CLOCK_THREAD_CPUTIME_ID: other processes on a shared machine are left out, their effect on
+ * the caches is not); a repetition repeats the call for at least 20 ms. --quick: a few small sizes and 3
+ * repetitions, for CI (proves it runs; its timings mean nothing).
  *
  * Output (stdout): '#' comment lines (library, variant, CPU), then
  *   phase,tokens,component,median_s,min_s,reps,heads_measured,bytes
- * with seconds per layer (all 32 heads) and bytes = bytes read + written per layer.
+ * with seconds per layer (all 32 heads; the prefill softmax is measured on one head: heads_measured) and bytes =
+ * bytes read + written per layer.
  */
 #include <math.h>
 #include <stdint.h>
@@ -38,17 +38,18 @@
 #define N_K_HEADS 8
 #define HEAD_DIM 128
 #define MAX_REPS 64
+#define ROPE_BLOCK 16                    /* prefill tokens rotated per call */
+#define SCORE_BLOCK ((size_t)64 << 10)   /* prefill scores per softmax call (floats) */
 
 typedef struct {
     posenc_rope_plan *plan;
-    float *q, *k;              /* [tokens][N_Q_HEADS][HEAD_DIM], [tokens][N_K_HEADS][HEAD_DIM] */
-    float *scores;             /* [heads][rows][cols] */
-    size_t tokens;             /* RoPE tokens */
-    int64_t start_pos;         /* position of the first RoPE token */
-    size_t heads, rows, cols;  /* softmax shape */
-    int64_t q_pos0;            /* position of softmax row 0 */
+    int prefill;               /* 0: decode, one call per component; 1: prefill, in blocks */
+    float *q, *k;              /* [block tokens][N_Q_HEADS][HEAD_DIM], [block tokens][N_K_HEADS][HEAD_DIM] */
+    float *scores;             /* decode: [N_Q_HEADS][1][L]; prefill: one block [rows][cols] */
+    size_t tokens;             /* decode: 1 (at position L - 1); prefill: N */
+    size_t heads, cols;        /* decode softmax: heads x 1 row x cols */
+    size_t block_rows;         /* prefill softmax rows per block */
     posenc_softmax_desc plain, alibi;
-    size_t stream_rope_n, stream_softmax_n;
 } workload;
 
 typedef enum { ROPE_QK, SOFTMAX_PLAIN, SOFTMAX_ALIBI, STREAM_ROPE, STREAM_SOFTMAX, N_COMPONENTS } component;
@@ -56,7 +57,6 @@ static const char *const component_name[N_COMPONENTS] = {
     "rope_qk", "softmax_plain", "softmax_alibi", "stream_rope", "stream_softmax"};
 
 static volatile float stream_factor = 1.0f;   /* 1, through a value the compiler cannot see */
-static float slopes32[N_Q_HEADS];
 
 /* This thread's CPU time: on a shared machine it leaves out the time other processes hold the core (their
  * effect on the caches stays). */
@@ -73,30 +73,56 @@ static void fail(const char *what, posenc_status st)
     exit(1);
 }
 
-static void run_once(const workload *w, component c)
+static void check(posenc_status st, component c)
 {
-    posenc_status st = POSENC_OK;
-    switch (c) {
-    case ROPE_QK:
-        st = posenc_rope_apply_qk(w->plan, w->q, N_Q_HEADS, N_Q_HEADS * HEAD_DIM, HEAD_DIM, w->k, N_K_HEADS,
-                                  N_K_HEADS * HEAD_DIM, HEAD_DIM, w->tokens, NULL, w->start_pos, 0);
-        break;
-    case SOFTMAX_PLAIN:
-    case SOFTMAX_ALIBI:
-        st = posenc_softmax(c == SOFTMAX_PLAIN ? &w->plain : &w->alibi, w->scores, w->rows * w->cols, w->cols,
-                            w->scores, w->rows * w->cols, w->cols, w->heads, w->rows, w->cols);
-        break;
-    case STREAM_ROPE:
-        stream_scale_in_place(w->q, w->stream_rope_n, stream_factor);
-        break;
-    case STREAM_SOFTMAX:
-        stream_scale_in_place(w->scores, w->stream_softmax_n, stream_factor);
-        break;
-    default:
-        break;
-    }
     if (st != POSENC_OK)
         fail(component_name[c], st);
+}
+
+static void rope_tokens(const workload *w, size_t n, int64_t pos, component c)
+{
+    check(posenc_rope_apply_qk(w->plan, w->q, N_Q_HEADS, N_Q_HEADS * HEAD_DIM, HEAD_DIM, w->k, N_K_HEADS,
+                               N_K_HEADS * HEAD_DIM, HEAD_DIM, n, NULL, pos, 0), c);
+}
+
+static void softmax_block(const workload *w, component c, size_t heads, size_t rows, size_t cols, int64_t q_pos0)
+{
+    posenc_softmax_desc desc = c == SOFTMAX_PLAIN ? w->plain : w->alibi;
+    desc.q_pos0 = q_pos0;
+    check(posenc_softmax(&desc, w->scores, rows * cols, cols, w->scores, rows * cols, cols, heads, rows, cols), c);
+}
+
+static void run_once(const workload *w, component c)
+{
+    const size_t rope_floats = (N_Q_HEADS + N_K_HEADS) * HEAD_DIM;   /* q and k are one buffer */
+    if (!w->prefill) {
+        if (c == ROPE_QK)
+            rope_tokens(w, 1, (int64_t)w->cols - 1, c);
+        else if (c == SOFTMAX_PLAIN || c == SOFTMAX_ALIBI)
+            softmax_block(w, c, w->heads, 1, w->cols, (int64_t)w->cols - 1);
+        else if (c == STREAM_ROPE)
+            stream_scale_in_place(w->q, rope_floats, stream_factor);
+        else
+            stream_scale_in_place(w->scores, w->heads * w->cols, stream_factor);
+        return;
+    }
+    if (c == ROPE_QK || c == STREAM_ROPE) {
+        for (size_t t0 = 0; t0 < w->tokens; t0 += ROPE_BLOCK) {
+            const size_t n = w->tokens - t0 < ROPE_BLOCK ? w->tokens - t0 : ROPE_BLOCK;
+            if (c == ROPE_QK)
+                rope_tokens(w, n, (int64_t)t0, c);
+            else
+                stream_scale_in_place(w->q, n * rope_floats, stream_factor);
+        }
+        return;
+    }
+    for (size_t r0 = 0; r0 < w->tokens; r0 += w->block_rows) {   /* one head's causal scores, block by block */
+        const size_t rows = w->tokens - r0 < w->block_rows ? w->tokens - r0 : w->block_rows, cols = r0 + rows;
+        if (c == STREAM_SOFTMAX)
+            stream_scale_in_place(w->scores, rows * cols, stream_factor);
+        else
+            softmax_block(w, c, 1, rows, cols, (int64_t)r0);
+    }
 }
 
 /* Seconds for `calls` back-to-back calls. */
@@ -135,13 +161,14 @@ static void measure(const workload *w, int reps, double min_rep, double median[N
     }
 }
 
-static void print_rows(const char *phase, size_t tokens, const workload *w, const double median[N_COMPONENTS],
-                       const double minimum[N_COMPONENTS], int reps)
+/* One CSV row per component. Softmax figures scale from the heads measured to all 32; RoPE is measured whole.
+ * softmax_elements: scores per head the softmax reads and writes. */
+static void print_rows(const char *phase, size_t tokens, const workload *w, double softmax_elements,
+                       const double median[N_COMPONENTS], const double minimum[N_COMPONENTS], int reps)
 {
-    /* Softmax and its stream scale from the heads measured to all 32; RoPE is measured whole. */
     const double softmax_scale = (double)N_Q_HEADS / (double)w->heads;
     const double rope_bytes = 2.0 * sizeof(float) * (double)w->tokens * (N_Q_HEADS + N_K_HEADS) * HEAD_DIM;
-    const double softmax_bytes = 2.0 * sizeof(float) * (double)N_Q_HEADS * (double)w->rows * (double)w->cols;
+    const double softmax_bytes = 2.0 * sizeof(float) * N_Q_HEADS * softmax_elements;
     for (int c = 0; c < N_COMPONENTS; c++) {
         const int is_rope = c == ROPE_QK || c == STREAM_ROPE;
         const double s = is_rope ? 1.0 : softmax_scale;
@@ -168,13 +195,6 @@ static void *alloc_floats(size_t n)
         exit(1);
     }
     return p;
-}
-
-/* Heads of N x N prefill scores measured at once: as many as fit in budget floats, 1 to N_Q_HEADS. */
-static size_t prefill_heads(size_t n, size_t budget)
-{
-    const size_t heads = budget / (n * n);
-    return heads < 1 ? 1 : heads > N_Q_HEADS ? N_Q_HEADS : heads;
 }
 
 /* The CPU as /proc/cpuinfo names it (x86: model name, family, model; Arm: implementer and part). */
@@ -234,7 +254,6 @@ int main(int argc, char **argv)
     const double min_rep = quick ? 1e-3 : 2e-2;
     const size_t decode_max_log2 = quick ? 14 : 20, decode_step = quick ? 2 : 1;   /* 1K..1M or 1K, 4K, 16K */
     const size_t prefill_min = quick ? 256 : 512, prefill_max = quick ? 1024 : 8192;
-    const size_t prefill_budget = (size_t)(quick ? 4 : 64) << 20;   /* floats of prefill scores at once */
 
     posenc_rope_config cfg;
     posenc_rope_config_init(&cfg, sizeof cfg);
@@ -243,15 +262,10 @@ int main(int argc, char **argv)
     posenc_status st = posenc_rope_plan_create(&cfg, &plan);
     if (st != POSENC_OK)
         fail("posenc_rope_plan_create", st);
-    if ((st = posenc_alibi_slopes(N_Q_HEADS, 8.0f, slopes32)) != POSENC_OK)
-        fail("posenc_alibi_slopes", st);
 
-    /* Buffers for the largest workload: scores (decode 32 x L, prefill heads x N x N), q and k (prefill_max). */
-    size_t scores_n = (size_t)N_Q_HEADS << decode_max_log2;
-    for (size_t n = prefill_min; n <= prefill_max; n *= 2)
-        if (prefill_heads(n, prefill_budget) * n * n > scores_n)
-            scores_n = prefill_heads(n, prefill_budget) * n * n;
-    const size_t q_n = prefill_max * N_Q_HEADS * HEAD_DIM, k_n = prefill_max * N_K_HEADS * HEAD_DIM;
+    /* Buffers: scores for the largest decode (32 x L; a prefill block is smaller), q then k for ROPE_BLOCK tokens. */
+    const size_t scores_n = (size_t)N_Q_HEADS << decode_max_log2;
+    const size_t q_n = ROPE_BLOCK * N_Q_HEADS * HEAD_DIM, k_n = ROPE_BLOCK * N_K_HEADS * HEAD_DIM;
     float *scores = alloc_floats(scores_n), *qk = alloc_floats(q_n + k_n);
     fill(scores, scores_n, 4.0f);
     fill(qk, q_n + k_n, 1.0f);
@@ -259,8 +273,8 @@ int main(int argc, char **argv)
     printf("# libposenc %s, kernel variant %s, one thread, float32, %d q heads, %d k heads, head_dim %d\n",
            posenc_version(), posenc_isa(), N_Q_HEADS, N_K_HEADS, HEAD_DIM);
     print_cpu();
-    printf("# thread CPU seconds per layer (all %d heads); median and minimum over %d repetitions%s\n", N_Q_HEADS, reps,
-           quick ? " (--quick: timings mean nothing)" : "");
+    printf("# thread CPU seconds per layer (all %d heads); median and minimum over %d repetitions%s\n", N_Q_HEADS,
+           reps, quick ? " (--quick: timings mean nothing)" : "");
     printf("phase,tokens,component,median_s,min_s,reps,heads_measured,bytes\n");
 
     double median[N_COMPONENTS], minimum[N_COMPONENTS];
@@ -273,43 +287,36 @@ int main(int argc, char **argv)
     posenc_softmax_desc_init(&w.plain, sizeof w.plain);
     posenc_softmax_desc_init(&w.alibi, sizeof w.alibi);
     w.plain.scale = w.alibi.scale = 1.0f / sqrtf((float)HEAD_DIM);
+    w.alibi.slopes_mode = POSENC_SLOPES_ALIBI;   /* the geometric slopes for the heads measured, max_bias 8 */
 
-    /* Decode: one query row per head over L keys; the new token sits at position L - 1. */
+    /* Decode: one query row per head over L keys, the new token at position L - 1 (it sees every key, so the
+     * plain softmax needs no causal mask). */
+    w.prefill = 0;
+    w.tokens = 1;
+    w.heads = N_Q_HEADS;
+    w.plain.position = POSENC_POSITION_NONE;
+    w.alibi.position = POSENC_POSITION_CAUSAL;
     for (size_t lg = 10; lg <= decode_max_log2; lg += decode_step) {
-        const size_t L = (size_t)1 << lg;
-        w.tokens = 1;
-        w.start_pos = (int64_t)L - 1;
-        w.heads = N_Q_HEADS;
-        w.rows = 1;
-        w.cols = L;
-        w.plain.position = POSENC_POSITION_NONE;
-        w.plain.slopes_mode = POSENC_SLOPES_NONE;
-        w.alibi.position = POSENC_POSITION_CAUSAL;
-        w.alibi.slopes_mode = POSENC_SLOPES_ALIBI;
-        w.alibi.max_bias = 8.0f;
-        w.plain.q_pos0 = w.alibi.q_pos0 = (int64_t)L - 1;
-        w.stream_rope_n = (N_Q_HEADS + N_K_HEADS) * HEAD_DIM;
-        w.stream_softmax_n = N_Q_HEADS * L;
+        w.cols = (size_t)1 << lg;
         measure(&w, reps, min_rep, median, minimum);
-        print_rows("decode", L, &w, median, minimum, reps);
+        print_rows("decode", w.cols, &w, (double)w.cols, median, minimum, reps);
     }
 
-    /* Prefill: causal N x N scores; RoPE of every token's q and k. */
+    /* Prefill: causal, one head's scores in blocks (scaled to 32 heads), RoPE 16 tokens at a time. The one head
+     * measured gets the 1-head ALiBi slope (speed does not depend on the slope's value). */
+    w.prefill = 1;
+    w.heads = 1;
+    w.plain.position = POSENC_POSITION_CAUSAL;
     for (size_t n = prefill_min; n <= prefill_max; n *= 2) {
-        const size_t heads = prefill_heads(n, prefill_budget);
         w.tokens = n;
-        w.start_pos = 0;
-        w.heads = heads;
-        w.rows = w.cols = n;
-        w.plain.position = w.alibi.position = POSENC_POSITION_CAUSAL;
-        w.plain.slopes_mode = POSENC_SLOPES_NONE;
-        w.alibi.slopes_mode = POSENC_SLOPES_CUSTOM;   /* the first `heads` of the 32-head ALiBi slopes */
-        w.alibi.slopes = slopes32;
-        w.plain.q_pos0 = w.alibi.q_pos0 = 0;
-        w.stream_rope_n = n * (N_Q_HEADS + N_K_HEADS) * HEAD_DIM;
-        w.stream_softmax_n = heads * n * n;
+        w.block_rows = SCORE_BLOCK / n < 1 ? 1 : SCORE_BLOCK / n;
+        double elements = 0;
+        for (size_t r0 = 0; r0 < n; r0 += w.block_rows) {
+            const size_t rows = n - r0 < w.block_rows ? n - r0 : w.block_rows;
+            elements += (double)rows * (double)(r0 + rows);
+        }
         measure(&w, reps, min_rep, median, minimum);
-        print_rows("prefill", n, &w, median, minimum, reps);
+        print_rows("prefill", n, &w, elements, median, minimum, reps);
     }
 
     posenc_rope_plan_destroy(plan);

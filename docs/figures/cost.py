@@ -67,7 +67,7 @@ def make(csv_text, out_dir):
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.0))
     for ax, s, title, unit, scale in ((axes[0], dec, "Decode: one new token, one layer", "µs", 1e6),
-                                      (axes[1], pre, "Prefill: all tokens, one layer", "ms", 1e3)):
+                                      (axes[1], pre, "Prefill: all tokens, one layer (scores in L2-sized blocks)", "ms", 1e3)):
         t = s["tokens"]
         ax.loglog(t, [v * scale for v in s["rope_model"]], "o-", color=ROPE_COLOR, ms=3,
                   label="RoPE model: rotate q,k + plain softmax")
