@@ -239,7 +239,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--quick") == 0) {
             quick = 1;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
-            reps = atoi(argv[++i]);
+            char *end;
+            const long n = strtol(argv[++i], &end, 10);
+            reps = *end == 0 && n >= 1 && n <= MAX_REPS ? (int)n : -1;
         } else {
             fprintf(stderr, "usage: %s [--quick] [--reps N (1..%d)]\n", argv[0], MAX_REPS);
             return 2;
@@ -247,7 +249,7 @@ int main(int argc, char **argv)
     }
     if (reps == 0)
         reps = quick ? 3 : 9;
-    if (reps < 1 || reps > MAX_REPS) {
+    if (reps < 0) {
         fprintf(stderr, "position_cost: --reps must be 1..%d\n", MAX_REPS);
         return 2;
     }
