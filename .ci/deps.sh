@@ -12,6 +12,8 @@ POSENC_DEPS_BENCH=("${POSENC_DEPS_BUILD[@]}" libbenchmark-dev python3)
 POSENC_DEPS_BENCH_OPTIONAL=(libdnnl-dev)
 # libFuzzer and the clang sanitizers (.ci/run).
 POSENC_DEPS_FUZZ=(clang libclang-rt-14-dev)
+# The figures of docs/rope-vs-alibi.md (docs/figures/make_figures.py: the library, bench/position_cost, matplotlib).
+POSENC_DEPS_FIGURES=("${POSENC_DEPS_BUILD[@]}" libbenchmark-dev python3 python3-numpy python3-matplotlib)
 # The AArch64 cross build and its tests under qemu-user (.ci/aarch64). g++ is needed even without the benchmark
 # (the project declares C and C++); libc6-dev-arm64-cross is only a Recommends of gcc-aarch64-linux-gnu, so it is
 # named; cpu_features is not used on AArch64. Without libbenchmark-dev:arm64 bench/ would not be built, and CI
