@@ -132,7 +132,11 @@ class Tensor:
         self.dtype = dtype
         self.source = source
         item = dtype.itemsize
-        self.strides = tuple(s // item if n > 1 else 0 for s, n in zip(array.strides, array.shape))
+        if array.size == 0:      # nothing is addressed: report the strides of a packed array of this shape
+            dims = [max(n, 1) for n in array.shape]
+            self.strides = tuple(int(np.prod(dims[i + 1:], dtype=np.int64)) for i in range(len(dims)))
+        else:
+            self.strides = tuple(s // item if n > 1 else 0 for s, n in zip(array.strides, array.shape))
         self.ptr = array.ctypes.data
 
     @property
@@ -143,6 +147,8 @@ class Tensor:
 def _layout_problem(array):
     """Why the kernels cannot address `array` directly, or None. Axes of length <= 1 have no stride to check."""
     item = array.dtype.itemsize
+    if array.size == 0:
+        return None
     for axis, (n, s) in enumerate(zip(array.shape, array.strides)):
         if n <= 1:
             continue

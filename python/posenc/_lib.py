@@ -150,8 +150,8 @@ class Library:
     """
 
     def __init__(self, path):
-        self.path = path
-        self._cdll = ctypes.CDLL(path)
+        self.path = os.path.abspath(path) if os.sep in path else path     # a loader name stays a name
+        self._cdll = ctypes.CDLL(self.path)
         missing = []
         for name, (restype, argtypes, required) in _SIGNATURES.items():
             try:
