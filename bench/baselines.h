@@ -31,6 +31,11 @@ void textbook_softmax(float *scores, size_t n_heads, size_t n_rows, size_t n_col
  * value the compiler cannot see, so the pass keeps its loads and stores. */
 void stream_scale_in_place(float *data, size_t n, float factor);
 
+/* A pthread pool of n_threads (the caller counted: n_threads - 1 workers), kept for the whole run, and its
+ * posenc_parallel.parallel_for (examples/thread_pool.h). NULL if the threads cannot be started. */
+void *bench_pool_start(size_t n_threads);
+void bench_pool_parallel_for(void *pool, size_t n_tasks, void (*fn)(void *, size_t), void *task_arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <new>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "baselines.h"
@@ -74,7 +76,7 @@ std::vector<float *> buffer_rotation(size_t count, size_t copies)
     return pointers;
 }
 
-// ---- workloads (shared/DESIGN.md section 9): f32, head_dim 128, base 10000 ----------------------------------
+// ---- workloads (docs/benchmarks.md, "Workloads"): f32, head_dim 128, base 10000 ----------------------------
 
 struct RopeWorkload {
     std::string name;
@@ -259,11 +261,12 @@ bool select_implementation(benchmark::State &state, const Implementation &implem
     return true;
 }
 
-void report_rates(benchmark::State &state, size_t elements)
+// bytes_per_element: bytes read plus bytes written per element (f32 in place: 8).
+void report_rates(benchmark::State &state, size_t elements, size_t bytes_per_element = 2 * sizeof(float))
 {
     const auto iterations = static_cast<int64_t>(state.iterations());
     state.SetItemsProcessed(iterations * static_cast<int64_t>(elements));
-    state.SetBytesProcessed(iterations * static_cast<int64_t>(elements * 2 * sizeof(float)));
+    state.SetBytesProcessed(iterations * static_cast<int64_t>(elements * bytes_per_element));
 }
 
 float stream_factor()
@@ -272,19 +275,24 @@ float stream_factor()
     return one;
 }
 
-void bench_stream(benchmark::State &state, size_t elements, size_t copies)
+// The stream pass over `floats` floats (4 * floats bytes read and written), reported per `elements` elements of
+// the workload it is the roofline of (0: the floats themselves).
+void bench_stream(benchmark::State &state, size_t floats, size_t copies, size_t elements = 0)
 {
-    const std::vector<float *> buffers = buffer_rotation(elements, copies);
+    const size_t bytes_per_element = elements ? floats * 2 * sizeof(float) / elements : 2 * sizeof(float);
+    if (!elements)
+        elements = floats;
+    const std::vector<float *> buffers = buffer_rotation(floats, copies);
     const float factor = stream_factor();
     size_t next = 0;
     for (auto _ : state) {
         float *data = buffers[next];
         next = next + 1 == buffers.size() ? 0 : next + 1;
-        stream_scale_in_place(data, elements, factor);
+        stream_scale_in_place(data, floats, factor);
         benchmark::DoNotOptimize(data);
         benchmark::ClobberMemory();
     }
-    report_rates(state, elements);
+    report_rates(state, elements, bytes_per_element);
 }
 
 // The timed loop shared by the library's benchmarks: each iteration runs `call` on the next buffer of the
@@ -429,6 +437,217 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
     }
 }
 
+// ---- reduced precision (f16, bf16) and the caller's thread pool ------------------------------------------
+
+// Values in [-1, 1) of a 16-bit type, as a tensor of that type holds them.
+uint16_t half_of(float value, int dtype)
+{
+    uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    if (dtype == POSENC_BF16)
+        return static_cast<uint16_t>(bits >> 16);
+    const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+    const int exponent = static_cast<int>((bits >> 23) & 0xff) - 127 + 15;
+    if (exponent <= 0)
+        return sign;  // below f16's normal range: zero is close enough for benchmark data
+    return static_cast<uint16_t>(sign | (exponent << 10) | ((bits >> 13) & 0x3ffu));
+}
+
+// `copies` buffers of `count` 16-bit elements of `dtype`, kept for the whole run (as buffer_rotation).
+std::vector<uint16_t *> half_rotation(size_t count, size_t copies, int dtype)
+{
+    static std::map<std::tuple<size_t, size_t, int>, std::vector<std::unique_ptr<FloatBuffer>>> made;
+    auto &buffers = made[{count, copies, dtype}];
+    for (size_t i = buffers.size(); i < copies; i++) {
+        buffers.emplace_back(new FloatBuffer((count + 1) / 2, count + i));
+        const float *values = buffers.back()->data();
+        uint16_t *halves = reinterpret_cast<uint16_t *>(buffers.back()->data());
+        for (size_t j = 0; j < count; j++)  // halves[j] overwrites only floats already read (j/2 <= j)
+            halves[j] = half_of(values[j / 2] * (j % 2 ? -0.5f : 1.0f), dtype);
+    }
+    std::vector<uint16_t *> pointers;
+    for (auto &buffer : buffers)
+        pointers.push_back(reinterpret_cast<uint16_t *>(buffer->data()));
+    return pointers;
+}
+
+const char *dtype_name(int dtype)
+{
+    return dtype == POSENC_F32 ? "f32" : dtype == POSENC_F16 ? "f16" : "bf16";
+}
+
+size_t dtype_bytes(int dtype)
+{
+    return dtype == POSENC_F32 ? 4 : 2;
+}
+
+posenc_tensor tensor_view(void *data, int dtype, size_t n_heads)
+{
+    return posenc_tensor{data, dtype, 0, n_heads * kHeadDim, kHeadDim};
+}
+
+// RoPE of a workload with q (and k) stored as `dtype`, in place, through the 0.2 tensor calls.
+void bench_rope_typed(benchmark::State &state, const Implementation &implementation, const RopeWorkload &workload,
+                      int pairing, int dtype)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const std::vector<uint16_t *> buffers = half_rotation(workload.elements(), workload.copies, dtype);
+    posenc_rope_args args;
+    posenc_rope_args_init(&args, sizeof args);
+    args.start_pos = workload.start_pos;
+    const posenc_rope_plan *plan = rope_plans[pairing];
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        uint16_t *q = buffers[next];
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        const posenc_tensor qv = tensor_view(q, dtype, workload.n_q_heads);
+        int result;
+        if (workload.n_k_heads) {
+            const posenc_tensor kv = tensor_view(q + workload.q_elements(), dtype, workload.n_k_heads);
+            result = posenc_rope_rotate_qk(plan, &args, &qv, &kv, &qv, &kv, workload.n_tokens, workload.n_q_heads,
+                                           workload.n_k_heads);
+        } else {
+            result = posenc_rope_rotate(plan, &args, &qv, &qv, workload.n_tokens, workload.n_q_heads);
+        }
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements(), 2 * dtype_bytes(dtype));
+}
+
+// RoPE of q from float32 into a 16-bit destination (the KV-cache write), out of place.
+void bench_rope_into(benchmark::State &state, const Implementation &implementation, const RopeWorkload &workload,
+                     int pairing, int dst_dtype)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const std::vector<float *> sources = buffer_rotation(workload.q_elements(), workload.copies);
+    const std::vector<uint16_t *> destinations = half_rotation(workload.q_elements(), workload.copies, dst_dtype);
+    posenc_rope_args args;
+    posenc_rope_args_init(&args, sizeof args);
+    args.start_pos = workload.start_pos;
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        const posenc_tensor src = tensor_view(sources[next], POSENC_F32, workload.n_q_heads);
+        const posenc_tensor dst = tensor_view(destinations[next], dst_dtype, workload.n_q_heads);
+        next = next + 1 == sources.size() ? 0 : next + 1;
+        const int result = posenc_rope_rotate(rope_plans[pairing], &args, &src, &dst, workload.n_tokens,
+                                              workload.n_q_heads);
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.q_elements(), sizeof(float) + dtype_bytes(dst_dtype));
+}
+
+void register_rope_reduced(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    std::vector<Implementation> runners(variants);
+    runners.push_back(dispatch);
+    for (int dtype : {POSENC_BF16, POSENC_F16}) {
+        const std::string kernel = std::string("rope_") + dtype_name(dtype);
+        for (const RopeWorkload &workload : rope_workloads()) {
+            if (is_far(workload))
+                continue;
+            const size_t elements = workload.elements(), copies = workload.copies;
+            benchmark::RegisterBenchmark((kernel + "/stream/" + workload.name).c_str(),
+                                         [elements, copies](benchmark::State &state) {
+                                             bench_stream(state, elements / 2, copies, elements);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+            for (int pairing : {POSENC_ROPE_HALF, POSENC_ROPE_INTERLEAVED})
+                for (const Implementation &runner : runners)
+                    benchmark::RegisterBenchmark(
+                        (kernel + "/" + runner.name + "/" + workload.name + "/" + pairing_name(pairing)).c_str(),
+                        [runner, workload, pairing, dtype](benchmark::State &state) {
+                            bench_rope_typed(state, runner, workload, pairing, dtype);
+                        })
+                        ->Unit(benchmark::kMicrosecond);
+        }
+    }
+    // float32 q rotated straight into a bf16 cache: 6 bytes per element, the stream over the same bytes.
+    for (const RopeWorkload &workload : rope_workloads()) {
+        if (is_far(workload) || workload.n_k_heads)
+            continue;
+        const size_t elements = workload.q_elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("rope_f32-bf16/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements * 3 / 4, copies, elements);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        for (const Implementation &runner : runners)
+            benchmark::RegisterBenchmark(("rope_f32-bf16/" + runner.name + "/" + workload.name + "/half").c_str(),
+                                         [runner, workload](benchmark::State &state) {
+                                             bench_rope_into(state, runner, workload, POSENC_ROPE_HALF,
+                                                             POSENC_BF16);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+    }
+}
+
+// The caller's pool: `threads` threads (1: no pool), started once for the whole run.
+const posenc_parallel *caller_pool(size_t threads)
+{
+    static std::map<size_t, posenc_parallel> pools;
+    if (threads <= 1)
+        return nullptr;
+    auto found = pools.find(threads);
+    if (found == pools.end()) {
+        void *pool = bench_pool_start(threads);
+        if (!pool)
+            return nullptr;
+        found = pools.emplace(threads, posenc_parallel{bench_pool_parallel_for, pool, threads}).first;
+    }
+    return &found->second;
+}
+
+void bench_rope_threads(benchmark::State &state, const RopeWorkload &workload, size_t threads)
+{
+    const posenc_parallel *parallel = caller_pool(threads);
+    if (threads > 1 && !parallel) {
+        state.SkipWithError("cannot start the thread pool");
+        return;
+    }
+    posenc_rope_args args;
+    posenc_rope_args_init(&args, sizeof args);
+    args.start_pos = workload.start_pos;
+    args.parallel = parallel;
+    const posenc_rope_plan *plan = rope_plans[POSENC_ROPE_HALF];
+    const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
+    if (!timed_rotation(state, buffers, [&](float *q) {
+            const posenc_tensor qv = tensor_view(q, POSENC_F32, workload.n_q_heads);
+            return posenc_rope_rotate(plan, &args, &qv, &qv, workload.n_tokens, workload.n_q_heads);
+        }))
+        return;
+    report_rates(state, workload.elements());
+    state.counters["threads"] = static_cast<double>(threads);
+}
+
+// Wall-clock rows at 1 and 2 threads (UseRealTime: CPU time of the timing thread would hide the workers).
+void register_threads()
+{
+    for (const RopeWorkload &workload : rope_workloads()) {
+        if (is_far(workload) || workload.n_tokens < 512)
+            continue;
+        for (size_t threads : {1, 2})
+            benchmark::RegisterBenchmark(
+                ("rope_f32_mt/threads-" + std::to_string(threads) + "/" + workload.name + "/half").c_str(),
+                [workload, threads](benchmark::State &state) { bench_rope_threads(state, workload, threads); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+    }
+}
+
 // The CPU's name as /proc/cpuinfo gives it: x86 "model name"; on Arm (no name there) the implementer and part
 // codes; "unknown" elsewhere.
 std::string cpu_model()
@@ -502,7 +721,9 @@ int main(int argc, char **argv)
 #endif
 
     register_rope(variants, dispatch);
+    register_rope_reduced(variants, dispatch);
     register_softmax(variants, dispatch);
+    register_threads();
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))

@@ -10,7 +10,16 @@
  *   - Results are bit-identical on every CPU and every kernel variant (scalar, avx2, avx512, neon) for all
  *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
  *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
- *     and the two configuration structs are size-tagged so they can grow without breaking the ABI.
+ *     and the argument structs are size-tagged so they can grow without breaking the ABI.
+ *
+ * Size-tagged structs (posenc_rope_config, posenc_softmax_desc, posenc_rope_args) start with uint32_t
+ * struct_size, which their _init call fills with the size the caller passes (sizeof as the caller compiled it).
+ * Fields are only ever appended, never moved, resized or removed. Each struct's first-release size is frozen as
+ * POSENC_ROPE_CONFIG_SIZE_V1 / POSENC_SOFTMAX_DESC_SIZE_V1 (0.1) / POSENC_ROPE_ARGS_SIZE_V1 (0.2); the library
+ * accepts any struct_size from that constant up to its own sizeof that is a multiple of 8 (so the caller's bytes
+ * never end inside a field), reads only the caller's struct_size bytes, and gives every field past them its
+ * default. A program built against an older header therefore keeps working with a newer library; any other
+ * struct_size gets POSENC_ERR_STRUCT_SIZE.
  */
 #ifndef POSENC_H
 #define POSENC_H
@@ -55,7 +64,7 @@ POSENC_API
 const char *posenc_strerror(posenc_status status);
 
 #define POSENC_VERSION_MAJOR 0
-#define POSENC_VERSION_MINOR 1
+#define POSENC_VERSION_MINOR 2
 #define POSENC_VERSION_PATCH 0
 
 /* Library version as "MAJOR.MINOR.PATCH" (static storage). */
@@ -100,6 +109,49 @@ POSENC_API
 int posenc_isa_forced(void);
 
 /* ------------------------------------------------------------------------------------------------------------
+ * Element types, tensor views, the caller's thread pool (0.2)
+ *
+ * Every 0.2 call takes its arguments in one order: the plan, the operation's descriptor, input tensors, output
+ * tensors, then counts from the outermost axis to the innermost. Strides live in tensor views, never as loose
+ * arguments, so a count and a stride cannot be swapped. The 0.1 calls are thin wrappers over the 0.2 ones.
+ * ------------------------------------------------------------------------------------------------------------ */
+
+/* Element types. Reduced-precision elements are widened to float32 exactly, computed exactly as the float32
+ * path computes them (float32 elements keep their 0.1 bits), and rounded once to the destination type with
+ * round-to-nearest-even: f16 overflows to +-inf, subnormals of every type are kept (never flushed). Every NaN
+ * that reaches a destination is that type's canonical quiet NaN: f32 0x7fc00000, f16 0x7e00, bf16 0x7fc0. */
+#define POSENC_F32   0   /* IEEE binary32 */
+#define POSENC_F16   1   /* IEEE binary16 (numpy float16, _Float16, ggml f16) */
+#define POSENC_BF16  2   /* bfloat16: the upper 16 bits of a binary32 (torch.bfloat16) */
+
+/* A strided view of a [A][B][E] tensor whose last axis is contiguous: element (a, b, e) lives at element
+ * offset a*stride_a + b*stride_b + e from data, counted in elements of the view's own dtype. Which axes A and
+ * B are is the call's to say (RoPE: tokens, heads; softmax: heads, rows). Inputs are only read through data.
+ * This struct is frozen: it never grows; `reserved` must be 0 (POSENC_ERR_ENUM otherwise). */
+typedef struct posenc_tensor {
+    void    *data;       /* the first element; must be aligned to its dtype's size (POSENC_ERR_PARAM) */
+    int32_t  dtype;      /* POSENC_F32, POSENC_F16 or POSENC_BF16 */
+    uint32_t reserved;   /* 0 */
+    size_t   stride_a;   /* elements between consecutive indices of the outer axis */
+    size_t   stride_b;   /* elements between consecutive indices of the middle axis */
+} posenc_tensor;
+
+/* The caller's thread pool (the OpenBLAS / pthreadpool pattern). A call given one splits its work into
+ * independent tasks and hands them to parallel_for; it never starts threads of its own.
+ * parallel_for must run fn(task_arg, i) exactly once for every i in [0, n_tasks), in any order, on any threads
+ * (the calling thread included), and return only when every task has finished. The library calls it at most
+ * once per call and never from inside a task. Tasks allocate nothing, take no lock of the library's and may
+ * run concurrently; each writes a disjoint part of the outputs. Small work runs on the calling thread without
+ * calling parallel_for. Results are bit-identical for every split: a softmax row is never divided, and every
+ * RoPE token's cos/sin are computed the same way wherever it lands. This struct is frozen: it never grows. */
+typedef void (*posenc_task_fn)(void *task_arg, size_t task_index);
+typedef struct posenc_parallel {
+    void   (*parallel_for)(void *pool, size_t n_tasks, posenc_task_fn fn, void *task_arg);
+    void    *pool;        /* passed back to parallel_for unchanged */
+    size_t   max_tasks;   /* the most tasks worth making (e.g. the pool's thread count); 0 or 1: no split */
+} posenc_parallel;
+
+/* ------------------------------------------------------------------------------------------------------------
  * RoPE: rotary position embedding
  *
  * A head vector x of head_dim floats at position p: its first rotary_dim elements form rotary_dim/2 pairs
@@ -116,6 +168,7 @@ int posenc_isa_forced(void);
 
 #define POSENC_MAX_HEAD_DIM   1024
 #define POSENC_MAX_POSITION   INT64_C(2147483647)   /* 2^31 - 1 */
+#define POSENC_MAX_FREQUENCY  524288.0              /* 2^19 radians per position: the largest accepted w_i */
 
 /* Pairing of the rotated elements. */
 #define POSENC_ROPE_HALF         0
@@ -174,7 +227,9 @@ typedef struct posenc_rope_config {
                                       original_max_position (and the default 0) mean original_max_position */
     double   beta_fast;            /* YARN: finite > 0, >= beta_slow (default 32) */
     double   beta_slow;            /* YARN: finite > 0 (default 1) */
-    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0) */
+    double   attention_factor;     /* YARN / LONGROPE magnitude factor, finite >= 0; 0 = derive it (default 0).
+                                      mscale, given or derived, is used as a float: it must round to a normal
+                                      float, FLT_MIN .. FLT_MAX */
     double   mscale;               /* YARN DeepSeek-style mscale, finite >= 0 (default 0 = unused) */
     double   mscale_all_dim;       /* YARN DeepSeek-style mscale_all_dim, finite >= 0 (default 0 = unused). When
                                       both are > 0 (and attention_factor is 0): mscale = g(mscale) /
@@ -193,10 +248,13 @@ typedef struct posenc_rope_config {
     const double *freq_factors;    /* FREQ_FACTORS: rotary_dim/2 divisors, each finite > 0 */
 } posenc_rope_config;
 
+/* First-release (0.1) size of posenc_rope_config: the smallest struct_size any later library accepts. */
+#define POSENC_ROPE_CONFIG_SIZE_V1 (offsetof(posenc_rope_config, freq_factors) + sizeof(const double *))
+
 /* Fill *config with struct_size = size and every default listed above (head_dim = 0, which the caller sets).
  * Pass size = sizeof(posenc_rope_config).
- * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than the
- * first version of the struct or larger than this library's (nothing is written then). */
+ * Returns POSENC_OK; POSENC_ERR_NULL if config is NULL; POSENC_ERR_STRUCT_SIZE if size is smaller than
+ * POSENC_ROPE_CONFIG_SIZE_V1 or larger than this library's sizeof (nothing is written then). */
 POSENC_API
 posenc_status posenc_rope_config_init(posenc_rope_config *config, size_t size);
 
@@ -211,8 +269,14 @@ typedef struct posenc_rope_plan posenc_rope_plan;
  * use_long_factors not 0 or 1); POSENC_ERR_PARAM (a field the scheme uses outside the range listed at
  * posenc_rope_config, a non-finite or non-positive list entry, n_sections wrong for the axes, a negative
  * section, sections not summing to rotary_dim/2, VISION_2D with a scheme other than NONE / LINEAR /
- * FREQ_FACTORS, a frequency that under- or overflows); POSENC_ERR_NOMEM. On error *plan_out is left
- * untouched. */
+ * FREQ_FACTORS, a frequency w_i that underflows to 0 or exceeds POSENC_MAX_FREQUENCY, an mscale that is not a
+ * normal float); POSENC_ERR_NOMEM. On error *plan_out is left untouched.
+ * The frequency bound keeps the accuracy bound above: with w_i <= 2^19 and |p| <= 2^31 - 1, |p * w_i| <= 2^50.
+ * The reduction's quotient k = round(theta * 2/pi) is computed in double (rounding 2^-53 plus 6.2e-17 in the
+ * constant 2/pi), so it may be one off and the remainder reaches |r| <= pi/4 + |theta| * 1.73e-16 <= 0.98
+ * radians, where the float sin/cos polynomials err by <= 4.6e-7 (8.4e-8 within pi/4); the two-constant pi/2
+ * adds |k| * 1.5e-33 <= 1.1e-18. At w = 2^20 the error reaches 2.4e-6. Subnormal frequencies are accepted
+ * (their angles are below 2^-991: cos = 1, sin = 0). */
 POSENC_API
 posenc_status posenc_rope_plan_create(const posenc_rope_config *config, posenc_rope_plan **plan_out);
 
@@ -245,8 +309,9 @@ size_t posenc_rope_plan_axes(const posenc_rope_plan *plan);
  *
  * Common status codes of the apply calls: POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan or a
  * tensor pointer NULL); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows
- * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src); POSENC_ERR_ENUM (unknown flag bit);
- * POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside +-POSENC_MAX_POSITION). */
+ * overlap); POSENC_ERR_OVERLAP (out of place and dst overlaps src; positions overlap a tensor the call writes);
+ * POSENC_ERR_ENUM (unknown flag bit); POSENC_ERR_RANGE (a position, or start_pos + n_tokens - 1, outside
+ * +-POSENC_MAX_POSITION). */
 
 /* Rotate x in place. */
 POSENC_API
@@ -294,6 +359,75 @@ posenc_status posenc_rope_apply_tables(const posenc_rope_plan *plan, const float
                                        const float *cos_table, const float *sin_table, size_t table_stride,
                                        uint32_t flags);
 
+/* Flag for posenc_rope_args: every token at start_pos (one cos/sin computation for the whole call). With
+ * POSENC_ROPE_NO_MSCALE and start_pos = delta this is a KV-cache shift (posenc_rope_shift). Not combinable
+ * with a positions array (POSENC_ERR_ENUM). */
+#define POSENC_ROPE_SAME_POSITION  4u
+
+/* Per-call RoPE arguments. Initialise with posenc_rope_args_init (sets struct_size and the defaults), then set
+ * the fields you need. Size-tagged like the configuration structs. */
+typedef struct posenc_rope_args {
+    uint32_t struct_size;            /* sizeof(posenc_rope_args) as compiled by the caller */
+    uint32_t flags;                  /* POSENC_ROPE_INVERSE | POSENC_ROPE_NO_MSCALE | POSENC_ROPE_SAME_POSITION
+                                        (default 0) */
+    const int64_t *positions;        /* NULL (default): token t at start_pos + t on every axis. Else
+                                        posenc_rope_plan_axes(plan) positions per token, each |p| <=
+                                        POSENC_MAX_POSITION, laid out as position_axis_stride says; must not
+                                        overlap any destination (POSENC_ERR_OVERLAP) */
+    size_t   position_axis_stride;   /* 0 (default): token-major, positions[t*axes + a]. Else axis-major,
+                                        positions[a*position_axis_stride + t] (HF's [3][n_tokens] M-RoPE
+                                        position_ids), >= n_tokens when axes > 1 (POSENC_ERR_STRIDE) */
+    int64_t  start_pos;              /* used when positions is NULL (default 0) */
+    const posenc_parallel *parallel; /* the caller's pool, or NULL (default): the calling thread */
+} posenc_rope_args;
+
+/* The first released size of posenc_rope_args (0.2); the library accepts any struct_size from it up to its own
+ * sizeof, fields past the caller's size reading as their defaults. */
+#define POSENC_ROPE_ARGS_SIZE_V1 (offsetof(posenc_rope_args, parallel) + sizeof(const posenc_parallel *))
+
+/* Fill *args with struct_size = size and the defaults above. Pass size = sizeof(posenc_rope_args).
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size outside [POSENC_ROPE_ARGS_SIZE_V1,
+ * sizeof(posenc_rope_args)]; nothing written). */
+POSENC_API
+posenc_status posenc_rope_args_init(posenc_rope_args *args, size_t size);
+
+/* Rotate src into dst, both [n_tokens][n_heads][head_dim] views (stride_a: tokens, stride_b: heads), each of
+ * any element type (bf16 in place; f32 -> bf16 or f16 straight into a KV cache; f16 -> f32). dst may be the
+ * same memory as src only with the same dtype and strides (in place); any other overlap is POSENC_ERR_OVERLAP.
+ * args may be NULL (the defaults). Accuracy: the float32 bound of the RoPE section on the widened input, plus
+ * the destination's rounding (per head ||y - y64|| / ||y64|| <= 1e-6 + 2^-8 for bf16, 1e-6 + 2^-11 for f16).
+ * Returns POSENC_OK (also for n_tokens == 0); POSENC_ERR_NULL (plan, src, dst or a data pointer NULL);
+ * POSENC_ERR_STRUCT_SIZE; POSENC_ERR_ENUM (unknown dtype or flag bit, reserved != 0, SAME_POSITION with a
+ * positions array); POSENC_ERR_PARAM (data not aligned to its element size; parallel given without
+ * parallel_for); POSENC_ERR_SHAPE (n_heads == 0, extents overflow); POSENC_ERR_STRIDE (head rows overlap,
+ * position axes overlap); POSENC_ERR_OVERLAP; POSENC_ERR_RANGE (a position outside +-POSENC_MAX_POSITION). */
+POSENC_API
+posenc_status posenc_rope_rotate(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                 const posenc_tensor *src, const posenc_tensor *dst,
+                                 size_t n_tokens, size_t n_heads);
+
+/* q and k together (GQA: the head counts may differ), each token's cos/sin computed once for both; each view
+ * of any element type, in place or out of place as for posenc_rope_rotate. The four outputs' memory must not
+ * overlap each other or another input, except that q_dst may be q_src and k_dst k_src (in place); q and k may
+ * interleave token by token (views of one fused QKV buffer). n_k_heads == 0 is POSENC_ERR_SHAPE.
+ * Returns the posenc_rope_rotate status codes. */
+POSENC_API
+posenc_status posenc_rope_rotate_qk(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                    const posenc_tensor *q_src, const posenc_tensor *k_src,
+                                    const posenc_tensor *q_dst, const posenc_tensor *k_dst,
+                                    size_t n_tokens, size_t n_q_heads, size_t n_k_heads);
+
+/* Rotate with caller-supplied float32 tables cos_table[t*table_stride + i], sin_table[...] (i < rotary_dim/2,
+ * magnitude factor included); the plan supplies head_dim, rotary_dim and pairing only, args only flags
+ * (POSENC_ROPE_INVERSE negates sin; positions, start_pos and SAME_POSITION play no part) and parallel.
+ * table_stride >= rotary_dim/2 when n_tokens > 1 (POSENC_ERR_STRIDE); the tables must not overlap dst
+ * (POSENC_ERR_OVERLAP). Returns the posenc_rope_rotate status codes; POSENC_ERR_NULL if a table is NULL. */
+POSENC_API
+posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const posenc_rope_args *args,
+                                        const posenc_tensor *src, const float *cos_table,
+                                        const float *sin_table, size_t table_stride,
+                                        const posenc_tensor *dst, size_t n_tokens, size_t n_heads);
+
 /* ------------------------------------------------------------------------------------------------------------
  * ALiBi-biased fused softmax
  *
@@ -325,9 +459,10 @@ typedef struct posenc_softmax_desc {
     int32_t  position;          /* POSENC_POSITION_* (default NONE) */
     int32_t  slopes_mode;       /* POSENC_SLOPES_* (default NONE) */
     float    scale;             /* multiplies the scores, finite (default 1; e.g. 1/sqrt(head_dim)) */
-    float    max_bias;          /* SLOPES_ALIBI: finite > 0 (default 8) */
+    float    max_bias;          /* SLOPES_ALIBI: 0 < max_bias <= 126 (default 8); the smallest slope, 2^-max_bias,
+                                   stays a normal float */
     int32_t  reserved0;         /* must be 0 */
-    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes */
+    const float *slopes;        /* SLOPES_CUSTOM: n_heads finite slopes (must not overlap dst) */
     int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
     int64_t  k_pos0;            /* position of column 0, same range with n_cols */
     const float *mask;          /* optional additive mask, element (h, i, j) at
@@ -335,35 +470,63 @@ typedef struct posenc_softmax_desc {
     size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
     size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
                                    mask_row_stride + n_cols when n_heads > 1 */
-    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf); NULL = none */
+    const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
+                                   dst); NULL = none */
+    /* ---- appended in 0.2; the defaults keep the 0.1 behaviour ---- */
+    const int64_t *q_positions; /* optional per-row query positions [n_rows], shared by every head, each in
+                                   [0, POSENC_MAX_POSITION] (packed sequences, tree / speculative decoding); NULL
+                                   (default) = q_pos0 + i. Must not overlap dst */
+    const posenc_parallel *parallel; /* the caller's pool, or NULL (default): the calling thread. Rows are split
+                                   between tasks, never divided, so the bits do not depend on the split */
 } posenc_softmax_desc;
 
+/* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
+#define POSENC_SOFTMAX_DESC_SIZE_V1 (offsetof(posenc_softmax_desc, sinks) + sizeof(const float *))
+
 /* Fill *desc with struct_size = size and the defaults above. Pass size = sizeof(posenc_softmax_desc).
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (nothing written). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_STRUCT_SIZE (size below POSENC_SOFTMAX_DESC_SIZE_V1 or above
+ * this library's sizeof; nothing written). */
 POSENC_API
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size);
 
 /* Write the ALiBi slopes for n_heads heads into slopes[0..n_heads-1]: with c = 2^floor(log2 n_heads),
  * m0 = 2^(-max_bias/c), m1 = 2^(-(max_bias/2)/c): slope_h = m0^(h+1) for h < c, else m1^(2(h-c)+1).
  * max_bias = 8 gives the ALiBi paper / BLOOM / MPT slopes. Computed in double, rounded once to float.
- * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0); POSENC_ERR_PARAM (max_bias not finite
- * or <= 0). */
+ * Returns POSENC_OK; POSENC_ERR_NULL; POSENC_ERR_SHAPE (n_heads == 0, or n_heads floats exceed PTRDIFF_MAX
+ * bytes); POSENC_ERR_PARAM (max_bias not finite, <= 0 or > 126: every slope is a normal float). */
 POSENC_API
 posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes);
 
 /* Softmax over the last axis of scores [n_heads][n_rows][n_cols]: element (h, i, j) of src at
  * src[h*src_head_stride + i*src_row_stride + j], likewise dst. dst == src with identical strides is in place;
  * any other overlap is POSENC_ERR_OVERLAP.
- * Returns POSENC_OK (also when n_rows or n_cols is 0); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
+ * An empty call (n_rows or n_cols 0) reads and writes no tensor or array: it checks desc's own fields (enums,
+ * pointers, scale, max_bias, positions) and n_heads != 0, but neither the strides nor the slopes and sinks
+ * entries, since no extent bounds n_heads then.
+ * Returns POSENC_OK (also for an empty call); POSENC_ERR_NULL (desc, src, dst, or a pointer the desc
  * needs: slopes for SLOPES_CUSTOM); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, n_cols >
  * INT32_MAX, extents overflow); POSENC_ERR_STRIDE (rows overlap: row stride < n_cols, head stride too small,
- * mask strides too small); POSENC_ERR_OVERLAP; POSENC_ERR_ENUM (unknown position or slopes mode,
- * reserved0 != 0); POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0, a custom slope or sink
- * non-finite / +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
+ * mask strides too small); POSENC_ERR_OVERLAP (dst overlaps src other than in place, or overlaps the mask, the
+ * custom slopes or the sinks); POSENC_ERR_ENUM (unknown position or slopes mode, reserved0 != 0);
+ * POSENC_ERR_PARAM (scale or max_bias non-finite, max_bias <= 0 or > 126, a custom slope or sink non-finite /
+ * +inf); POSENC_ERR_RANGE (q_pos0/k_pos0 negative or rows/columns beyond POSENC_MAX_POSITION). */
 POSENC_API
 posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, size_t src_head_stride,
                              size_t src_row_stride, float *dst, size_t dst_head_stride, size_t dst_row_stride,
                              size_t n_heads, size_t n_rows, size_t n_cols);
+
+/* The softmax on tensor views: src and dst are [n_heads][n_rows][n_cols] (stride_a: heads, stride_b: rows), the
+ * rest as posenc_softmax (which is this call on float32 views). dst may be the same memory as src only with the
+ * same dtype and strides (in place). Element types: POSENC_F32 for src and dst in this version (F16 and BF16
+ * give POSENC_ERR_UNSUPPORTED).
+ * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
+ * without parallel_for); POSENC_ERR_ENUM (unknown dtype, reserved != 0); POSENC_ERR_PARAM (data not aligned
+ * to its element size); POSENC_ERR_UNSUPPORTED (an element type this version does not take here);
+ * POSENC_ERR_OVERLAP (q_positions overlaps dst); POSENC_ERR_RANGE (a q_positions entry outside
+ * [0, POSENC_MAX_POSITION]). */
+POSENC_API
+posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,
+                                     const posenc_tensor *dst, size_t n_heads, size_t n_rows, size_t n_cols);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@ uint32_t posenc_cpu_detect(void)
      * bitfields: a present feature reads as -1, so test for non-zero. */
     const X86Features f = GetX86Info().features;
     uint32_t bits = 0;
-    if (f.avx2 && f.fma3)
+    if (f.avx2 && f.fma3 && f.f16c)
         bits |= POSENC_CPU_AVX2;
     if (f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl)
         bits |= POSENC_CPU_AVX512;

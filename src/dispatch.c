@@ -147,6 +147,8 @@ const posenc_kernels posenc_kernels_scalar = {
     .rope_rotate_half = posenc_rope_rotate_half_scalar,
     .rope_rotate_interleaved = posenc_rope_rotate_interleaved_scalar,
     .softmax_row = posenc_softmax_row_scalar,
+    .widen = posenc_widen_scalar,
+    .narrow = posenc_narrow_scalar,
 };
 
 #ifdef POSENC_HAVE_AVX2
@@ -156,6 +158,8 @@ const posenc_kernels posenc_kernels_avx2 = {
     .rope_rotate_half = posenc_rope_rotate_half_avx2,
     .rope_rotate_interleaved = posenc_rope_rotate_interleaved_avx2,
     .softmax_row = posenc_softmax_row_avx2,
+    .widen = posenc_widen_avx2,
+    .narrow = posenc_narrow_avx2,
 };
 #endif
 
@@ -166,6 +170,8 @@ const posenc_kernels posenc_kernels_avx512 = {
     .rope_rotate_half = posenc_rope_rotate_half_avx512,
     .rope_rotate_interleaved = posenc_rope_rotate_interleaved_avx512,
     .softmax_row = posenc_softmax_row_avx512,
+    .widen = posenc_widen_avx512,
+    .narrow = posenc_narrow_avx512,
 };
 #endif
 
@@ -176,5 +182,7 @@ const posenc_kernels posenc_kernels_neon = {
     .rope_rotate_half = posenc_rope_rotate_half_neon,
     .rope_rotate_interleaved = posenc_rope_rotate_interleaved_neon,
     .softmax_row = posenc_softmax_row_neon,
+    .widen = posenc_widen_neon,
+    .narrow = posenc_narrow_neon,
 };
 #endif

@@ -42,6 +42,16 @@ typedef struct posenc_softmax_row {
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
 #define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
 
+/* Element types of the conversion kernels (the API layer maps the public POSENC_F32/F16/BF16 onto these). */
+#define POSENC_ELEM_F32   0
+#define POSENC_ELEM_F16   1
+#define POSENC_ELEM_BF16  2
+
+/* Canonical quiet NaNs (numerics.h, "element types"). */
+#define POSENC_F32_QNAN_BITS   0x7fc00000u
+#define POSENC_F16_QNAN_BITS   0x7e00u
+#define POSENC_BF16_QNAN_BITS  0x7fc0u
+
 typedef struct posenc_kernels {
     const char *name;   /* the ISA token: "scalar", "avx2", "avx512", "neon" */
     /* cos[i], sin[i] of theta_i = pos[i] * omega[i], times cos_scale / sin_scale (numerics.h). */
@@ -50,6 +60,10 @@ typedef struct posenc_kernels {
     void (*rope_rotate_half)(const posenc_rope_heads *job);
     void (*rope_rotate_interleaved)(const posenc_rope_heads *job);
     void (*softmax_row)(const posenc_softmax_row *row);
+    /* n elements of type elem (POSENC_ELEM_F16 or _BF16) at src to float32 (numerics.h, "element types"). */
+    void (*widen)(int32_t elem, const void *src, float *dst, size_t n);
+    /* n float32 at src rounded to elem (POSENC_ELEM_F16 or _BF16) at dst (numerics.h, "element types"). */
+    void (*narrow)(int32_t elem, const float *src, void *dst, size_t n);
 } posenc_kernels;
 
 /* Per-ISA tables (defined next to each ISA's kernels). */
@@ -62,7 +76,7 @@ extern const posenc_kernels posenc_kernels_neon;
 const posenc_kernels *posenc_active_kernels(void);
 
 /* CPU capability bits reported by cpu_x86.c / cpu_arm.c / cpu_other.c. */
-#define POSENC_CPU_AVX2    (1u << 0)   /* AVX2 + FMA, OS-enabled */
+#define POSENC_CPU_AVX2    (1u << 0)   /* AVX2 + FMA + F16C, OS-enabled */
 #define POSENC_CPU_AVX512  (1u << 1)   /* AVX-512 F + BW + DQ + VL, OS-enabled */
 #define POSENC_CPU_NEON    (1u << 2)   /* AArch64 Advanced SIMD */
 uint32_t posenc_cpu_detect(void);
@@ -73,5 +87,7 @@ void posenc_rope_sincos_scalar(const double *omega, const double *pos, size_t n_
 void posenc_rope_rotate_half_scalar(const posenc_rope_heads *job);
 void posenc_rope_rotate_interleaved_scalar(const posenc_rope_heads *job);
 void posenc_softmax_row_scalar(const posenc_softmax_row *row);
+void posenc_widen_scalar(int32_t elem, const void *src, float *dst, size_t n);
+void posenc_narrow_scalar(int32_t elem, const float *src, void *dst, size_t n);
 
 #endif /* POSENC_KERNELS_H */

@@ -77,4 +77,22 @@
  */
 #define POSENC_SUM_LANES 64
 
+
+/* ---- element types (f16, bf16) ----------------------------------------------------------------------------
+ * Widening to float32 is exact: bf16 b -> bits b << 16; f16 -> the float32 of the same value (subnormals
+ * included). A NaN of either type widens to the canonical float32 NaN 0x7fc00000.
+ * Narrowing from float32 rounds to nearest, ties to even, on the bit pattern:
+ *   bf16: b = (x + 0x7fff + ((x >> 16) & 1)) >> 16 on the 32-bit pattern x (finite inputs; overflow carries
+ *         into the exponent and gives +-inf exactly as RNE does; subnormals round the same way, never flushed)
+ *   f16:  |v| >= 65520 -> +-inf (0x7c00); |v| < 2^-14 -> subnormal: round(|v| * 2^24) to an integer, ties to
+ *         even (|v| <= 2^-25 gives +-0); otherwise the usual exponent rebias with the 13 dropped mantissa bits
+ *         rounded to nearest even (a carry steps into the next binade; 65520 and up were caught above).
+ *   A NaN becomes the destination type's canonical quiet NaN: f16 0x7e00, bf16 0x7fc0 (sign dropped).
+ * Hardware conversions are used only where they give these bits for every input: F16C / AVX-512 VCVTPS2PH
+ * with round-to-nearest-even and VCVTPH2PS are exact for every non-NaN input (NaN lanes are replaced);
+ * AVX-512 BF16's VCVTNEPS2BF16 flushes float32 subnormals to zero, so bf16 is narrowed with integer ops.
+ * A reduced-precision RoPE or softmax call widens its inputs, runs the float32 computation unchanged, and
+ * narrows its outputs: float32 elements keep their bits, and a NaN output is the destination's canonical NaN.
+ */
+
 #endif /* POSENC_NUMERICS_H */

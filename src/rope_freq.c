@@ -1,4 +1,4 @@
-/* rope_freq.c - RoPE frequencies, magnitude factor and position axes per scheme, in double (DESIGN appendix A).
+/* rope_freq.c - RoPE frequencies, magnitude factor and position axes per scheme, in double (formulas: posenc.h).
  *
  * Semantics follow Hugging Face transformers' modeling_rope_utils (rope_type "linear", "dynamic", "yarn",
  * "llama3", "longrope"; the older static "ntk") and ggml's rope (freq_factors, MROPE, IMROPE, VISION). Where the
@@ -273,17 +273,23 @@ posenc_status posenc_rope_frequencies(const posenc_rope_config *cfg, size_t n_pa
     case POSENC_SCALING_LONGROPE:
         st = longrope(cfg, n_pairs, omega, &magnitude);
         break;
-    default:                                    /* POSENC_SCALING_FREQ_FACTORS */
+    case POSENC_SCALING_FREQ_FACTORS:
         st = check_divisors(cfg->freq_factors, n_pairs);
         if (st == POSENC_OK)
             for (size_t i = 0; i < n_pairs; i++)
                 omega[i] /= cfg->freq_factors[i];
         break;
+    default:                                    /* a scheme added to the range check but not here */
+        return POSENC_ERR_ENUM;
     }
     if (st != POSENC_OK)
         return st;
+    /* w_i <= POSENC_MAX_FREQUENCY = 2^19 keeps every angle |p * w_i| <= 2^50, where the reduction's remainder
+     * stays within pi/4 + 2^50 * 1.73e-16 = 0.98 and the sin/cos polynomials within 4.6e-7 (the derivation is
+     * at posenc_rope_plan_create in posenc.h). A divisor list is the only way past it (base > 1 and the other
+     * schemes keep w_i <= 1). A frequency that underflows to 0 is refused too: no scheme means it. */
     for (size_t i = 0; i < n_pairs; i++)
-        if (!finite_positive(omega[i]))
+        if (!finite_positive(omega[i]) || omega[i] > POSENC_MAX_FREQUENCY)
             return POSENC_ERR_PARAM;
     *n_axes = layout.n_axes;
     *mscale = magnitude;

@@ -20,8 +20,14 @@ struct posenc_rope_plan {
     double omega[];                        /* n_pairs angular frequencies, radians per position */
 };
 
-/* The first released size of posenc_rope_config (the library accepts any size from this up to its own). */
-#define POSENC_ROPE_CONFIG_MIN_SIZE sizeof(posenc_rope_config)
+/* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). The library accepts
+ * any size from it up to sizeof(posenc_rope_config); fields are only appended. */
+#define POSENC_ROPE_CONFIG_MIN_SIZE POSENC_ROPE_CONFIG_SIZE_V1
+_Static_assert(POSENC_ROPE_CONFIG_SIZE_V1 <= sizeof(posenc_rope_config), "fields are only appended");
+#if SIZE_MAX == UINT64_MAX
+/* 0.1's sizeof(posenc_rope_config) on LP64: a change here means a 0.1 field moved, grew or was removed. */
+_Static_assert(POSENC_ROPE_CONFIG_SIZE_V1 == 160, "the 0.1 layout of posenc_rope_config must never change");
+#endif
 
 /* Validate the scheme-specific parts of cfg (dimensions are already valid: n_pairs = rotary_dim/2) and fill
  * omega[n_pairs], axis_of_pair[n_pairs], *n_axes and *mscale, all in double.

@@ -5,13 +5,27 @@
 #include "kernels.h"
 #include "validate.h"
 
-#define SOFTMAX_DESC_MIN_SIZE sizeof(posenc_softmax_desc)
+/* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
+#define SOFTMAX_DESC_MIN_SIZE POSENC_SOFTMAX_DESC_SIZE_V1
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 <= sizeof(posenc_softmax_desc), "fields are only appended");
+#if SIZE_MAX == UINT64_MAX
+/* 0.1's sizeof(posenc_softmax_desc) on LP64: a change here means a 0.1 field moved, grew or was removed. */
+_Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 == 80, "the 0.1 layout of posenc_softmax_desc must never change");
+#endif
+
+/* Largest max_bias: the smallest ALiBi slope is 2^-max_bias (head c - 1), so every slope stays a normal float. */
+#define ALIBI_MAX_BIAS 126.0f
+
+static int max_bias_ok(float max_bias)
+{
+    return isfinite(max_bias) && max_bias > 0.0f && max_bias <= ALIBI_MAX_BIAS;
+}
 
 posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
 {
     if (!desc)
         return POSENC_ERR_NULL;
-    if (size < SOFTMAX_DESC_MIN_SIZE || size > sizeof(posenc_softmax_desc))
+    if (!posenc_struct_size_ok(size, SOFTMAX_DESC_MIN_SIZE, sizeof(posenc_softmax_desc)))
         return POSENC_ERR_STRUCT_SIZE;
     posenc_softmax_desc defaults;
     memset(&defaults, 0, sizeof defaults);
@@ -24,12 +38,17 @@ posenc_status posenc_softmax_desc_init(posenc_softmax_desc *desc, size_t size)
     return POSENC_OK;
 }
 
-/* Slope of head h of n (DESIGN appendix B), in double, rounded once. */
-static float alibi_slope(size_t h, size_t n_heads, double max_bias)
+/* The ALiBi slopes' c: the largest power of two <= n_heads (n_heads >= 1), in closed form so that no count can
+ * make a doubling search wrap. */
+static size_t alibi_power_of_two(size_t n_heads)
 {
-    size_t c = 1;
-    while (c * 2 <= n_heads)
-        c *= 2;
+    return (size_t)(1ull << (63 - __builtin_clzll((unsigned long long)n_heads)));
+}
+
+/* Slope of head h with c = alibi_power_of_two(n_heads) (formula: posenc_alibi_slopes in posenc.h), in double,
+ * rounded once. */
+static float alibi_slope(size_t h, size_t c, double max_bias)
+{
     double exponent = h < c ? -max_bias / (double)c * (double)(h + 1)
                             : -(max_bias / 2.0) / (double)c * (double)(2 * (h - c) + 1);
     return (float)exp2(exponent);
@@ -39,16 +58,19 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
 {
     if (!slopes)
         return POSENC_ERR_NULL;
-    if (n_heads == 0)
+    /* The slopes array holds n_heads floats: a count beyond PTRDIFF_MAX bytes cannot be a real array. */
+    if (n_heads == 0 || n_heads > (size_t)PTRDIFF_MAX / sizeof(float))
         return POSENC_ERR_SHAPE;
-    if (!isfinite(max_bias) || max_bias <= 0.0f)
+    if (!max_bias_ok(max_bias))
         return POSENC_ERR_PARAM;
+    size_t c = alibi_power_of_two(n_heads);
     for (size_t h = 0; h < n_heads; h++)
-        slopes[h] = alibi_slope(h, n_heads, max_bias);
+        slopes[h] = alibi_slope(h, c, max_bias);
     return POSENC_OK;
 }
 
-static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows, size_t n_cols)
+/* The descriptor's own fields: enums, pointers it needs, scalars and position ranges. Reads no array. */
+static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, size_t n_cols)
 {
     if (d->position != POSENC_POSITION_NONE && d->position != POSENC_POSITION_CAUSAL &&
         d->position != POSENC_POSITION_SYMMETRIC)
@@ -62,8 +84,25 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
         return POSENC_ERR_PARAM;
-    if (d->slopes_mode == POSENC_SLOPES_ALIBI && (!isfinite(d->max_bias) || d->max_bias <= 0.0f))
+    if (d->slopes_mode == POSENC_SLOPES_ALIBI && !max_bias_ok(d->max_bias))
         return POSENC_ERR_PARAM;
+    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
+        return POSENC_ERR_RANGE;
+    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
+        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
+        return POSENC_ERR_RANGE;
+    return POSENC_OK;
+}
+
+/* The per-head arrays (custom slopes, sinks). Only for a non-empty call: then n_heads is bounded by the
+ * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither.
+ * They are read head by head after earlier heads wrote dst, so they must not overlap it. */
+static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads, const float *dst,
+                                       size_t dst_extent)
+{
+    if ((d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(d->slopes, n_heads, dst, dst_extent)) ||
+        (d->sinks && posenc_ranges_overlap(d->sinks, n_heads, dst, dst_extent)))
+        return POSENC_ERR_OVERLAP;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
         for (size_t h = 0; h < n_heads; h++)
             if (!isfinite(d->slopes[h]))
@@ -72,11 +111,180 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_heads, si
         for (size_t h = 0; h < n_heads; h++)
             if (isnan(d->sinks[h]) || d->sinks[h] == INFINITY)
                 return POSENC_ERR_PARAM;
-    if (d->q_pos0 < 0 || d->k_pos0 < 0 || d->q_pos0 > POSENC_MAX_POSITION || d->k_pos0 > POSENC_MAX_POSITION)
-        return POSENC_ERR_RANGE;
-    if ((n_rows > 0 && n_rows - 1 > (uint64_t)(POSENC_MAX_POSITION - d->q_pos0)) ||
-        (n_cols > 0 && n_cols - 1 > (uint64_t)(POSENC_MAX_POSITION - d->k_pos0)))
-        return POSENC_ERR_RANGE;
+    return POSENC_OK;
+}
+
+/* Work (scores) below which a task is not worth a task switch. */
+#define MIN_TASK_ELEMENTS 16384
+
+/* Everything the row tasks need; read-only while they run. */
+typedef struct softmax_job {
+    posenc_softmax_desc d;         /* the caller's fields, defaults past its struct_size */
+    const posenc_kernels *k;
+    const char *src;
+    char *dst;
+    size_t src_head_stride, src_row_stride, dst_head_stride, dst_row_stride;   /* elements */
+    size_t n_heads, n_rows, n_cols;
+    int32_t bias;
+    size_t alibi_c;
+    size_t n_tasks;
+} softmax_job;
+
+static size_t elem_size(int32_t dtype)
+{
+    return dtype == POSENC_F32 ? 4 : 2;
+}
+
+/* Rows [u0, u1) of the flattened (head, row) grid, in order. */
+static void run_rows(const softmax_job *job, size_t u0, size_t u1)
+{
+    const posenc_softmax_desc *d = &job->d;
+    posenc_softmax_row row;
+    row.n_cols = job->n_cols;
+    row.scale = d->scale;
+    row.bias = job->bias;
+    size_t head = SIZE_MAX;
+    for (size_t u = u0; u < u1; u++) {
+        size_t h = u / job->n_rows, i = u % job->n_rows;
+        if (h != head) {
+            head = h;
+            row.slope = d->slopes_mode == POSENC_SLOPES_CUSTOM ? d->slopes[h]
+                      : d->slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, job->alibi_c, d->max_bias)
+                                                                : 0.0f;
+            row.sink = d->sinks ? d->sinks[h] : -INFINITY;
+        }
+        int64_t qpos = d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i;
+        row.src = (const float *)(const void *)(job->src + (h * job->src_head_stride + i * job->src_row_stride) * 4);
+        row.dst = (float *)(void *)(job->dst + (h * job->dst_head_stride + i * job->dst_row_stride) * 4);
+        row.mask = d->mask ? d->mask + h * d->mask_head_stride + i * d->mask_row_stride : NULL;
+        row.d0 = (int32_t)(d->k_pos0 - qpos);
+        row.n_valid = job->n_cols;
+        if (d->position == POSENC_POSITION_CAUSAL) {
+            int64_t live = qpos - d->k_pos0 + 1;      /* keys with kpos <= qpos */
+            row.n_valid = live <= 0 ? 0 : (uint64_t)live < job->n_cols ? (size_t)live : job->n_cols;
+        }
+        job->k->softmax_row(&row);
+    }
+}
+
+static void softmax_task(void *arg, size_t task)
+{
+    const softmax_job *job = arg;
+    if (task >= job->n_tasks)
+        return;
+    size_t n_units = job->n_heads * job->n_rows;
+    run_rows(job, n_units * task / job->n_tasks, n_units * (task + 1) / job->n_tasks);
+}
+
+static posenc_status check_view(const posenc_tensor *t)
+{
+    if (!t || !t->data)
+        return POSENC_ERR_NULL;
+    if (t->reserved != 0 || (t->dtype != POSENC_F32 && t->dtype != POSENC_F16 && t->dtype != POSENC_BF16))
+        return POSENC_ERR_ENUM;
+    if ((uintptr_t)t->data % elem_size(t->dtype) != 0)
+        return POSENC_ERR_PARAM;
+    return POSENC_OK;
+}
+
+posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src_view,
+                                     const posenc_tensor *dst_view, size_t n_heads, size_t n_rows, size_t n_cols)
+{
+    if (!desc)
+        return POSENC_ERR_NULL;
+    posenc_status st = check_view(src_view);
+    if (st == POSENC_OK)
+        st = check_view(dst_view);
+    if (st != POSENC_OK)
+        return st;
+    if (!posenc_struct_size_ok(desc->struct_size, SOFTMAX_DESC_MIN_SIZE, sizeof(posenc_softmax_desc)))
+        return POSENC_ERR_STRUCT_SIZE;
+    softmax_job job;
+    posenc_softmax_desc_init(&job.d, sizeof job.d);
+    memcpy(&job.d, desc, desc->struct_size);
+    const posenc_softmax_desc *d = &job.d;
+    if (n_heads == 0 || n_cols > INT32_MAX)
+        return POSENC_ERR_SHAPE;
+    if (src_view->dtype != POSENC_F32 || dst_view->dtype != POSENC_F32)
+        return POSENC_ERR_UNSUPPORTED;
+    const size_t src_head_stride = src_view->stride_a, src_row_stride = src_view->stride_b;
+    const size_t dst_head_stride = dst_view->stride_a, dst_row_stride = dst_view->stride_b;
+    const float *src = src_view->data;
+    float *dst = dst_view->data;
+
+    size_t src_extent, dst_extent, mask_extent = 0;
+    st = posenc_grid_extent(n_heads, src_head_stride, n_rows, src_row_stride, n_cols, 1, &src_extent);
+    if (st == POSENC_OK)
+        st = posenc_grid_extent(n_heads, dst_head_stride, n_rows, dst_row_stride, n_cols, 1, &dst_extent);
+    if (st == POSENC_OK && d->mask)
+        st = posenc_grid_extent(n_heads, d->mask_head_stride, n_rows, d->mask_row_stride, n_cols, 0,
+                                &mask_extent);
+    if (st != POSENC_OK)
+        return st;
+    /* The mask is only read, so its rows may repeat: stride 0 broadcasts one row (or one head's mask); any
+     * other stride must step past a whole row (head block), which catches a row stride passed as n_cols - 1. */
+    if (mask_extent > 0) {
+        if (n_rows > 1 && d->mask_row_stride != 0 && d->mask_row_stride < n_cols)
+            return POSENC_ERR_STRIDE;
+        if (n_heads > 1 && d->mask_head_stride != 0 &&
+            d->mask_head_stride < (n_rows - 1) * d->mask_row_stride + n_cols)
+            return POSENC_ERR_STRIDE;
+    }
+    if ((const void *)src == (const void *)dst) {
+        if (src_view->dtype != dst_view->dtype || (n_heads > 1 && src_head_stride != dst_head_stride) ||
+            (n_rows > 1 && src_row_stride != dst_row_stride))
+            return POSENC_ERR_OVERLAP;
+    } else if (posenc_ranges_overlap(src, src_extent, dst, dst_extent)) {
+        return POSENC_ERR_OVERLAP;
+    }
+    if (d->mask && posenc_ranges_overlap(d->mask, mask_extent, dst, dst_extent))
+        return POSENC_ERR_OVERLAP;
+    st = check_desc(d, n_rows, n_cols);
+    if (st != POSENC_OK)
+        return st;
+    if (d->parallel && !d->parallel->parallel_for)
+        return POSENC_ERR_NULL;
+    if (n_rows == 0 || n_cols == 0)
+        return POSENC_OK;
+    st = check_head_arrays(d, n_heads, dst, dst_extent);
+    if (st != POSENC_OK)
+        return st;
+    if (d->q_positions) {
+        /* n_rows is bounded by src's validated extent; the positions are read row by row after earlier rows
+         * were written. */
+        if (posenc_bytes_overlap(d->q_positions, n_rows * sizeof(int64_t), dst, dst_extent * sizeof(float)))
+            return POSENC_ERR_OVERLAP;
+        for (size_t i = 0; i < n_rows; i++)
+            if (d->q_positions[i] < 0 || d->q_positions[i] > POSENC_MAX_POSITION)
+                return POSENC_ERR_RANGE;
+    }
+
+    job.k = posenc_active_kernels();
+    job.bias = POSENC_BIAS_NONE;
+    if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_CAUSAL)
+        job.bias = POSENC_BIAS_LINEAR;
+    if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_SYMMETRIC)
+        job.bias = POSENC_BIAS_ABS;
+    job.alibi_c = alibi_power_of_two(n_heads);
+    job.src = (const char *)src;
+    job.dst = (char *)dst;
+    job.src_head_stride = src_head_stride, job.src_row_stride = src_row_stride;
+    job.dst_head_stride = dst_head_stride, job.dst_row_stride = dst_row_stride;
+    job.n_heads = n_heads, job.n_rows = n_rows, job.n_cols = n_cols;
+
+    /* Whole rows per task, each worth a task switch; small work stays on the calling thread. */
+    size_t n_units = n_heads * n_rows, n_tasks = 1;
+    const posenc_parallel *par = d->parallel;
+    if (par && par->max_tasks > 1 && n_units > 1) {
+        size_t by_work = n_cols >= MIN_TASK_ELEMENTS ? n_units : n_units / (MIN_TASK_ELEMENTS / n_cols);
+        n_tasks = par->max_tasks < by_work ? par->max_tasks : by_work;
+    }
+    if (n_tasks <= 1) {
+        run_rows(&job, 0, n_units);
+        return POSENC_OK;
+    }
+    job.n_tasks = n_tasks;
+    par->parallel_for(par->pool, n_tasks, softmax_task, &job);
     return POSENC_OK;
 }
 
@@ -86,76 +294,7 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
 {
     if (!desc || !src || !dst)
         return POSENC_ERR_NULL;
-    if (desc->struct_size < SOFTMAX_DESC_MIN_SIZE || desc->struct_size > sizeof(posenc_softmax_desc))
-        return POSENC_ERR_STRUCT_SIZE;
-    posenc_softmax_desc d;
-    posenc_softmax_desc_init(&d, sizeof d);
-    memcpy(&d, desc, desc->struct_size);
-    if (n_heads == 0 || n_cols > INT32_MAX)
-        return POSENC_ERR_SHAPE;
-
-    size_t src_extent, dst_extent, mask_extent = 0;
-    posenc_status st = posenc_grid_extent(n_heads, src_head_stride, n_rows, src_row_stride, n_cols, 1,
-                                          &src_extent);
-    if (st == POSENC_OK)
-        st = posenc_grid_extent(n_heads, dst_head_stride, n_rows, dst_row_stride, n_cols, 1, &dst_extent);
-    if (st == POSENC_OK && d.mask)
-        st = posenc_grid_extent(n_heads, d.mask_head_stride, n_rows, d.mask_row_stride, n_cols, 0,
-                                &mask_extent);
-    if (st != POSENC_OK)
-        return st;
-    /* The mask is only read, so its rows may repeat: stride 0 broadcasts one row (or one head's mask); any
-     * other stride must step past a whole row (head block), which catches a row stride passed as n_cols - 1. */
-    if (mask_extent > 0) {
-        if (n_rows > 1 && d.mask_row_stride != 0 && d.mask_row_stride < n_cols)
-            return POSENC_ERR_STRIDE;
-        if (n_heads > 1 && d.mask_head_stride != 0 &&
-            d.mask_head_stride < (n_rows - 1) * d.mask_row_stride + n_cols)
-            return POSENC_ERR_STRIDE;
-    }
-    if (src == dst) {
-        if ((n_heads > 1 && src_head_stride != dst_head_stride) || (n_rows > 1 && src_row_stride != dst_row_stride))
-            return POSENC_ERR_OVERLAP;
-    } else if (posenc_ranges_overlap(src, src_extent, dst, dst_extent)) {
-        return POSENC_ERR_OVERLAP;
-    }
-    if (d.mask && posenc_ranges_overlap(d.mask, mask_extent, dst, dst_extent))
-        return POSENC_ERR_OVERLAP;
-    st = check_desc(&d, n_heads, n_rows, n_cols);
-    if (st != POSENC_OK)
-        return st;
-    if (n_rows == 0 || n_cols == 0)
-        return POSENC_OK;
-
-    const posenc_kernels *k = posenc_active_kernels();
-    int32_t bias = POSENC_BIAS_NONE;
-    if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_CAUSAL)
-        bias = POSENC_BIAS_LINEAR;
-    if (d.slopes_mode != POSENC_SLOPES_NONE && d.position == POSENC_POSITION_SYMMETRIC)
-        bias = POSENC_BIAS_ABS;
-
-    for (size_t h = 0; h < n_heads; h++) {
-        posenc_softmax_row row;
-        row.n_cols = n_cols;
-        row.scale = d.scale;
-        row.bias = bias;
-        row.slope = d.slopes_mode == POSENC_SLOPES_CUSTOM ? d.slopes[h]
-                  : d.slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, n_heads, d.max_bias)
-                                                           : 0.0f;
-        row.sink = d.sinks ? d.sinks[h] : -INFINITY;
-        for (size_t i = 0; i < n_rows; i++) {
-            int64_t qpos = d.q_pos0 + (int64_t)i;
-            row.src = src + h * src_head_stride + i * src_row_stride;
-            row.dst = dst + h * dst_head_stride + i * dst_row_stride;
-            row.mask = d.mask ? d.mask + h * d.mask_head_stride + i * d.mask_row_stride : NULL;
-            row.d0 = (int32_t)(d.k_pos0 - qpos);
-            row.n_valid = n_cols;
-            if (d.position == POSENC_POSITION_CAUSAL) {
-                int64_t live = qpos - d.k_pos0 + 1;      /* keys with kpos <= qpos */
-                row.n_valid = live <= 0 ? 0 : (uint64_t)live < n_cols ? (size_t)live : n_cols;
-            }
-            k->softmax_row(&row);
-        }
-    }
-    return POSENC_OK;
+    posenc_tensor s = { (void *)(uintptr_t)src, POSENC_F32, 0, src_head_stride, src_row_stride };
+    posenc_tensor d = { dst, POSENC_F32, 0, dst_head_stride, dst_row_stride };
+    return posenc_softmax_forward(desc, &s, &d, n_heads, n_rows, n_cols);
 }

@@ -16,6 +16,9 @@ posenc_status posenc_grid_extent(size_t count_a, size_t stride_a, size_t count_b
 /* 1 if the float ranges [a, a+na) and [b, b+nb) share a byte. */
 int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb);
 
+/* 1 if the byte ranges [a, a+a_bytes) and [b, b+b_bytes) share a byte (arrays of other element types). */
+int posenc_bytes_overlap(const void *a, size_t a_bytes, const void *b, size_t b_bytes);
+
 /* 1 if two tensors of n_tokens token blocks may share a byte. Block t of tensor a is the float range
  * [a + t*a_token_stride, + a_span), likewise b; every block of a tensor lies inside its extent
  * (n_tokens-1)*token_stride + span, which the caller has validated with posenc_grid_extent. With equal token
@@ -23,5 +26,17 @@ int posenc_ranges_overlap(const float *a, size_t na, const float *b, size_t nb);
  * that interleave token by token are not mistaken for overlapping; otherwise the whole extents are compared. */
 int posenc_token_blocks_overlap(const float *a, size_t a_token_stride, size_t a_span, const float *b,
                                 size_t b_token_stride, size_t b_span, size_t n_tokens);
+
+/* The same in bytes, for tensors of any element size (strides and spans in bytes). */
+int posenc_token_blocks_overlap_bytes(const void *a, size_t a_token_stride, size_t a_span, const void *b,
+                                      size_t b_token_stride, size_t b_span, size_t n_tokens);
+
+/* A size-tagged struct's struct_size (docs/design.md section 6): from the first-release size up to this
+ * library's sizeof, and a multiple of 8 (every field boundary of these structs is), so that the caller's bytes
+ * never end inside a field. */
+static inline int posenc_struct_size_ok(size_t size, size_t first_release, size_t current)
+{
+    return size >= first_release && size <= current && size % 8 == 0;
+}
 
 #endif

@@ -1,63 +1,106 @@
 #!/bin/sh
-# check_install.sh - `meson install` into a temporary DESTDIR, then build and run a client against only what was installed.
-# Usage: check_install.sh BUILDDIR [SOURCEDIR]
-# CC picks the compiler (default cc). Exit: 0 pass, 1 fail, 77 skip (no pkg-config or compiler).
+# check_install.sh - `meson install` checks, then the README's "Install and link" steps run as a new user would.
+# Usage: check_install.sh BUILDDIR SOURCEDIR
+#   1. BUILDDIR (the build under test) installs into a temporary DESTDIR exactly the header, the library with its
+#      SONAME and development links, and posenc.pc.
+#   2. README.md's custom-prefix block, run as written in a copy of SOURCEDIR with HOME in a temporary directory
+#      (so $HOME/.local is a fresh prefix): configure, build, install, pkg-config through PKG_CONFIG_PATH, compile
+#      the README's example with the rpath the README gives, and run it with no LD_LIBRARY_PATH. Then a client
+#      checking results and version is built and run the same way, and the loader must resolve libposenc.so.0
+#      inside the prefix. The one change to the block: -Dbench=disabled, so the benchmark is not compiled too.
+# CC picks the compiler for the client (default cc). Exit: 0 pass, 1 fail, 77 skip (no pkg-config or compiler).
 set -u
-builddir=${1:?usage: check_install.sh BUILDDIR [SOURCEDIR]}
-srcdir=${2:-}
+builddir=${1:?usage: check_install.sh BUILDDIR SOURCEDIR}
+srcdir=${2:?usage: check_install.sh BUILDDIR SOURCEDIR}
 CC=${CC:-cc}
 command -v pkg-config >/dev/null 2>&1 || { echo "SKIP: pkg-config not found" >&2; exit 77; }
 command -v meson >/dev/null 2>&1 || { echo "SKIP: meson not found" >&2; exit 77; }
 # CC may carry arguments ("ccache cc"): test its first word.
+# shellcheck disable=SC2086 # CC is a word list
 set -- $CC
 command -v "$1" >/dev/null 2>&1 || { echo "SKIP: compiler $1 not found" >&2; exit 77; }
+command -v cc >/dev/null 2>&1 || { echo "SKIP: the README's compiler, cc, not found" >&2; exit 77; }
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
-dest="$tmp/dest"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# ---- 1. what `meson install` puts where ------------------------------------------------------------------------
+dest="$tmp/dest"
 if ! meson install -C "$builddir" --destdir "$dest" --no-rebuild --quiet >"$tmp/install.log" 2>&1; then
     cat "$tmp/install.log" >&2
     fail "meson install -C $builddir --destdir $dest"
 fi
-
 header=$(find "$dest" -path '*/include/posenc.h' | head -n 1)
 pc=$(find "$dest" -name posenc.pc | head -n 1)
 so_real=$(find "$dest" -name 'libposenc.so.*.*.*' | head -n 1)
 [ -n "$header" ] || fail "posenc.h not installed"
 [ -n "$pc" ] || fail "posenc.pc not installed"
 [ -n "$so_real" ] || fail "libposenc.so.MAJOR.MINOR.PATCH not installed"
-if [ -n "$srcdir" ]; then
-    cmp -s "$header" "$srcdir/include/posenc.h" || fail "installed posenc.h differs from include/posenc.h"
-fi
+cmp -s "$header" "$srcdir/include/posenc.h" || fail "installed posenc.h differs from include/posenc.h"
 libdir=$(dirname "$so_real")
 # SONAME link (what the loader looks for) and the development link (what -lposenc finds).
 [ -L "$libdir/libposenc.so.0" ] || fail "SONAME symlink libposenc.so.0 missing in $libdir"
 [ -L "$libdir/libposenc.so" ] || fail "development symlink libposenc.so missing in $libdir"
 [ "$(readlink -f "$libdir/libposenc.so.0")" = "$(readlink -f "$so_real")" ] || fail "libposenc.so.0 points elsewhere"
 [ "$(readlink -f "$libdir/libposenc.so")" = "$(readlink -f "$so_real")" ] || fail "libposenc.so points elsewhere"
-for f in $(find "$dest" -type f -o -type l); do
+find "$dest" -type f -o -type l | while read -r f; do
     case "$f" in
         *posenc.h | *libposenc.so* | *posenc.pc) ;;
         *) echo "note: also installed: ${f#"$dest"}" >&2 ;;
     esac
 done
+echo "install layout ok: ${header#"$dest"}, ${so_real#"$dest"}, ${pc#"$dest"}" >&2
 
-# pkg-config sees only the destdir: its .pc paths are prefixed with the sysroot.
-PKG_CONFIG_PATH=$(dirname "$pc")
-PKG_CONFIG_LIBDIR=$PKG_CONFIG_PATH
-PKG_CONFIG_SYSROOT_DIR=$dest
-export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+# ---- 2. the README's steps, as written ---------------------------------------------------------------------------
+readme="$srcdir/README.md"
+[ -f "$readme" ] || fail "README.md not found in $srcdir"
+# The ```sh block of the install section that uses a prefix of one's own, and the first C block with a main().
+awk '/^```sh$/ { inblock = 1; block = ""; next }
+     inblock && /^```$/ { inblock = 0; if (block ~ /--prefix=/) { printf "%s", block; exit } next }
+     inblock { block = block $0 "\n" }' "$readme" >"$tmp/steps.sh"
+awk '/^```c$/ { inblock = 1; block = ""; next }
+     inblock && /^```$/ { inblock = 0; if (block ~ /int main\(/) { printf "%s", block; exit } next }
+     inblock { block = block $0 "\n" }' "$readme" >"$tmp/example.c"
+[ -s "$tmp/steps.sh" ] || fail "README.md has no sh block with --prefix= (the install section)"
+[ -s "$tmp/example.c" ] || fail "README.md has no C example with main()"
+grep -q -- '-Dtests=false' "$tmp/steps.sh" || fail "README's install block no longer passes -Dtests=false"
+sed 's/-Dtests=false/-Dtests=false -Dbench=disabled/' "$tmp/steps.sh" >"$tmp/steps-run.sh"
+echo "README steps:" >&2
+sed 's/^/  | /' "$tmp/steps.sh" >&2
+
+# A copy of the source tree without build directories, and a fresh HOME: $HOME/.local is the prefix.
+mkdir "$tmp/src" "$tmp/home" || exit 1
+(cd "$srcdir" && find . -path './build*' -prune -o -path './.git' -prune -o -type f -print | tar -cf - -T -) |
+    tar -xf - -C "$tmp/src" || fail "copying $srcdir"
+cp "$tmp/example.c" "$tmp/src/example.c"
+prefix="$tmp/home/.local"
+if ! (cd "$tmp/src" && env -u LD_LIBRARY_PATH -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR \
+          -u LD_PRELOAD HOME="$tmp/home" sh -e "$tmp/steps-run.sh") >"$tmp/steps.log" 2>&1; then
+    cat "$tmp/steps.log" >&2
+    fail "the README's install steps"
+fi
+tail -n 1 "$tmp/steps.log" | sed 's/^/README example: /' >&2
+[ -x "$tmp/src/example" ] || fail "the README's steps did not build ./example"
+
+# The same environment a user has after those steps: pkg-config through PKG_CONFIG_PATH, no LD_LIBRARY_PATH.
+unset LD_LIBRARY_PATH LD_PRELOAD PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+PKG_CONFIG_PATH="$prefix/lib/$(cc -print-multiarch)/pkgconfig"
+export PKG_CONFIG_PATH
+[ -f "$PKG_CONFIG_PATH/posenc.pc" ] || fail "posenc.pc is not where the README says: $PKG_CONFIG_PATH"
 version=$(pkg-config --modversion posenc) || fail "pkg-config --modversion posenc"
 cflags=$(pkg-config --cflags posenc) || fail "pkg-config --cflags posenc"
 libs=$(pkg-config --libs posenc) || fail "pkg-config --libs posenc"
-echo "pkg-config: posenc $version, cflags '$cflags', libs '$libs'" >&2
-case "$libs" in *"-L$dest"*) ;; *) fail "pkg-config --libs does not point into the destdir: $libs" ;; esac
-case "$cflags" in *"-I$dest"*) ;; *) fail "pkg-config --cflags does not point into the destdir: $cflags" ;; esac
+pc_libdir=$(pkg-config --variable=libdir posenc) || fail "pkg-config --variable=libdir posenc"
+echo "pkg-config: posenc $version, cflags '$cflags', libs '$libs', libdir $pc_libdir" >&2
+case "$pc_libdir" in "$prefix"/*) ;; *) fail "pkg-config's libdir is outside the prefix: $pc_libdir" ;; esac
+# The loader resolves the library inside the prefix through the rpath alone.
+loaded=$(LD_TRACE_LOADED_OBJECTS=1 "$tmp/src/example" 2>/dev/null | sed -n 's/.*libposenc\.so\.0 => \([^ ]*\).*/\1/p')
+[ "$(readlink -f "$loaded")" = "$(readlink -f "$pc_libdir/libposenc.so.0")" ] ||
+    fail "the README's example loads libposenc from '$loaded', not $pc_libdir"
 
 cat >"$tmp/client.c" <<'CLIENT'
-/* client.c - the smallest real user of the installed libposenc: RoPE one head, softmax one row. */
+/* client.c - a real user of the installed libposenc: version, RoPE on one head, softmax on one row. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,18 +141,11 @@ int main(int argc, char **argv)
 }
 CLIENT
 # shellcheck disable=SC2086 # word splitting of the flags is intended
-if ! $CC -std=c99 -Wall -Wextra -Werror $cflags "$tmp/client.c" -o "$tmp/client" $libs -lm >"$tmp/cc.log" 2>&1; then
+if ! $CC -std=c99 -Wall -Wextra -Werror $cflags "$tmp/client.c" -o "$tmp/client" $libs -lm \
+        -Wl,-rpath,"$pc_libdir" >"$tmp/cc.log" 2>&1; then
     cat "$tmp/cc.log" >&2
     fail "client does not compile and link against the installed header and library"
 fi
-# Resolve the library from the destdir only; prove it with the loader's own trace.
-LD_LIBRARY_PATH=$libdir
-export LD_LIBRARY_PATH
-# An ASan-built library needs the runtime that it links; the client itself is not instrumented.
-ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0:detect_leaks=0
-export ASAN_OPTIONS
-loaded=$(LD_TRACE_LOADED_OBJECTS=1 "$tmp/client" 2>/dev/null | sed -n 's/.*libposenc\.so\.0 => \([^ ]*\).*/\1/p')
-[ "$(readlink -f "$loaded")" = "$(readlink -f "$so_real")" ] || fail "client loads libposenc from '$loaded', not $libdir"
 "$tmp/client" "$version" >&2 || fail "client run against the installed library"
-echo "install ok: ${header#"$dest"}, ${so_real#"$dest"}, ${pc#"$dest"}" >&2
+echo "install ok: the README's steps work; prefix ${prefix#"$tmp"/}, libdir ${pc_libdir#"$tmp"/}" >&2
 exit 0

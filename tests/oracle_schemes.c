@@ -1,4 +1,4 @@
-/* oracle_schemes.c - float64 oracle of DESIGN.md appendix A, written from the appendix, not from src/. */
+/* oracle_schemes.c - float64 oracle of docs/design.md appendix A, written from the appendix, not from src/. */
 #include "oracle_schemes.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* oracle_schemes.h - float64 oracle of DESIGN.md appendix A (RoPE schemes, axes) and of the rotation itself. */
+/* oracle_schemes.h - float64 oracle of docs/design.md appendix A (RoPE schemes, axes) and of the rotation itself. */
 #ifndef POSENC_TEST_ORACLE_SCHEMES_H
 #define POSENC_TEST_ORACLE_SCHEMES_H
 

@@ -14,5 +14,7 @@ void posenc_rope_sincos_neon(const double *omega, const double *pos, size_t n_pa
 void posenc_rope_rotate_half_neon(const posenc_rope_heads *job);
 void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job);
 void posenc_softmax_row_neon(const posenc_softmax_row *row);
+void posenc_widen_neon(int32_t elem, const void *src, float *dst, size_t n);
+void posenc_narrow_neon(int32_t elem, const float *src, void *dst, size_t n);
 
 #endif

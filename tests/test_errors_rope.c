@@ -1,16 +1,27 @@
-/* test_errors.c - every status of every public entry point, and proof that a failed call leaves outputs untouched. */
+/* test_errors_rope.c - every status of the RoPE entry points (config init, plan creation per scheme and axes,
+ * the apply family), and proof that a failed call leaves its outputs untouched. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <float.h>
 #include <stdint.h>
 
 #include <cmocka.h>
 
-#include "common.h"
+#include "errors_common.h"
+#include "oracle.h"
 
 /* ---- failing allocations, for POSENC_ERR_NOMEM: the executable's calloc/malloc interpose the library's (glibc
- * exports its own as __libc_calloc/__libc_malloc). Not under ASan, whose allocator must see every block. ---- */
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+ * exports its own as __libc_calloc/__libc_malloc). Not under a sanitizer that replaces the allocator (ASan, TSan,
+ * MSan): it must see every block. gcc announces them with __SANITIZE_*__, clang 14 only through __has_feature. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_OWNS_ALLOCATOR 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define SANITIZER_OWNS_ALLOCATOR 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(SANITIZER_OWNS_ALLOCATOR)
 #define CAN_FAIL_ALLOCATIONS 1
 extern void *__libc_calloc(size_t count, size_t size);
 extern void *__libc_malloc(size_t size);
@@ -36,67 +47,6 @@ void *malloc(size_t size)
 }
 #endif
 
-/* ---- one guarded arena holds every tensor a call may write, so "untouched" means: whole arena and canaries
- * bit-identical before and after a failed call ---- */
-
-#define ARENA_FLOATS 2048
-static test_buf arena;
-static float arena_before[ARENA_FLOATS];
-
-static void arena_refill(void)
-{
-    test_fill(arena.data, ARENA_FLOATS, -1.0f, 1.0f);
-}
-
-static void arena_snapshot(void)
-{
-    memcpy(arena_before, arena.data, sizeof arena_before);
-}
-
-static int arena_untouched(void)
-{
-    return memcmp(arena_before, arena.data, sizeof arena_before) == 0 && test_guard_ok(&arena);
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    test_seed_init();
-    arena = test_buf_new(ARENA_FLOATS, 3);   /* deliberately not 16-byte aligned */
-    arena_refill();
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    test_buf_free(&arena);
-    return 0;
-}
-
-/* Reports the caller's line on failure (messages on stderr: stdout carries TAP). */
-static void expect_status_at(posenc_status got, posenc_status want, int untouched, const char *what,
-                             const char *file, int line)
-{
-    if (got != want) {
-        fprintf(stderr, "%s:%d: %s: got %d (%s), want %d (%s)\n", file, line, what, got, posenc_strerror(got),
-                want, posenc_strerror(want));
-        _fail(file, line);
-    }
-    if (want != POSENC_OK && !untouched) {
-        fprintf(stderr, "%s:%d: %s: failed call with status %d wrote to its output\n", file, line, what, got);
-        _fail(file, line);
-    }
-}
-
-/* Snapshot the arena, evaluate `call`, check its status and, for a failure, that nothing was written. */
-#define EXPECT(call, want)                                                                                     \
-    do {                                                                                                       \
-        arena_snapshot();                                                                                      \
-        posenc_status got_ = (call);                                                                           \
-        expect_status_at(got_, (want), arena_untouched(), #call, __FILE__, __LINE__);                          \
-    } while (0)
-
 static posenc_rope_plan *make_plan(uint32_t head_dim, uint32_t rotary_dim, int32_t pairing)
 {
     posenc_rope_config cfg;
@@ -110,93 +60,7 @@ static posenc_rope_plan *make_plan(uint32_t head_dim, uint32_t rotary_dim, int32
     return plan;
 }
 
-/* ================================================================================================ status text */
-
-static const posenc_status all_codes[] = {
-    POSENC_OK, POSENC_ERR_NULL, POSENC_ERR_DIM, POSENC_ERR_SHAPE, POSENC_ERR_STRIDE, POSENC_ERR_OVERLAP,
-    POSENC_ERR_ENUM, POSENC_ERR_PARAM, POSENC_ERR_RANGE, POSENC_ERR_STRUCT_SIZE, POSENC_ERR_NOMEM,
-    POSENC_ERR_UNSUPPORTED,
-};
-#define N_CODES (sizeof all_codes / sizeof all_codes[0])
-
-static void test_strerror_distinct_sentences(void **state)
-{
-    (void)state;
-    const char *generic = posenc_strerror(-12345);
-    assert_non_null(generic);
-    assert_true(strlen(generic) > 0);
-    for (size_t i = 0; i < N_CODES; i++) {
-        const char *text = posenc_strerror(all_codes[i]);
-        assert_non_null(text);
-        assert_true(strlen(text) > 3);
-        assert_string_not_equal(text, generic);
-        for (size_t j = 0; j < i; j++)
-            assert_string_not_equal(text, posenc_strerror(all_codes[j]));
-    }
-    const posenc_status unknown[] = { 1, 2, -12, -13, -100, INT32_MIN, INT32_MAX };
-    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
-        assert_string_equal(posenc_strerror(unknown[i]), generic);
-}
-
-static void test_version_queries(void **state)
-{
-    (void)state;
-    char want[32];
-    snprintf(want, sizeof want, "%d.%d.%d", POSENC_VERSION_MAJOR, POSENC_VERSION_MINOR, POSENC_VERSION_PATCH);
-    assert_string_equal(posenc_version(), want);
-    assert_int_equal(posenc_version_number(),
-                     POSENC_VERSION_MAJOR * 10000 + POSENC_VERSION_MINOR * 100 + POSENC_VERSION_PATCH);
-}
-
-/* ================================================================================================ ISA selection */
-
-static void test_isa_queries_out_of_range(void **state)
-{
-    (void)state;
-    size_t count = posenc_isa_count();
-    assert_true(count >= 1);
-    assert_string_equal(posenc_isa_name(count - 1), "scalar");
-    assert_int_equal(posenc_isa_supported(count - 1), 1);
-    assert_null(posenc_isa_name(count));
-    assert_null(posenc_isa_name(SIZE_MAX));
-    assert_int_equal(posenc_isa_supported(count), 0);
-    assert_int_equal(posenc_isa_supported(SIZE_MAX), 0);
-    int active_listed = 0;
-    for (size_t i = 0; i < count; i++)
-        active_listed |= strcmp(posenc_isa(), posenc_isa_name(i)) == 0;
-    assert_true(active_listed);
-}
-
-static void test_set_isa_errors(void **state)
-{
-    (void)state;
-    char before[32];
-    snprintf(before, sizeof before, "%s", posenc_isa());
-    assert_int_equal(posenc_set_isa(NULL), POSENC_ERR_NULL);
-    assert_string_equal(posenc_isa(), before);
-    const char *unknown[] = { "", "bogus", "scalar ", " scalar", "avx", "avx512f", "sve" };  /* case: test_isa_env.c */
-    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
-        assert_int_equal(posenc_set_isa(unknown[i]), POSENC_ERR_UNSUPPORTED);
-        assert_string_equal(posenc_isa(), before);
-    }
-    /* Names this build or CPU cannot run (e.g. neon on x86, avx512 on an AVX2-only CPU). */
-    const char *every[] = { "scalar", "avx2", "avx512", "neon" };
-    for (size_t i = 0; i < sizeof every / sizeof every[0]; i++) {
-        int runnable = 0;
-        for (size_t j = 0; j < posenc_isa_count(); j++)
-            runnable |= strcmp(posenc_isa_name(j), every[i]) == 0 && posenc_isa_supported(j);
-        if (runnable)
-            continue;
-        assert_int_equal(posenc_set_isa(every[i]), POSENC_ERR_UNSUPPORTED);
-        assert_string_equal(posenc_isa(), before);
-    }
-    assert_int_equal(posenc_set_isa("scalar"), POSENC_OK);
-    assert_string_equal(posenc_isa(), "scalar");
-    assert_int_equal(posenc_set_isa(before), POSENC_OK);
-    assert_string_equal(posenc_isa(), before);
-}
-
-/* ================================================================================================ struct init */
+/* ================================================================================================ config init */
 
 static void test_rope_config_init_errors(void **state)
 {
@@ -206,7 +70,7 @@ static void test_rope_config_init_errors(void **state)
     unsigned char buf[sizeof(posenc_rope_config) + 64], want[sizeof buf];
     memset(buf, 0xab, sizeof buf);
     memcpy(want, buf, sizeof buf);
-    const size_t bad[] = { 0, 1, 4, sizeof(posenc_rope_config) - 8, sizeof(posenc_rope_config) - 1,
+    const size_t bad[] = { 0, 1, 4, POSENC_ROPE_CONFIG_SIZE_V1 - 8, POSENC_ROPE_CONFIG_SIZE_V1 + 4, sizeof(posenc_rope_config) - 1,
                            sizeof(posenc_rope_config) + 1, sizeof(posenc_rope_config) + 64, SIZE_MAX };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(posenc_rope_config_init((posenc_rope_config *)(void *)buf, bad[i]),
@@ -228,49 +92,24 @@ static void test_rope_config_init_errors(void **state)
     assert_null(cfg.freq_factors);
 }
 
-static void test_softmax_desc_init_errors(void **state)
-{
-    (void)state;
-    assert_int_equal(posenc_softmax_desc_init(NULL, sizeof(posenc_softmax_desc)), POSENC_ERR_NULL);
-    unsigned char buf[sizeof(posenc_softmax_desc) + 64], want[sizeof buf];
-    memset(buf, 0xcd, sizeof buf);
-    memcpy(want, buf, sizeof buf);
-    const size_t bad[] = { 0, 1, 4, sizeof(posenc_softmax_desc) - 8, sizeof(posenc_softmax_desc) - 1,
-                           sizeof(posenc_softmax_desc) + 1, sizeof(posenc_softmax_desc) + 64, SIZE_MAX };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(posenc_softmax_desc_init((posenc_softmax_desc *)(void *)buf, bad[i]),
-                         POSENC_ERR_STRUCT_SIZE);
-        assert_memory_equal(buf, want, sizeof buf);
-    }
-    posenc_softmax_desc desc;
-    memset(&desc, 0xcd, sizeof desc);
-    assert_int_equal(posenc_softmax_desc_init(&desc, sizeof desc), POSENC_OK);
-    assert_int_equal(desc.struct_size, sizeof desc);
-    assert_int_equal(desc.position, POSENC_POSITION_NONE);
-    assert_int_equal(desc.slopes_mode, POSENC_SLOPES_NONE);
-    assert_true(desc.scale == 1.0f);
-    assert_true(desc.max_bias == 8.0f);
-    assert_int_equal(desc.reserved0, 0);
-    assert_null(desc.slopes);
-    assert_null(desc.mask);
-    assert_null(desc.sinks);
-    assert_int_equal(desc.q_pos0, 0);
-    assert_int_equal(desc.k_pos0, 0);
-}
 
 /* ================================================================================================ plans */
 
 /* Creating from cfg must fail with `want` and leave *plan_out as it was. */
-static void expect_plan_error_at(const posenc_rope_config *cfg, posenc_status want, const char *file, int line)
+static void expect_plan_error_at(const posenc_rope_config *cfg, posenc_status want, const char *what,
+                                 const char *file, int line)
 {
     posenc_rope_plan *sentinel = (posenc_rope_plan *)(uintptr_t)0x5eed;
     posenc_rope_plan *plan = sentinel;
     posenc_status got = posenc_rope_plan_create(cfg, &plan);
     if (got == POSENC_OK && plan != sentinel)
         posenc_rope_plan_destroy(plan);
-    expect_status_at(got, want, plan == sentinel, "posenc_rope_plan_create", file, line);
+    expect_status_at(got, want, plan == sentinel, what, file, line);
 }
-#define EXPECT_PLAN_ERROR(cfg, want) expect_plan_error_at((cfg), (want), __FILE__, __LINE__)
+#define EXPECT_PLAN_ERROR(cfg, want) \
+    expect_plan_error_at((cfg), (want), "posenc_rope_plan_create", __FILE__, __LINE__)
+/* The same with a description of the bad field. */
+#define EXPECT_PLAN_ERROR_WHAT(cfg, want, what) expect_plan_error_at((cfg), (want), (what), __FILE__, __LINE__)
 
 static posenc_rope_config valid_config(void)
 {
@@ -1027,419 +866,611 @@ static void test_rope_zero_tokens(void **state)
     }
 }
 
-/* ================================================================================================ ALiBi slopes */
 
-static void test_alibi_slopes_errors(void **state)
+/* Issue 9.5: positions are read token by token while earlier tokens' rows are written; positions overlapping a
+ * tensor the call writes (x, dst, q or k) are POSENC_ERR_OVERLAP. Overlapping a read-only source is fine. */
+static int64_t *positions_at(float *where)
 {
-    (void)state;
-    float *slopes = arena.data;
-    EXPECT(posenc_alibi_slopes(8, 8.0f, NULL), POSENC_ERR_NULL);
-    EXPECT(posenc_alibi_slopes(0, 8.0f, slopes), POSENC_ERR_SHAPE);
-    EXPECT(posenc_alibi_slopes(0, 8.0f, NULL), POSENC_ERR_NULL);
-    const float bad[] = { NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -1.0f, -8.0f };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        EXPECT(posenc_alibi_slopes(8, bad[i], slopes), POSENC_ERR_PARAM);
-    EXPECT(posenc_alibi_slopes(8, 8.0f, slopes), POSENC_OK);
-    assert_true(slopes[0] == 0.5f && slopes[7] == 1.0f / 256.0f);
-    assert_memory_equal(arena.data + 8, arena_before + 8, (ARENA_FLOATS - 8) * sizeof(float));
-    EXPECT(posenc_alibi_slopes(1, 1e-30f, slopes), POSENC_OK);
+    uintptr_t p = (uintptr_t)where;
+    return (int64_t *)(p + (p % 8 ? 8 - p % 8 : 0));   /* int64-aligned, at most one float further */
 }
 
-/* ================================================================================================ softmax */
-
-typedef struct softmax_args {
-    posenc_softmax_desc desc;
-    const posenc_softmax_desc *desc_ptr;   /* NULL tests; else &desc */
-    const float *src;
-    size_t src_head_stride, src_row_stride;
-    float *dst;
-    size_t dst_head_stride, dst_row_stride;
-    size_t n_heads, n_rows, n_cols;
-} softmax_args;
-
-#define SM_HEADS 2
-#define SM_ROWS 3
-#define SM_COLS 5
-#define SM_SRC 0
-#define SM_DST 256
-#define SM_MASK 512
-#define SM_SLOPES 768
-#define SM_SINKS 800
-
-static softmax_args valid_softmax(void)
-{
-    softmax_args a;
-    posenc_softmax_desc_init(&a.desc, sizeof a.desc);
-    a.desc.position = POSENC_POSITION_CAUSAL;
-    a.desc.slopes_mode = POSENC_SLOPES_ALIBI;
-    a.desc.scale = 0.125f;
-    a.desc.q_pos0 = 2;
-    a.desc_ptr = NULL;
-    a.src = arena.data + SM_SRC;
-    a.src_head_stride = SM_ROWS * SM_COLS;
-    a.src_row_stride = SM_COLS;
-    a.dst = arena.data + SM_DST;
-    a.dst_head_stride = SM_ROWS * SM_COLS;
-    a.dst_row_stride = SM_COLS;
-    a.n_heads = SM_HEADS;
-    a.n_rows = SM_ROWS;
-    a.n_cols = SM_COLS;
-    return a;
-}
-
-static int softmax_setup(void **state)
+static void test_rope_positions_overlap_output(void **state)
 {
     (void)state;
-    arena_refill();
-    for (size_t h = 0; h < 16; h++) {
-        arena.data[SM_SLOPES + h] = 0.25f;
-        arena.data[SM_SINKS + h] = 0.5f;
+    const size_t extent = (N_TOKENS - 1) * N_HEADS * HEAD_DIM + N_HEADS * HEAD_DIM;
+    const size_t offsets[] = { 0, HEAD_DIM, extent - 2 * N_TOKENS - 1, extent - 3 };
+    for (int op = 0; op < N_OPS; op++) {
+        if (!op_takes_positions(op))
+            continue;
+        for (int target = 0; target < (op == OP_APPLY_QK ? 2 : 1); target++) {
+            for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
+                rope_args a = valid_args();
+                float *written = op == OP_APPLY ? a.x : target == 0 && op == OP_APPLY_QK ? a.x : a.y;
+                int64_t *positions = positions_at(written + offsets[i]);
+                for (size_t t = 0; t < N_TOKENS; t++)
+                    positions[t] = (int64_t)t;
+                a.positions = positions;
+                EXPECT_OP(op, &a, POSENC_ERR_OVERLAP);
+            }
+        }
+        /* Just past the written tensors, and (out of place) inside the read-only source: fine. */
+        rope_args a = valid_args();
+        float *after = (op == OP_APPLY ? a.x : a.y) + extent + 1;
+        int64_t *positions = positions_at(after);
+        for (size_t t = 0; t < N_TOKENS; t++)
+            positions[t] = (int64_t)t;
+        a.positions = positions;
+        EXPECT_OP(op, &a, POSENC_OK);
+        if (op == OP_APPLY_TO) {
+            a = valid_args();
+            positions = positions_at(a.x + 5);
+            for (size_t t = 0; t < N_TOKENS; t++)
+                positions[t] = (int64_t)t;
+            a.positions = positions;
+            EXPECT_OP(op, &a, POSENC_OK);
+        }
+    }
+}
+
+/* ================================================================================================ schemes */
+
+/* rotary_dim/2 at most. */
+#define MAX_PAIRS (POSENC_MAX_HEAD_DIM / 2)
+
+static posenc_rope_config make_config(uint32_t head_dim, uint32_t rotary_dim, int32_t pairing, double base,
+                                      int32_t scaling)
+{
+    posenc_rope_config cfg;
+    assert_int_equal(posenc_rope_config_init(&cfg, sizeof cfg), POSENC_OK);
+    cfg.head_dim = head_dim;
+    cfg.rotary_dim = rotary_dim;
+    cfg.pairing = pairing;
+    cfg.base = base;
+    cfg.scaling = scaling;
+    return cfg;
+}
+
+static void set_sections(posenc_rope_config *cfg, int32_t axes, int32_t n, int32_t s0, int32_t s1, int32_t s2)
+{
+    cfg->axes = axes;
+    cfg->n_sections = n;
+    cfg->sections[0] = s0;
+    cfg->sections[1] = s1;
+    cfg->sections[2] = s2;
+    cfg->sections[3] = 0;
+}
+
+static posenc_rope_plan *create_plan(const posenc_rope_config *cfg)
+{
+    posenc_rope_plan *plan = NULL;
+    assert_int_equal(posenc_rope_plan_create(cfg, &plan), POSENC_OK);
+    assert_non_null(plan);
+    return plan;
+}
+
+static double plan_mscale(const posenc_rope_config *cfg)
+{
+    posenc_rope_plan *plan = create_plan(cfg);
+    double mscale = 0.0;
+    assert_int_equal(posenc_rope_plan_info(plan, NULL, 0, &mscale), POSENC_OK);
+    posenc_rope_plan_destroy(plan);
+    return mscale;
+}
+
+/* Per-pair lists shaped like Phi-3's (short near 1, long rising to ~60) and ggml rope_freqs. */
+static double short_factors[MAX_PAIRS], long_factors[MAX_PAIRS], divisors[MAX_PAIRS];
+
+static int schemes_setup(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < MAX_PAIRS; i++) {
+        short_factors[i] = 1.0 + 0.01 * (double)(i % 17);
+        long_factors[i] = 1.0 + 59.0 * (double)(i * i % 2304) / 2304.0;
+        divisors[i] = 0.5 + (double)(test_rand_u64() % 1000) / 100.0;
     }
     return 0;
 }
 
-static posenc_status run_softmax(const softmax_args *a, int null_desc)
+#define BAD(cfg_expr, field_assignment, want)                                                             \
+    do {                                                                                                  \
+        posenc_rope_config bad_cfg = (cfg_expr);                                                          \
+        bad_cfg.field_assignment;                                                                         \
+        EXPECT_PLAN_ERROR_WHAT(&bad_cfg, (want), #field_assignment);                                      \
+    } while (0)
+
+static const double bad_numbers[] = { NAN, INFINITY, -INFINITY, 0.0, -1.0 };
+#define N_BAD_NUMBERS (sizeof bad_numbers / sizeof bad_numbers[0])
+
+static posenc_rope_config good_yarn(void)
 {
-    return posenc_softmax(null_desc ? NULL : &a->desc, a->src, a->src_head_stride, a->src_row_stride, a->dst,
-                          a->dst_head_stride, a->dst_row_stride, a->n_heads, a->n_rows, a->n_cols);
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);
+    c.factor = 4.0;
+    c.original_max_position = 4096;
+    return c;
 }
 
-#define EXPECT_SOFTMAX(args, want) EXPECT(run_softmax(&(args), 0), (want))
-
-static void test_softmax_valid_baseline(void **state)
+static posenc_rope_config good_llama3(void)
 {
-    (void)state;
-    softmax_args a = valid_softmax();
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a.desc.mask = arena.data + SM_MASK;
-    a.desc.mask_row_stride = SM_COLS;
-    a.desc.sinks = arena.data + SM_SINKS;
-    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
-    a.desc.slopes = arena.data + SM_SLOPES;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    assert_true(test_guard_ok(&arena));
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 500000.0, POSENC_SCALING_LLAMA3);
+    c.factor = 8.0;
+    c.original_max_position = 8192;
+    return c;
 }
 
-static void test_softmax_null_pointers(void **state)
+static posenc_rope_config good_longrope(void)
 {
-    (void)state;
-    softmax_args a = valid_softmax();
-    EXPECT(run_softmax(&a, 1), POSENC_ERR_NULL);
-    a.src = NULL;
-    EXPECT_SOFTMAX(a, POSENC_ERR_NULL);
-    a = valid_softmax();
-    a.dst = NULL;
-    EXPECT_SOFTMAX(a, POSENC_ERR_NULL);
-    a = valid_softmax();
-    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
-    a.desc.slopes = NULL;
-    EXPECT_SOFTMAX(a, POSENC_ERR_NULL);
-    a.desc.position = POSENC_POSITION_NONE;
-    EXPECT_SOFTMAX(a, POSENC_ERR_NULL);
+    posenc_rope_config c = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);
+    c.short_factors = short_factors;
+    c.long_factors = long_factors;
+    c.factor = 32.0;
+    c.original_max_position = 4096;
+    return c;
 }
 
-static void test_softmax_struct_size(void **state)
+static posenc_rope_config good_dynamic(void)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_DYNAMIC_NTK);
+    c.factor = 2.0;
+    c.original_max_position = 2048;
+    return c;
+}
+
+static posenc_rope_config with_scaling(int32_t scaling, double factor)
+{
+    posenc_rope_config c = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, scaling);
+    c.factor = factor;
+    if (scaling == POSENC_SCALING_FREQ_FACTORS)
+        c.freq_factors = divisors;
+    return c;
+}
+
+static posenc_rope_config with_axes(int32_t axes, int32_t n, int32_t s0, int32_t s1, int32_t s2)
+{
+    posenc_rope_config c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    set_sections(&c, axes, n, s0, s1, s2);
+    return c;
+}
+
+static void test_scheme_base_and_enums(void **state)
 {
     (void)state;
-    const uint32_t bad[] = { 0, 4, (uint32_t)sizeof(posenc_softmax_desc) - 8, (uint32_t)sizeof(posenc_softmax_desc) - 1,
-                             (uint32_t)sizeof(posenc_softmax_desc) + 8, UINT32_MAX };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        softmax_args a = valid_softmax();
-        a.desc.struct_size = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_STRUCT_SIZE);
+    posenc_rope_config c = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, base = bad_numbers[i], POSENC_ERR_PARAM);
+    BAD(c, base = 1.0, POSENC_ERR_PARAM);                /* base^(-x) would be constant 1 */
+    BAD(c, base = 0.5, POSENC_ERR_PARAM);
+    BAD(c, scaling = 8, POSENC_ERR_ENUM);
+    BAD(c, scaling = -1, POSENC_ERR_ENUM);
+    BAD(c, scaling = INT32_MAX, POSENC_ERR_ENUM);
+    BAD(c, axes = 4, POSENC_ERR_ENUM);
+    BAD(c, axes = -1, POSENC_ERR_ENUM);
+    /* every scaling scheme checks the base too */
+    for (int32_t s = POSENC_SCALING_LINEAR; s <= POSENC_SCALING_FREQ_FACTORS; s++) {
+        posenc_rope_config g = s == POSENC_SCALING_YARN ? good_yarn() : s == POSENC_SCALING_LLAMA3 ? good_llama3()
+                             : s == POSENC_SCALING_LONGROPE ? good_longrope()
+                             : s == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic() : with_scaling(s, 2.0);
+        posenc_rope_plan *plan = create_plan(&g);       /* the good configs are good */
+        posenc_rope_plan_destroy(plan);
+        BAD(g, base = NAN, POSENC_ERR_PARAM);
     }
 }
 
-static void test_softmax_shape(void **state)
+static void test_scheme_linear_ntk_dynamic(void **state)
 {
     (void)state;
-    const size_t beyond_ptrdiff = ((size_t)PTRDIFF_MAX / sizeof(float)) + 1;
-    softmax_args a = valid_softmax();
-    a.n_heads = 0;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a.n_rows = 0;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.n_cols = (size_t)INT32_MAX + 1;
-    a.n_rows = 1;
-    a.n_heads = 1;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a.n_cols = SIZE_MAX;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.n_rows = SIZE_MAX;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.n_heads = SIZE_MAX / 4;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.src_head_stride = SIZE_MAX / 2;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.dst_head_stride = beyond_ptrdiff;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.src_row_stride = beyond_ptrdiff / 2;
-    a.src_head_stride = beyond_ptrdiff;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a = valid_softmax();
-    a.desc.mask = arena.data + SM_MASK;
-    a.desc.mask_row_stride = SIZE_MAX / 2;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
-    a.desc.mask_row_stride = SM_COLS;
-    a.desc.mask_head_stride = beyond_ptrdiff;
-    EXPECT_SOFTMAX(a, POSENC_ERR_SHAPE);
+    int32_t schemes[] = { POSENC_SCALING_LINEAR, POSENC_SCALING_NTK, POSENC_SCALING_DYNAMIC_NTK };
+    for (size_t k = 0; k < 3; k++) {
+        posenc_rope_config c = schemes[k] == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic()
+                                                                        : with_scaling(schemes[k], 2.0);
+        for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+            BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, factor = 0.5, POSENC_ERR_PARAM);          /* documented range: factor >= 1 */
+    }
+    /* the NTK exponent R/(R-2) needs rotary_dim > 2 */
+    posenc_rope_config c = with_scaling(POSENC_SCALING_NTK, 2.0);
+    BAD(c, rotary_dim = 2, POSENC_ERR_PARAM);
+    c = good_dynamic();
+    BAD(c, rotary_dim = 2, POSENC_ERR_PARAM);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+    BAD(c, sequence_length = NAN, POSENC_ERR_PARAM);
+    BAD(c, sequence_length = INFINITY, POSENC_ERR_PARAM);
+    BAD(c, sequence_length = -1.0, POSENC_ERR_PARAM);
 }
 
-static void test_softmax_strides(void **state)
+static void test_scheme_yarn(void **state)
 {
     (void)state;
-    /* [h][r][c] layout broken on each side, and [r][h][c] (head stride n_cols, row stride n_heads*n_cols). */
-    const struct { size_t head_stride, row_stride; } bad[] = {
-        { SM_ROWS * SM_COLS, SM_COLS - 1 }, { SM_ROWS * SM_COLS, 0 }, { SM_ROWS * SM_COLS - 1, SM_COLS },
-        { 0, SM_COLS }, { SM_COLS, SM_COLS }, { SM_COLS - 1, SM_HEADS * SM_COLS }, { SM_COLS, SM_HEADS * SM_COLS - 1 },
-        { 0, 0 },
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        softmax_args a = valid_softmax();
-        a.src_head_stride = bad[i].head_stride;
-        a.src_row_stride = bad[i].row_stride;
-        EXPECT_SOFTMAX(a, POSENC_ERR_STRIDE);
-        a = valid_softmax();
-        a.dst_head_stride = bad[i].head_stride;
-        a.dst_row_stride = bad[i].row_stride;
-        EXPECT_SOFTMAX(a, POSENC_ERR_STRIDE);
+    posenc_rope_config c = good_yarn();
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, beta_fast = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, beta_slow = bad_numbers[i], POSENC_ERR_PARAM);
     }
-    /* Row-major over heads ([r][h][c]) and padded layouts are fine; so are strides of single rows/heads. */
-    softmax_args a = valid_softmax();
-    a.src_head_stride = a.dst_head_stride = SM_COLS;
-    a.src_row_stride = a.dst_row_stride = SM_HEADS * SM_COLS;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a = valid_softmax();
-    a.src_row_stride = 7;
-    a.src_head_stride = 40;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a = valid_softmax();
-    a.n_rows = 1;
-    a.src_row_stride = a.dst_row_stride = 0;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a = valid_softmax();
-    a.n_heads = 1;
-    a.src_head_stride = a.dst_head_stride = 0;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-}
-
-static void test_softmax_mask_strides(void **state)
-{
-    (void)state;
-    softmax_args a = valid_softmax();
-    a.desc.mask = arena.data + SM_MASK;
-    /* Row stride shorter than a row (but not the broadcast 0). */
-    const size_t bad_row[] = { 1, SM_COLS - 1 };
-    for (size_t i = 0; i < sizeof bad_row / sizeof bad_row[0]; i++) {
-        a.desc.mask_row_stride = bad_row[i];
-        a.desc.mask_head_stride = 0;
-        EXPECT_SOFTMAX(a, POSENC_ERR_STRIDE);
-    }
-    /* Per-head masks whose blocks overlap (head stride not 0 but inside one head's block). */
-    a.desc.mask_row_stride = SM_COLS;
-    a.desc.mask_head_stride = SM_ROWS * SM_COLS - 1;
-    EXPECT_SOFTMAX(a, POSENC_ERR_STRIDE);
-    a.desc.mask_head_stride = 1;
-    EXPECT_SOFTMAX(a, POSENC_ERR_STRIDE);
-    /* Valid: shared by heads (0), one row broadcast over rows (row stride 0), per head broadcast rows. */
-    const struct { size_t row_stride, head_stride; } good[] = {
-        { SM_COLS, 0 }, { SM_COLS, SM_ROWS * SM_COLS }, { 0, 0 }, { 0, SM_COLS }, { SM_COLS + 3, 64 },
-    };
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        a.desc.mask_row_stride = good[i].row_stride;
-        a.desc.mask_head_stride = good[i].head_stride;
-        EXPECT_SOFTMAX(a, POSENC_OK);
-    }
-    /* A single row needs no row stride. */
-    a = valid_softmax();
-    a.desc.mask = arena.data + SM_MASK;
-    a.n_rows = 1;
-    a.desc.mask_row_stride = 1;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-}
-
-static void test_softmax_overlap(void **state)
-{
-    (void)state;
-    const size_t extent = (SM_HEADS - 1) * SM_ROWS * SM_COLS + (SM_ROWS - 1) * SM_COLS + SM_COLS;
-    const ptrdiff_t shifts[] = { 1, SM_COLS, (ptrdiff_t)extent - 1, -1, -(ptrdiff_t)extent + 1 };
-    for (size_t i = 0; i < sizeof shifts / sizeof shifts[0]; i++) {
-        softmax_args a = valid_softmax();
-        a.src = arena.data + 400;
-        a.dst = arena.data + 400 + shifts[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
-    }
-    softmax_args a = valid_softmax();
-    a.dst = arena.data + SM_SRC;
-    a.dst_row_stride = SM_COLS + 1;
-    a.dst_head_stride = 40;
-    EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
-    a = valid_softmax();
-    a.dst = arena.data + SM_SRC;
-    a.dst_head_stride = 40;
-    EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
-    /* The mask is read while dst is written. */
-    a = valid_softmax();
-    a.desc.mask = a.dst + 2;
-    a.desc.mask_row_stride = SM_COLS;
-    EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
-    a.desc.mask = a.dst - SM_COLS + 1;
-    a.desc.mask_head_stride = 0;
-    EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
-    /* In place with identical strides, and adjacent buffers, are fine. */
-    a = valid_softmax();
-    a.dst = arena.data + SM_SRC;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a = valid_softmax();
-    a.dst = arena.data + SM_SRC + extent;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a.desc.mask = a.src;   /* mask may alias the (read-only) source */
-    a.desc.mask_row_stride = SM_COLS;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-}
-
-static void test_softmax_enums(void **state)
-{
-    (void)state;
-    const int32_t bad[] = { -1, 3, 99, INT32_MIN, INT32_MAX };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        softmax_args a = valid_softmax();
-        a.desc.position = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
-        a = valid_softmax();
-        a.desc.slopes_mode = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
-        a = valid_softmax();
-        a.desc.reserved0 = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
-    }
-    softmax_args a = valid_softmax();
-    a.desc.reserved0 = 1;
-    EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
-}
-
-static void test_softmax_params(void **state)
-{
-    (void)state;
-    const float non_finite[] = { NAN, -NAN, INFINITY, -INFINITY };
+    BAD(c, factor = 0.5, POSENC_ERR_PARAM);
+    BAD(c, beta_fast = 0.5, POSENC_ERR_PARAM);           /* beta_fast < beta_slow */
+    double negative_or_nonfinite[] = { NAN, INFINITY, -INFINITY, -1.0 };
     for (size_t i = 0; i < 4; i++) {
-        softmax_args a = valid_softmax();
-        a.desc.scale = non_finite[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
-        a = valid_softmax();
-        a.desc.max_bias = non_finite[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+        BAD(c, attention_factor = negative_or_nonfinite[i], POSENC_ERR_PARAM);
+        BAD(c, mscale = negative_or_nonfinite[i], POSENC_ERR_PARAM);
+        BAD(c, mscale_all_dim = negative_or_nonfinite[i], POSENC_ERR_PARAM);
     }
-    const float non_positive[] = { 0.0f, -0.0f, -1.0f };
-    for (size_t i = 0; i < 3; i++) {
-        softmax_args a = valid_softmax();
-        a.desc.max_bias = non_positive[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
-        a.desc.position = POSENC_POSITION_SYMMETRIC;
-        EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    /* huge but finite factors stay valid: DeepSeek's ratio is exactly 1 here */
+    c.mscale = 1.0;
+    c.mscale_all_dim = 1.0;
+    c.factor = 1e300;
+    assert_true(plan_mscale(&c) == 1.0);
+}
+
+static void test_scheme_llama3(void **state)
+{
+    (void)state;
+    posenc_rope_config c = good_llama3();
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, original_max_position = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, low_freq_factor = bad_numbers[i], POSENC_ERR_PARAM);
+        BAD(c, high_freq_factor = bad_numbers[i], POSENC_ERR_PARAM);
     }
-    /* A bad custom slope or sink in the last head is found too. */
-    for (size_t i = 0; i < 4; i++) {
-        for (size_t h = 0; h < SM_HEADS; h++) {
-            softmax_setup(NULL);
-            softmax_args a = valid_softmax();
-            a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
-            a.desc.slopes = arena.data + SM_SLOPES;
-            arena.data[SM_SLOPES + h] = non_finite[i];
-            EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    BAD(c, factor = 0.5, POSENC_ERR_PARAM);
+    BAD(c, high_freq_factor = 1.0, POSENC_ERR_PARAM);    /* high == low: the smooth band divides by 0 */
+    BAD(c, low_freq_factor = 5.0, POSENC_ERR_PARAM);     /* high < low */
+}
+
+static void test_scheme_longrope_and_freq_factors(void **state)
+{
+    (void)state;
+    posenc_rope_config c = good_longrope();
+    BAD(c, short_factors = NULL, POSENC_ERR_NULL);
+    c.use_long_factors = 1;
+    BAD(c, long_factors = NULL, POSENC_ERR_NULL);
+    c.use_long_factors = 0;
+    BAD(c, use_long_factors = 2, POSENC_ERR_ENUM);
+    BAD(c, use_long_factors = -1, POSENC_ERR_ENUM);
+    for (size_t i = 0; i < N_BAD_NUMBERS; i++)
+        BAD(c, factor = bad_numbers[i], POSENC_ERR_PARAM);
+    double bad_orig[] = { NAN, INFINITY, 0.0, -5.0, 1.0 };   /* ln(original_max) must be > 0 */
+    for (size_t i = 0; i < 5; i++)
+        BAD(c, original_max_position = bad_orig[i], POSENC_ERR_PARAM);
+    BAD(c, attention_factor = -1.0, POSENC_ERR_PARAM);
+    BAD(c, attention_factor = NAN, POSENC_ERR_PARAM);
+
+    /* one bad entry anywhere in the list in use (first, middle, last) */
+    double list[48];
+    size_t where[] = { 0, 23, 47 };
+    for (size_t w = 0; w < 3; w++) {
+        for (size_t i = 0; i < N_BAD_NUMBERS; i++) {
+            memcpy(list, short_factors, sizeof list);
+            list[where[w]] = bad_numbers[i];
+            posenc_rope_config s = good_longrope();
+            s.short_factors = list;
+            EXPECT_PLAN_ERROR_WHAT(&s, POSENC_ERR_PARAM, "bad short factor");
+            s.short_factors = short_factors;         /* a bad unused list is not read */
+            s.long_factors = list;
+            posenc_rope_plan *plan = create_plan(&s);
+            posenc_rope_plan_destroy(plan);
+            s.use_long_factors = 1;
+            EXPECT_PLAN_ERROR_WHAT(&s, POSENC_ERR_PARAM, "bad long factor");
+
+            posenc_rope_config f = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+            f.freq_factors = list;
+            EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_PARAM, "bad freq factor");
         }
     }
-    const float bad_sinks[] = { NAN, -NAN, INFINITY };
-    for (size_t i = 0; i < 3; i++) {
-        for (size_t h = 0; h < SM_HEADS; h++) {
-            softmax_setup(NULL);
-            softmax_args a = valid_softmax();
-            a.desc.sinks = arena.data + SM_SINKS;
-            arena.data[SM_SINKS + h] = bad_sinks[i];
-            EXPECT_SOFTMAX(a, POSENC_ERR_PARAM);
+    posenc_rope_config f = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+    EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_NULL, "freq_factors NULL");
+    f.freq_factors = (const double[]){ 1e-320 };   /* omega / tiny overflows to inf: refused */
+    f.head_dim = 2;
+    EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_PARAM, "freq factor that overflows omega");
+    f.head_dim = 4;                                /* 1e300^(-1/2) / 1e308 underflows to 0: refused */
+    f.base = 1e300;
+    f.freq_factors = (const double[]){ 1.0, 1e308 };
+    EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_PARAM, "freq factor that underflows omega");
+}
+
+static void test_scheme_sections(void **state)
+{
+    (void)state;
+    int32_t layouts[] = { POSENC_AXES_MROPE, POSENC_AXES_MROPE_INTERLEAVED };
+    for (size_t k = 0; k < 2; k++) {
+        int32_t a = layouts[k];
+        posenc_rope_config ok = with_axes(a, 3, 16, 24, 24);
+        posenc_rope_plan *plan = create_plan(&ok);
+        posenc_rope_plan_destroy(plan);
+        posenc_rope_config c = with_axes(a, 3, 16, 24, 24);
+        BAD(c, n_sections = 2, POSENC_ERR_PARAM);
+        BAD(c, n_sections = 4, POSENC_ERR_PARAM);
+        BAD(c, n_sections = 0, POSENC_ERR_PARAM);
+        BAD(c, n_sections = -3, POSENC_ERR_PARAM);
+        BAD(c, sections[2] = 23, POSENC_ERR_PARAM);      /* sum 63 */
+        BAD(c, sections[0] = 17, POSENC_ERR_PARAM);      /* sum 65 */
+        c = with_axes(a, 3, 70, -6, 0);                  /* sums to 64 with a negative entry */
+        EXPECT_PLAN_ERROR_WHAT(&c, POSENC_ERR_PARAM, "negative section");
+        c = with_axes(a, 3, INT32_MAX, INT32_MAX, 2);    /* sum overflows int32 */
+        EXPECT_PLAN_ERROR_WHAT(&c, POSENC_ERR_PARAM, "huge sections");
+        c = with_axes(a, 3, 64, 0, 0);                   /* empty sections are fine */
+        plan = create_plan(&c);
+        posenc_rope_plan_destroy(plan);
+        c = with_axes(a, 3, 16, 24, 24);
+        c.rotary_dim = 64;                               /* sections cover rotary_dim/2, not head_dim/2 */
+        EXPECT_PLAN_ERROR_WHAT(&c, POSENC_ERR_PARAM, "sections vs rotary_dim");
+    }
+    posenc_rope_config v = with_axes(POSENC_AXES_VISION_2D, 2, 32, 32, 0);
+    posenc_rope_plan *plan = create_plan(&v);
+    posenc_rope_plan_destroy(plan);
+    v.sections[2] = 99;                                  /* past n_sections: ignored */
+    plan = create_plan(&v);
+    posenc_rope_plan_destroy(plan);
+    BAD(v, n_sections = 3, POSENC_ERR_PARAM);
+    BAD(v, sections[1] = 31, POSENC_ERR_PARAM);
+    v = with_axes(POSENC_AXES_VISION_2D, 2, 66, -2, 0);
+    EXPECT_PLAN_ERROR_WHAT(&v, POSENC_ERR_PARAM, "negative vision section");
+    /* vision restarts the exponent per section: only schemes that act per pair combine with it */
+    int32_t refused[] = { POSENC_SCALING_NTK, POSENC_SCALING_DYNAMIC_NTK, POSENC_SCALING_YARN,
+                          POSENC_SCALING_LLAMA3, POSENC_SCALING_LONGROPE };
+    for (size_t k = 0; k < 5; k++) {
+        posenc_rope_config g = refused[k] == POSENC_SCALING_YARN ? good_yarn()
+                             : refused[k] == POSENC_SCALING_LLAMA3 ? good_llama3()
+                             : refused[k] == POSENC_SCALING_DYNAMIC_NTK ? good_dynamic()
+                             : refused[k] == POSENC_SCALING_LONGROPE ? good_longrope()
+                             : with_scaling(refused[k], 2.0);
+        g.head_dim = 128;
+        g.rotary_dim = 0;
+        set_sections(&g, POSENC_AXES_VISION_2D, 2, 32, 32, 0);
+        EXPECT_PLAN_ERROR_WHAT(&g, POSENC_ERR_PARAM, "vision with a global-index scheme");
+    }
+}
+
+/* ---- issue 9.3: frequencies the angle reduction cannot carry ------------------------------------------------
+ * The reduction (numerics.h) computes k = round(theta * 2/pi) in double: t's rounding (2^-53) and the constant
+ * 2/pi (6.2e-17) can put k one off, so |r| reaches pi/4 + |theta| * 1.73e-16, and the float polynomials are
+ * accurate within pi/4 only. A divisor of 1e-8 (w = 1e8) gave garbage at 2^31 - 1, 1e-300 an infinite angle
+ * and NaN; even w = 1.6e6, where t still fits the 2^51 rounding range, errs by 5e-6. POSENC_MAX_FREQUENCY = 2^19
+ * keeps |r| <= 0.98 (polynomial error <= 4.6e-7). */
+
+/* Divisors so that the plan's w_i = base^(-2i/R) / divisor_i lands on target_i, or on the nearest double below
+ * it when the division cannot hit it exactly (above it when `above`). */
+static void divisors_for(double base, size_t n_pairs, const double *target, int above, double *divisor)
+{
+    for (size_t i = 0; i < n_pairs; i++) {
+        double w = pow(base, -2.0 * (double)i / (double)(2 * n_pairs));
+        double d = w / target[i];
+        while (above ? !(w / d > target[i]) : w / d > target[i])
+            d = nextafter(d, above ? 0.0 : INFINITY);
+        divisor[i] = d;
+    }
+}
+
+static posenc_status frequency_plan(double base, size_t n_pairs, const double *divisor, posenc_rope_plan **plan)
+{
+    posenc_rope_config cfg = make_config((uint32_t)(2 * n_pairs), 0, POSENC_ROPE_HALF, base,
+                                         POSENC_SCALING_FREQ_FACTORS);
+    cfg.freq_factors = divisor;
+    *plan = NULL;
+    return posenc_rope_plan_create(&cfg, plan);
+}
+
+/* Largest per-head error against the float64 oracle over positions at and near +-POSENC_MAX_POSITION, on every
+ * variant this CPU runs. Pairs whose x entries are zero do not count (`skip_pair0` zeroes pair 0). */
+static double max_error_at_edges(const posenc_rope_plan *plan, size_t n_pairs, int skip_pair0)
+{
+    const int64_t P = POSENC_MAX_POSITION;
+    const int64_t positions[] = { P, -P, P - 1, -(P - 1), P - 2, (INT64_C(1) << 30) + 1, 3, -3, 1, 0,
+                                  P - 12345, -(P - 98765) };
+    const size_t head_dim = 2 * n_pairs;
+    double omega[MAX_PAIRS];
+    assert_int_equal(posenc_rope_plan_info(plan, omega, n_pairs, NULL), POSENC_OK);
+    float x[2 * MAX_PAIRS], y[2 * MAX_PAIRS];
+    double y64[2 * MAX_PAIRS], pos[MAX_PAIRS];
+    test_fill(x, head_dim, -1.0f, 1.0f);
+    if (skip_pair0)
+        x[0] = x[n_pairs] = 0.0f;
+    char before[32];
+    snprintf(before, sizeof before, "%s", posenc_isa());
+    double worst = 0.0;
+    for (size_t v = 0; v < posenc_isa_count(); v++) {
+        if (!posenc_isa_supported(v))
+            continue;
+        assert_int_equal(posenc_set_isa(posenc_isa_name(v)), POSENC_OK);
+        for (size_t k = 0; k < sizeof positions / sizeof positions[0]; k++) {
+            assert_int_equal(posenc_rope_apply_to(plan, x, head_dim, head_dim, y, head_dim, head_dim, 1, 1,
+                                                  &positions[k], 0, 0), POSENC_OK);
+            for (size_t i = 0; i < n_pairs; i++)
+                pos[i] = (double)positions[k];
+            oracle_rope_head(x, head_dim, head_dim, 0, omega, pos, 1.0, 1.0, y64);
+            double e = oracle_rel_l2(y, y64, head_dim);
+            if (!(e <= worst))
+                worst = e;   /* NaN sticks */
         }
     }
-    /* Valid: zero and negative scale, a -inf sink (no sink), any finite slope. */
-    softmax_setup(NULL);
-    softmax_args a = valid_softmax();
-    a.desc.scale = 0.0f;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a.desc.scale = -2.0f;
-    a.desc.sinks = arena.data + SM_SINKS;
-    arena.data[SM_SINKS] = -INFINITY;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a.desc.slopes_mode = POSENC_SLOPES_CUSTOM;
-    a.desc.slopes = arena.data + SM_SLOPES;
-    arena.data[SM_SLOPES] = -3.0f;
-    arena.data[SM_SLOPES + 1] = 0.0f;
-    EXPECT_SOFTMAX(a, POSENC_OK);
+    assert_int_equal(posenc_set_isa(before), POSENC_OK);
+    return worst;
 }
 
-static void test_softmax_position_range(void **state)
+/* The same for a one-pair plan over every position within `window` of +-POSENC_MAX_POSITION: the quotient's
+ * misrounding shows only where theta * 2/pi lies near a half-integer, so the edge needs many positions. */
+static double max_error_near_edges(const posenc_rope_plan *plan, int64_t window)
 {
-    (void)state;
-    const int64_t bad[] = { -1, INT64_MIN, POSENC_MAX_POSITION + 1, INT64_MAX };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        softmax_args a = valid_softmax();
-        a.desc.q_pos0 = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
-        a = valid_softmax();
-        a.desc.k_pos0 = bad[i];
-        EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
-        a.desc.position = POSENC_POSITION_NONE;   /* positions are checked whatever the mode */
-        a.desc.slopes_mode = POSENC_SLOPES_NONE;
-        EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
+    double omega;
+    assert_int_equal(posenc_rope_plan_info(plan, &omega, 1, NULL), POSENC_OK);
+    const float x[2] = { 0.6f, 0.8f };
+    char before[32];
+    snprintf(before, sizeof before, "%s", posenc_isa());
+    double worst = 0.0;
+    for (size_t v = 0; v < posenc_isa_count(); v++) {
+        if (!posenc_isa_supported(v))
+            continue;
+        assert_int_equal(posenc_set_isa(posenc_isa_name(v)), POSENC_OK);
+        for (int64_t d = 0; d < window; d++) {
+            for (int sign = -1; sign <= 1; sign += 2) {
+                int64_t p = sign * (POSENC_MAX_POSITION - d);
+                float y[2];
+                assert_int_equal(posenc_rope_apply_to(plan, x, 2, 2, y, 2, 2, 1, 1, &p, 0, 0), POSENC_OK);
+                double pos = (double)p, y64[2];
+                oracle_rope_head(x, 2, 2, 0, &omega, &pos, 1.0, 1.0, y64);
+                double e = oracle_rel_l2(y, y64, 2);
+                if (!(e <= worst))
+                    worst = e;
+            }
+        }
     }
-    /* Rows / columns running past the maximum position. */
-    softmax_args a = valid_softmax();
-    a.desc.q_pos0 = POSENC_MAX_POSITION - SM_ROWS + 2;
-    EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
-    a.desc.q_pos0 = POSENC_MAX_POSITION - SM_ROWS + 1;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a = valid_softmax();
-    a.desc.k_pos0 = POSENC_MAX_POSITION - SM_COLS + 2;
-    EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
-    a.desc.k_pos0 = POSENC_MAX_POSITION - SM_COLS + 1;
-    a.desc.q_pos0 = POSENC_MAX_POSITION - SM_ROWS + 1;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    a.desc.position = POSENC_POSITION_SYMMETRIC;
-    a.desc.q_pos0 = 0;   /* |d| up to 2^31 - 1 - (n_cols - 1): fits */
-    EXPECT_SOFTMAX(a, POSENC_OK);
+    assert_int_equal(posenc_set_isa(before), POSENC_OK);
+    return worst;
 }
 
-static void test_softmax_empty(void **state)
+static void test_scheme_frequency_bound(void **state)
 {
     (void)state;
-    softmax_args a = valid_softmax();
-    a.n_rows = 0;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    assert_true(arena_untouched());
-    a = valid_softmax();
-    a.n_cols = 0;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    assert_true(arena_untouched());
-    /* Strides do not matter for an empty tensor. */
-    a.src_row_stride = a.dst_row_stride = 0;
-    a.src_head_stride = a.dst_head_stride = 0;
-    EXPECT_SOFTMAX(a, POSENC_OK);
-    assert_true(arena_untouched());
+    const double W = POSENC_MAX_FREQUENCY;
+    assert_true(W == 0x1p19);
+    /* The analysis behind it: |theta| <= 2^50, so |r| <= pi/4 + 2^50 * (2^-53 + 6.2e-17) < 0.99. */
+    assert_true((double)POSENC_MAX_POSITION * W <= 0x1p50);
+    assert_true(0.7853981633974483 + 0x1p50 * (0x1p-53 + 6.2e-17) < 0.99);
+
+    /* The largest accepted frequency, in one pair and in 32 pairs (vector paths of every variant), rotates
+     * within the documented 1e-6 at +-(2^31 - 1). */
+    const size_t pair_counts[] = { 1, 32, 37 };
+    for (size_t c = 0; c < sizeof pair_counts / sizeof pair_counts[0]; c++) {
+        size_t n = pair_counts[c];
+        double target[MAX_PAIRS], divisor[MAX_PAIRS];
+        for (size_t i = 0; i < n; i++)
+            target[i] = i % 2 ? W * (1.0 - 1e-9 * (double)i) : W;
+        divisors_for(10000.0, n, target, 0, divisor);
+        posenc_rope_plan *plan;
+        assert_int_equal(frequency_plan(10000.0, n, divisor, &plan), POSENC_OK);
+        double omega[MAX_PAIRS];
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n, NULL), POSENC_OK);
+        assert_true(omega[0] == W);
+        double e = max_error_at_edges(plan, n, 0);
+        if (n == 1)
+            e = fmax(e, max_error_near_edges(plan, 40000));
+        fprintf(stderr, "# w = POSENC_MAX_FREQUENCY, %zu pairs: max error %.3g near +-(2^31 - 1)\n", n, e);
+        assert_true(e <= 1e-6);
+        posenc_rope_plan_destroy(plan);
+        /* One pair a single ulp above the edge: refused. */
+        for (size_t bad = 0; bad < n; bad += n > 1 ? n - 1 : 1) {
+            double above[MAX_PAIRS];
+            memcpy(above, divisor, sizeof above);
+            double one_target = W, one_divisor;
+            divisors_for(1.0, 1, &one_target, 1, &one_divisor);     /* 1 / d > W */
+            double w = pow(10000.0, -2.0 * (double)bad / (double)(2 * n));
+            above[bad] = w * one_divisor;
+            while (!(w / above[bad] > W))
+                above[bad] = nextafter(above[bad], 0.0);
+            posenc_rope_config cfg = make_config((uint32_t)(2 * n), 0, POSENC_ROPE_HALF, 10000.0,
+                                                 POSENC_SCALING_FREQ_FACTORS);
+            cfg.freq_factors = above;
+            EXPECT_PLAN_ERROR_WHAT(&cfg, POSENC_ERR_PARAM, "a frequency one ulp above POSENC_MAX_FREQUENCY");
+            if (n == 1)
+                break;
+        }
+    }
+
+    /* The audit's divisors 1e-8 (w = 1e8: garbage at 2^31 - 1) and 1e-300 (an infinite angle), w = 2^20 and the
+     * old 2^51 rounding edge, in FREQ_FACTORS and in both LongRoPE lists, at the first or the last pair. */
+    const double tiny[] = { 1e-8, 1e-300, 1.0 / (2.0 * W), 1.0 / 1647099.3, 5e-324 };
+    for (size_t t = 0; t < sizeof tiny / sizeof tiny[0]; t++) {
+        for (size_t where = 0; where < 2; where++) {
+            double list[32];
+            for (size_t i = 0; i < 32; i++)
+                list[i] = 1.0;
+            list[where ? 31 : 0] = tiny[t] * (where ? pow(10000.0, -62.0 / 64.0) : 1.0);   /* w = 1 / tiny */
+            posenc_rope_config f = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_FREQ_FACTORS);
+            f.freq_factors = list;
+            EXPECT_PLAN_ERROR_WHAT(&f, POSENC_ERR_PARAM, "freq factor making w > POSENC_MAX_FREQUENCY");
+            posenc_rope_config l = make_config(64, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);
+            l.factor = 2.0;
+            l.original_max_position = 4096;
+            l.short_factors = list;
+            l.long_factors = long_factors;
+            EXPECT_PLAN_ERROR_WHAT(&l, POSENC_ERR_PARAM, "short LongRoPE factor making w too large");
+            l.short_factors = short_factors;
+            l.long_factors = list;
+            l.use_long_factors = 1;
+            EXPECT_PLAN_ERROR_WHAT(&l, POSENC_ERR_PARAM, "long LongRoPE factor making w too large");
+        }
+    }
+
+    /* The whole accepted range, one power of two at a time down to the smallest subnormal: accepted and
+     * accurate at the edges. Normal w = 2^k through one pair and divisor 2^-k; subnormal w through pair 1 of
+     * base 2^1000 (w_1 = 2^-500), pair 0 zeroed so only pair 1 counts. */
+    double worst = 0.0;
+    for (int k = 19; k >= -1074; k--) {
+        posenc_rope_plan *plan;
+        double divisor[2];
+        size_t n_pairs = k >= -1022 ? 1 : 2;
+        if (n_pairs == 1) {
+            divisor[0] = ldexp(1.0, -k);
+            assert_int_equal(frequency_plan(10000.0, 1, divisor, &plan), POSENC_OK);
+        } else {
+            divisor[0] = 1.0;
+            divisor[1] = ldexp(1.0, -500 - k);
+            assert_int_equal(frequency_plan(0x1p1000, 2, divisor, &plan), POSENC_OK);
+        }
+        double omega[2];
+        assert_int_equal(posenc_rope_plan_info(plan, omega, n_pairs, NULL), POSENC_OK);
+        assert_true(omega[n_pairs - 1] == ldexp(1.0, k));
+        double e = max_error_at_edges(plan, n_pairs, n_pairs == 2);
+        if (!(e <= worst))
+            worst = e;
+        if (!(e <= 1e-6))
+            fprintf(stderr, "w = 2^%d: error %.3g\n", k, e);
+        assert_true(e <= 1e-6);
+        posenc_rope_plan_destroy(plan);
+    }
+    fprintf(stderr, "# w = 2^19 .. 2^-1074: max error %.3g at +-(2^31 - 1)\n", worst);
+}
+
+/* Issue 9.4: the magnitude factor is checked in double but used as a float: attention_factor 1e39 made the float
+ * mscale inf, 1e-300 made it 0. The float mscale must be finite, positive and normal, whichever way it arises
+ * (attention_factor, DeepSeek's ratio, LongRoPE's sqrt). */
+static void test_scheme_magnitude_in_float(void **state)
+{
+    (void)state;
+    const double flt_max = (double)FLT_MAX, flt_min = (double)FLT_MIN;
+    /* Values whose float is inf, 0 or subnormal. FLT_MAX + 2^103 (half its ulp) is the tie that rounds to inf. */
+    const double bad[] = { 1e39, 3.5e38, flt_max + 0x1p103, 1e300, DBL_MAX, 1e-300, 1e-39, 1e-45,
+                           nextafter(flt_min, 0.0) * 0.75, DBL_TRUE_MIN };
+    /* Edges that stay normal floats: FLT_MAX + 2^102 rounds down to FLT_MAX; just under FLT_MIN rounds up. */
+    const double good[] = { flt_max, flt_max + 0x1p102, flt_min, flt_min * (1.0 - 0x1p-26), 1.0, 1e-30 };
+    posenc_rope_config configs[2] = { good_yarn(), good_longrope() };
+    for (size_t c = 0; c < 2; c++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            BAD(configs[c], attention_factor = bad[i], POSENC_ERR_PARAM);
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+            posenc_rope_config g = configs[c];
+            g.attention_factor = good[i];
+            assert_true(plan_mscale(&g) == good[i]);   /* reported in double, as given */
+        }
+    }
+    /* DeepSeek's ratio g(mscale) / g(mscale_all_dim), g(m) = 0.1 m ln(factor) + 1, overflowing or vanishing as a
+     * float although both fields are finite. */
+    posenc_rope_config y = good_yarn();
+    y.mscale = 1e300;
+    y.mscale_all_dim = 1.0;
+    EXPECT_PLAN_ERROR_WHAT(&y, POSENC_ERR_PARAM, "DeepSeek ratio above FLT_MAX");
+    y.mscale = 1.0;
+    y.mscale_all_dim = 1e300;
+    EXPECT_PLAN_ERROR_WHAT(&y, POSENC_ERR_PARAM, "DeepSeek ratio below FLT_MIN");
+    y.mscale = 1e30;                       /* ratio ~1.2e29: a normal float */
+    y.mscale_all_dim = 1.0;
+    posenc_rope_plan_destroy(create_plan(&y));
+    /* The derived defaults stay normal floats for every finite factor. */
+    y = good_yarn();
+    y.factor = DBL_MAX;
+    posenc_rope_plan_destroy(create_plan(&y));
+    posenc_rope_config l = good_longrope();
+    l.factor = DBL_MAX;
+    l.original_max_position = nextafter(1.0, 2.0);   /* ln(original) = 2.2e-16: mscale = sqrt(1 + 3.2e18) */
+    assert_true(plan_mscale(&l) < 2e9);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_strerror_distinct_sentences),
-        cmocka_unit_test(test_version_queries),
-        cmocka_unit_test(test_isa_queries_out_of_range),
-        cmocka_unit_test(test_set_isa_errors),
         cmocka_unit_test(test_rope_config_init_errors),
-        cmocka_unit_test(test_softmax_desc_init_errors),
         cmocka_unit_test(test_plan_create_null_and_struct_size),
         cmocka_unit_test(test_plan_create_dims),
         cmocka_unit_test(test_plan_create_enums),
@@ -1448,6 +1479,14 @@ int main(void)
         cmocka_unit_test(test_plan_create_nomem),   /* not under ASan: its allocator must see every block */
 #endif
         cmocka_unit_test(test_plan_info_errors),
+        cmocka_unit_test_setup(test_scheme_base_and_enums, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_linear_ntk_dynamic, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_yarn, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_llama3, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_longrope_and_freq_factors, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_sections, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_frequency_bound, schemes_setup),
+        cmocka_unit_test_setup(test_scheme_magnitude_in_float, schemes_setup),
         cmocka_unit_test_setup_teardown(test_rope_valid_baseline, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_null_pointers, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_heads, rope_setup, rope_teardown),
@@ -1464,18 +1503,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rope_start_pos_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_shift_delta_range, rope_setup, rope_teardown),
         cmocka_unit_test_setup_teardown(test_rope_zero_tokens, rope_setup, rope_teardown),
-        cmocka_unit_test_setup(test_alibi_slopes_errors, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_valid_baseline, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_null_pointers, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_struct_size, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_shape, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_strides, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_mask_strides, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_overlap, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_enums, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_params, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_position_range, softmax_setup),
-        cmocka_unit_test_setup(test_softmax_empty, softmax_setup),
+        cmocka_unit_test_setup_teardown(test_rope_positions_overlap_output, rope_setup, rope_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
