@@ -10,7 +10,7 @@ import pytest
 import posenc
 from posenc._arrays import as_tensor
 from conftest import PACKAGE_DIR
-from hf_reference import head_rel_error, rope_default, rope_1d
+from hf_reference import head_rel_error, rope_default
 
 
 def rand(rng, *shape):

@@ -12,7 +12,9 @@ from conftest import PACKAGE_DIR, REPO
 
 
 def run_python(code, env_changes, cwd=None, pythonpath=PACKAGE_DIR):
-    env = {k: v for k, v in os.environ.items() if k not in ("POSENC_LIBRARY", "POSENC_ISA", "PYTHONPATH")}
+    # meson points LD_LIBRARY_PATH at the build directory; these children see the loader a user would
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("POSENC_LIBRARY", "POSENC_ISA", "PYTHONPATH", "LD_LIBRARY_PATH")}
     env.update({k: v for k, v in env_changes.items() if v is not None})
     env["PYTHONPATH"] = pythonpath
     return subprocess.run([sys.executable, "-c", code] if code else [sys.executable, "-m", "posenc"],
