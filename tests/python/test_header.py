@@ -91,8 +91,9 @@ def test_constants(header):
     if "POSENC_ROPE_SAME_POSITION" in d:
         assert value("POSENC_ROPE_SAME_POSITION") == _lib.ROPE_SAME_POSITION
     for dtype in posenc.DTYPES:
-        if "POSENC_" + {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[dtype.name] in d:
-            assert value("POSENC_" + {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[dtype.name]) == dtype.code
+        macro = "POSENC_" + {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}[dtype.name]
+        if macro in d:
+            assert value(macro) == dtype.code
     assert (value("POSENC_POSITION_NONE"), value("POSENC_POSITION_CAUSAL"), value("POSENC_POSITION_SYMMETRIC")) == (
         _lib.POSITION_NONE, _lib.POSITION_CAUSAL, _lib.POSITION_SYMMETRIC)
     assert (value("POSENC_SLOPES_NONE"), value("POSENC_SLOPES_ALIBI"), value("POSENC_SLOPES_CUSTOM")) == (

@@ -231,7 +231,8 @@ def test_mrope_against_qwen_vl_references(rng, api, interleaved_axes):
     y = plan.apply(x, positions=pos_3xt.T)           # token-major [n_tokens, 3]
     assert head_rel_error(y, ref) <= TOL
     # text tokens: t = h = w, which start= gives without positions
-    assert np.array_equal(plan.apply(x, start=40), plan.apply(x, positions=np.repeat(np.arange(40, 46)[:, None], 3, 1)))
+    same_on_every_axis = np.repeat(np.arange(40, 46)[:, None], 3, axis=1)
+    assert np.array_equal(plan.apply(x, start=40), plan.apply(x, positions=same_on_every_axis))
     # HF's layout [3, n_tokens] (position_axis_stride in 0.2)
     if api == "0.2":
         assert np.array_equal(plan.apply(x, positions=pos_3xt, axis_major=True), y)
