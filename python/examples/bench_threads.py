@@ -4,7 +4,9 @@ Usage: python bench_threads.py [--threads 2] [--repeat 5]
 (from the source tree: PYTHONPATH=python POSENC_LIBRARY=build/libposenc.so python python/examples/bench_threads.py)
 
 Each workload is a list of independent calls (chunks of a prefill); it is timed run serially on one thread and
-spread over a ThreadPoolExecutor. The printed ratio is serial time / threaded time (2.00x = twice as fast).
+spread over a ThreadPoolExecutor. The printed ratio is serial time / threaded time (2.00x = twice as fast);
+CPU/wall is the process's CPU time over the wall time of the threaded run (up to the thread count; above 1
+only if calls overlapped, which a call holding the GIL would prevent). On a busy machine read CPU/wall.
 """
 import argparse
 import os
@@ -19,14 +21,17 @@ import posenc
 
 
 def timed(fn, repeat):
-    """Median wall time of fn() over `repeat` runs, after one warm-up run."""
+    """(median wall time, median process CPU time / wall time) of fn() over `repeat` runs, after a warm-up.
+    CPU / wall above 1 means calls ran on several cores at once: they cannot while one holds the GIL."""
     fn()
-    times = []
+    walls, usage = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+        wall = time.perf_counter() - t0
+        walls.append(wall)
+        usage.append((time.process_time() - c0) / wall)
+    return sorted(walls)[len(walls) // 2], sorted(usage)[len(usage) // 2]
 
 
 def main():
@@ -51,12 +56,14 @@ def main():
     pool = ThreadPoolExecutor(max_workers=args.threads)
     print("libposenc %s, variant %s, %d CPUs reported, %d threads, median of %d" % (
         posenc.version(), posenc.isa(), os.cpu_count(), args.threads, args.repeat))
-    print("%-34s %10s %10s %8s" % ("workload (16 calls)", "1 thread", "%d threads" % args.threads, "ratio"))
+    print("%-34s %10s %10s %8s %12s" % ("workload (16 calls)", "1 thread", "%d threads" % args.threads, "ratio",
+                                         "CPU/wall"))
     for name, call in (("rope 256 tok x 32 heads x 128", rope_call), ("softmax 32 x 8 x 4096 causal ALiBi",
                                                                       softmax_call)):
-        serial = timed(lambda: [call(i) for i in range(16)], args.repeat)
-        threaded = timed(lambda: list(pool.map(call, range(16))), args.repeat)
-        print("%-34s %8.2f ms %8.2f ms %7.2fx" % (name, serial * 1e3, threaded * 1e3, serial / threaded))
+        serial, _ = timed(lambda: [call(i) for i in range(16)], args.repeat)
+        threaded, usage = timed(lambda: list(pool.map(call, range(16))), args.repeat)
+        print("%-34s %8.2f ms %8.2f ms %7.2fx %11.2f" % (name, serial * 1e3, threaded * 1e3, serial / threaded,
+                                                        usage))
     pool.shutdown()
 
     # The GIL during one long call (the scalar variant, ~10-40x slower than SIMD): with the switch interval at
