@@ -18,7 +18,7 @@ from ._lib import Library, load
 from ._rope import RopePlan
 from ._softmax import alibi_slopes, softmax
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"   # released with libposenc 0.2; works with 0.1 and 0.2
 
 __all__ = [
     "RopePlan", "softmax", "alibi_slopes", "isa", "isas", "set_isa", "isa_forced", "version", "load", "library",

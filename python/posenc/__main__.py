@@ -14,6 +14,11 @@ def main():
         return 1
     print("libposenc %s (posenc package %s)" % (lib.version, posenc.__version__))
     print("library: %s" % lib.path)
+    if lib.tensor_api:
+        names = ", ".join(d.name for d in posenc.DTYPES)
+        print("element types: RoPE %s; softmax float32 (tensor-view calls)" % names)
+    else:
+        print("element types: float32 (a 0.1 library: no tensor-view calls)")
     active = posenc.isa()
     print("variants (best first):")
     for name, supported in posenc.isas():

@@ -10,30 +10,29 @@ __all__ = ["DType", "DTYPES", "Tensor", "as_tensor", "as_index_array", "as_param
 class DType:
     """One element type the kernels may compute on.
 
-    name: numpy-style name; code: the POSENC_F32 / F16 / BF16 value (docs/design.md section 7); storage: the
-    numpy dtype holding its bits; dlpack: (type code, bits) in DLPack; numpy_native: numpy's dtype identifies
-    it (bfloat16 has no numpy dtype: it reaches the package only through DLPack); needs: None when the 0.1 calls
-    compute it, else the library symbol that must exist for it to be computed.
+    name: numpy-style name; code: its POSENC_F32 / POSENC_F16 / POSENC_BF16 value; storage: the numpy dtype
+    holding its bits; dlpack: (type code, bits) in DLPack; numpy_native: numpy's dtype identifies it (bfloat16
+    has no numpy dtype: it reaches the package through DLPack, e.g. torch.bfloat16, and is held as uint16).
+    float32 runs on every library; the others need the 0.2 calls on tensor views (Library.tensor_api).
     """
 
-    def __init__(self, name, code, storage, dlpack, numpy_native, needs):
+    def __init__(self, name, code, storage, dlpack, numpy_native):
         self.name = name
         self.code = code
         self.storage = np.dtype(storage)
         self.dlpack = dlpack
         self.numpy_native = numpy_native
-        self.needs = needs
         self.itemsize = self.storage.itemsize
 
     def __repr__(self):
         return "posenc dtype %s" % self.name
 
 
-# Adding an element type is one row here.
+# Adding an element type is one row here (and its code in the library).
 DTYPES = (
-    DType("float32", 0, np.float32, (2, 32), True, None),
-    DType("float16", 1, np.float16, (2, 16), True, "posenc_rope_rotate"),
-    DType("bfloat16", 2, np.uint16, (4, 16), False, "posenc_rope_rotate"),
+    DType("float32", 0, np.float32, (2, 32), True),
+    DType("float16", 1, np.float16, (2, 16), True),
+    DType("bfloat16", 2, np.uint16, (4, 16), False),
 )
 FLOAT32 = DTYPES[0]
 
@@ -132,7 +131,11 @@ class Tensor:
         self.dtype = dtype
         self.source = source
         item = dtype.itemsize
-        self.strides = tuple(s // item if n > 1 else 0 for s, n in zip(array.strides, array.shape))
+        if array.size == 0:      # nothing is addressed: report the strides of a packed array of this shape
+            dims = [max(n, 1) for n in array.shape]
+            self.strides = tuple(int(np.prod(dims[i + 1:], dtype=np.int64)) for i in range(len(dims)))
+        else:
+            self.strides = tuple(s // item if n > 1 else 0 for s, n in zip(array.strides, array.shape))
         self.ptr = array.ctypes.data
 
     @property
@@ -143,6 +146,8 @@ class Tensor:
 def _layout_problem(array):
     """Why the kernels cannot address `array` directly, or None. Axes of length <= 1 have no stride to check."""
     item = array.dtype.itemsize
+    if array.size == 0:
+        return None
     for axis, (n, s) in enumerate(zip(array.shape, array.strides)):
         if n <= 1:
             continue

@@ -20,6 +20,7 @@ ERR_UNSUPPORTED = -11
 
 ROPE_INVERSE = 1
 ROPE_NO_MSCALE = 2
+ROPE_SAME_POSITION = 4
 
 PAIRING = {"half": 0, "interleaved": 1}
 SCALING = {"none": 0, "linear": 1, "ntk": 2, "dynamic_ntk": 3, "yarn": 4, "llama3": 5, "longrope": 6,
@@ -67,7 +68,7 @@ class RopeConfig(ctypes.Structure):
         ("n_sections", ctypes.c_int32),
         ("sections", ctypes.c_int32 * 4),
         ("freq_factors", _double_p),
-        # 0.2 (docs/design.md section 7): YaRN truncate, 1 = floor/ceil the correction range (HF's default)
+        # appended in 0.2: YaRN truncate, 1 (default, HF's true) floors / ceils the correction range
         ("truncate", ctypes.c_int32),
     ]
 
@@ -91,20 +92,48 @@ class SoftmaxDesc(ctypes.Structure):
         ("mask_row_stride", ctypes.c_size_t),
         ("mask_head_stride", ctypes.c_size_t),
         ("sinks", _void_p),
-        # 0.2 (docs/design.md section 7)
-        ("precision", ctypes.c_int32),
-        ("mask_dtype", ctypes.c_int32),
+        # appended in 0.2
         ("q_positions", _void_p),
-        ("k_positions", _void_p),
+        ("parallel", _void_p),
     ]
 
 
 SOFTMAX_DESC_FIRST_FIELDS = 13  # posenc_softmax_desc as released in 0.1 ends with sinks
 
 
-def _first_release_size(struct, n_fields):
-    name, ctype = struct._fields_[n_fields - 1][:2]
-    return getattr(struct, name).offset + ctypes.sizeof(ctype)
+class TensorView(ctypes.Structure):
+    """Mirror of posenc_tensor (0.2, frozen)."""
+    _fields_ = [
+        ("data", _void_p),
+        ("dtype", ctypes.c_int32),
+        ("reserved", ctypes.c_uint32),
+        ("stride_a", ctypes.c_size_t),
+        ("stride_b", ctypes.c_size_t),
+    ]
+
+
+class RopeArgs(ctypes.Structure):
+    """Mirror of posenc_rope_args (0.2)."""
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("positions", _void_p),
+        ("position_axis_stride", ctypes.c_size_t),
+        ("start_pos", ctypes.c_int64),
+        ("parallel", _void_p),
+    ]
+
+
+ROPE_ARGS_FIRST_FIELDS = 6
+
+
+def _prefix_size(struct, n_fields):
+    """struct_size of the first n_fields fields: up to the next field's offset (or the whole struct), so the
+    size covers the padding a C compiler puts there (the library wants multiples of 8)."""
+    fields = struct._fields_
+    if n_fields < len(fields):
+        return getattr(struct, fields[n_fields][0]).offset
+    return ctypes.sizeof(struct)
 
 
 # ---- signatures -------------------------------------------------------------------------------------------------
@@ -138,20 +167,33 @@ _SIGNATURES = {
     "posenc_alibi_slopes": (_status, [_size, ctypes.c_float, _void_p], True),
     "posenc_softmax": (_status, [_void_p, _void_p, _size, _size, _void_p, _size, _size, _size, _size, _size],
                        True),
+    # 0.2: tensor views
+    "posenc_rope_args_init": (_status, [_void_p, _size], False),
+    "posenc_rope_rotate": (_status, [_void_p, _void_p, _void_p, _void_p, _size, _size], False),
+    "posenc_rope_rotate_qk": (_status, [_void_p, _void_p, _void_p, _void_p, _void_p, _void_p, _size, _size, _size],
+                              False),
+    "posenc_rope_rotate_tables": (_status, [_void_p, _void_p, _void_p, _void_p, _void_p, _size, _void_p, _size,
+                                            _size], False),
+    "posenc_softmax_forward": (_status, [_void_p, _void_p, _void_p, _size, _size, _size], False),
 }
+
+_TENSOR_API = ("posenc_rope_args_init", "posenc_rope_rotate", "posenc_rope_rotate_qk", "posenc_rope_rotate_tables",
+               "posenc_softmax_forward")
 
 
 class Library:
     """One loaded libposenc: its functions (as attributes, e.g. ``lib.posenc_isa()``), version and features.
 
-    Attributes: ``path`` (what was loaded), ``version`` ("0.1.0"), ``version_number`` (100),
-    ``rope_config_size`` / ``softmax_desc_size`` (the struct sizes this library accepts from this package's
-    mirrors: the first-release size or more).
+    Attributes: ``path`` (what was loaded), ``version`` ("0.2.0"), ``version_number`` (200),
+    ``rope_config_size`` / ``softmax_desc_size`` / ``rope_args_size`` (the struct sizes this library accepts
+    from this package's mirrors: the first-release size or more), ``tensor_api`` (True when the 0.2 calls on
+    tensor views exist: any element type, axis-major positions; the package then uses them. Tests set it to
+    False to drive the 0.1 calls of the same library).
     """
 
     def __init__(self, path):
-        self.path = path
-        self._cdll = ctypes.CDLL(path)
+        self.path = os.path.abspath(path) if os.sep in path else path     # a loader name stays a name
+        self._cdll = ctypes.CDLL(self.path)
         missing = []
         for name, (restype, argtypes, required) in _SIGNATURES.items():
             try:
@@ -171,13 +213,15 @@ class Library:
                                                     self.posenc_rope_config_init)
         self.softmax_desc_size = self._accepted_size(SoftmaxDesc, SOFTMAX_DESC_FIRST_FIELDS,
                                                      self.posenc_softmax_desc_init)
+        self.tensor_api = all(hasattr(self, name) for name in _TENSOR_API)
+        self.rope_args_size = (self._accepted_size(RopeArgs, ROPE_ARGS_FIRST_FIELDS, self.posenc_rope_args_init)
+                               if self.tensor_api else 0)
 
     @staticmethod
     def _accepted_size(struct, first_fields, init):
         """The largest prefix of the mirror (whole fields) that init() accepts; LibraryError if none."""
-        names = [f[0] for f in struct._fields_]
-        for n in range(len(names), first_fields - 1, -1):
-            size = _first_release_size(struct, n)
+        for n in range(len(struct._fields_), first_fields - 1, -1):
+            size = _prefix_size(struct, n)
             probe = struct()
             if init(ctypes.byref(probe), size) == OK:
                 return size
@@ -188,10 +232,14 @@ class Library:
         return hasattr(self, symbol) or hasattr(self._cdll, symbol)
 
     def has_field(self, struct, field):
-        """True if this library reads `field` of `struct` (RopeConfig or SoftmaxDesc)."""
-        offset = getattr(struct, field).offset + getattr(struct, field).size
-        accepted = self.rope_config_size if struct is RopeConfig else self.softmax_desc_size
-        return offset <= accepted and self.version_number >= 200
+        """True if this library reads `field` of `struct` (RopeConfig, SoftmaxDesc or RopeArgs): the mirror has
+        it and the library accepts a struct_size that covers it."""
+        if field not in [f[0] for f in struct._fields_]:
+            return False
+        end = getattr(struct, field).offset + getattr(struct, field).size
+        accepted = {RopeConfig: self.rope_config_size, SoftmaxDesc: self.softmax_desc_size,
+                    RopeArgs: self.rope_args_size}[struct]
+        return end <= accepted
 
     def strerror(self, status):
         return self.posenc_strerror(status).decode()
@@ -212,6 +260,11 @@ class Library:
         self.check(self.posenc_softmax_desc_init(ctypes.byref(desc), self.softmax_desc_size),
                    "posenc_softmax_desc_init")
         return desc
+
+    def new_rope_args(self):
+        args = RopeArgs()
+        self.check(self.posenc_rope_args_init(ctypes.byref(args), self.rope_args_size), "posenc_rope_args_init")
+        return args
 
     def __repr__(self):
         return "<posenc.Library %s from %s>" % (self.version, self.path)

@@ -33,15 +33,15 @@ def _enum_name(value, table):
 
 
 def require_computable(tensor, name, lib):
-    """Refuse element types the loaded library cannot compute yet (f16/bf16 before the 0.2 tensor API)."""
-    needs = tensor.dtype.needs
-    if needs is None:
-        return
-    if lib.has(needs):
-        raise NotImplementedError("%s is %s: libposenc %s has %s, which this posenc package version does not "
-                                  "call yet" % (name, tensor.dtype.name, lib.version, needs))
-    raise TypeError("%s is %s: libposenc %s computes float32 only (%s needs %s, the 0.2 tensor API); convert it "
-                    "to float32" % (name, tensor.dtype.name, lib.version, tensor.dtype.name, needs))
+    """Refuse element types the loaded library cannot take: anything but float32 needs the 0.2 tensor API."""
+    if tensor.dtype is not FLOAT32 and not lib.tensor_api:
+        raise TypeError("%s is %s: libposenc %s computes float32 only (other element types need the 0.2 calls on "
+                        "tensor views); convert it to float32" % (name, tensor.dtype.name, lib.version))
+
+
+def view(tensor, stride_a, stride_b):
+    """A posenc_tensor for a validated Tensor."""
+    return _lib.TensorView(tensor.ptr, tensor.dtype.code, 0, stride_a, stride_b)
 
 
 def _check_same_shape(a, b, a_name, b_name):
@@ -231,32 +231,44 @@ class RopePlan:
         return n_tokens, n_heads, ts, hs
 
     def _positions(self, positions, n_tokens, axis_major):
-        if axis_major:
-            if not self._lib.has("posenc_rope_rotate"):
-                raise NotImplementedError(
-                    "axis_major positions ([n_axes, n_tokens], HF's M-RoPE layout) need posenc_rope_rotate's "
-                    "position_axis_stride (libposenc 0.2); libposenc %s reads token-major positions: pass "
-                    "positions.T" % self._lib.version)
-            raise NotImplementedError("axis_major positions: libposenc %s has posenc_rope_rotate, which this "
-                                      "posenc package version does not call yet" % self._lib.version)
+        """(array to keep alive, pointer, position_axis_stride) of the positions argument."""
+        if axis_major and not self._lib.tensor_api:
+            raise NotImplementedError(
+                "axis_major positions ([n_axes, n_tokens], HF's M-RoPE layout) need posenc_rope_rotate's "
+                "position_axis_stride (libposenc 0.2); libposenc %s reads token-major positions: pass positions.T"
+                % self._lib.version)
         if positions is None:
-            return None, None
+            return None, None, 0
         p = as_index_array(positions, "positions")
         axes = self._n_axes
-        if axes == 1 and p.shape in ((n_tokens,), (n_tokens, 1)):
-            return p, p.ctypes.data
-        if p.shape == (n_tokens, axes):
-            return p, p.ctypes.data
-        want = "[%d]" % n_tokens if axes == 1 else "[%d, %d] (token-major)" % (n_tokens, axes)
+        if axes == 1 and p.shape in ((n_tokens,), (n_tokens, 1), (1, n_tokens)):
+            return p, p.ctypes.data, 0
+        if axis_major and p.shape == (axes, n_tokens):
+            return p, p.ctypes.data, max(n_tokens, 1)
+        if not axis_major and p.shape == (n_tokens, axes):
+            return p, p.ctypes.data, 0
+        want = "[%d]" % n_tokens if axes == 1 else (
+            "[%d, %d] (axis-major)" % (axes, n_tokens) if axis_major else
+            "[%d, %d] (token-major; axis_major=True takes [%d, %d])" % (n_tokens, axes, axes, n_tokens))
         raise ValueError("positions has shape %s; this plan takes %s" % (p.shape, want))
 
     @staticmethod
     def _flags(inverse, no_mscale):
         return (_lib.ROPE_INVERSE if inverse else 0) | (_lib.ROPE_NO_MSCALE if no_mscale else 0)
 
+    def _args(self, flags, pos_ptr=None, axis_stride=0, start=0):
+        args = self._lib.new_rope_args()
+        args.flags = flags
+        args.positions = pos_ptr
+        args.position_axis_stride = axis_stride
+        args.start_pos = int(start)
+        return args
+
     def _output(self, src, out, name="out"):
+        """(Tensor, what apply returns) for out: None allocates src's numpy dtype (float32 for bfloat16)."""
         if out is None:
-            array = np.empty(src.shape, FLOAT32.storage)
+            dtype = src.dtype.storage if src.dtype.numpy_native else FLOAT32.storage
+            array = np.empty(src.shape, dtype)
             return as_tensor(array, name, writable=True), array
         dst = as_tensor(out, name, writable=True)
         require_computable(dst, name, self._lib)
@@ -268,11 +280,13 @@ class RopePlan:
               copy=False):
         """Rotate x [n_tokens, n_heads, head_dim] (or [n_tokens, head_dim]) and return the result.
 
-        positions: int64 [n_tokens] (or [n_tokens, n_axes], token-major) or None for start, start+1, ...
-        out: None allocates a new float32 numpy array; an array (numpy or DLPack, any strides) receives the
-        result; out=x rotates in place. inverse rotates by -angle; no_mscale leaves out the magnitude factor.
-        copy=True lets an x that is not addressable as it is (negative strides, non-contiguous last axis,
-        float64, a list) be copied to float32 first. axis_major (positions [n_axes, n_tokens]) is a 0.2 feature.
+        positions: integers [n_tokens] (or [n_tokens, n_axes], token-major; [n_axes, n_tokens] with
+        axis_major=True, HF's M-RoPE position_ids layout) or None for start, start+1, ...
+        out: None allocates a new numpy array of x's dtype (float32 for bfloat16); an array (numpy or DLPack,
+        any strides, any element type the library takes: float32 -> bfloat16 straight into a KV cache) receives
+        the result; out=x rotates in place. inverse rotates by -angle; no_mscale leaves out the magnitude
+        factor. copy=True lets an x that is not addressable as it is (negative strides, non-contiguous last
+        axis, float64, a list) be copied to float32 first.
         """
         lib = self._lib
         src = as_tensor(x, "x", copy=copy)
@@ -280,17 +294,22 @@ class RopePlan:
         n_tokens, n_heads, sts, shs = self._layout(src, "x")
         dst, result = self._output(src, out)
         _, dts, dhs = self._layout(dst, "out")[1:]
-        keep, pos_ptr = self._positions(positions, n_tokens, axis_major)
-        lib.check(lib.posenc_rope_apply_to(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,
-                                           n_heads, pos_ptr, int(start), self._flags(inverse, no_mscale)),
-                  "posenc_rope_apply_to")
+        keep, pos_ptr, axis_stride = self._positions(positions, n_tokens, axis_major)
+        flags = self._flags(inverse, no_mscale)
+        if lib.tensor_api:
+            args = self._args(flags, pos_ptr, axis_stride, start)
+            st = lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(view(src, sts, shs)),
+                                        ctypes.byref(view(dst, dts, dhs)), n_tokens, n_heads)
+            lib.check(st, "posenc_rope_rotate")
+        else:
+            lib.check(lib.posenc_rope_apply_to(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,
+                                               n_heads, pos_ptr, int(start), flags), "posenc_rope_apply_to")
         return result
 
     def apply_qk(self, q, k, positions=None, start=0, inverse=False, no_mscale=False, axis_major=False):
         """Rotate q [n_tokens, n_q_heads, head_dim] and k [n_tokens, n_k_heads, head_dim] in place, in one pass
-        (each token's cos/sin computed once; GQA head counts may differ). Returns (q, k).
-
-        This is the C call's contract: in place only (out of place: apply() each of them with out=).
+        (each token's cos/sin computed once; GQA head counts may differ; q and k may be views of one fused QKV
+        buffer, and of different element types). Returns (q, k). For out of place, apply() each with out=.
         """
         lib = self._lib
         qt = as_tensor(q, "q", writable=True)
@@ -301,10 +320,17 @@ class RopePlan:
         k_tokens, n_k, kts, khs = self._layout(kt, "k")
         if k_tokens != n_tokens:
             raise ValueError("q has %d tokens but k has %d" % (n_tokens, k_tokens))
-        keep, pos_ptr = self._positions(positions, n_tokens, axis_major)
-        lib.check(lib.posenc_rope_apply_qk(self._handle(), qt.ptr, n_q, qts, qhs, kt.ptr, n_k, kts, khs,
-                                           n_tokens, pos_ptr, int(start), self._flags(inverse, no_mscale)),
-                  "posenc_rope_apply_qk")
+        keep, pos_ptr, axis_stride = self._positions(positions, n_tokens, axis_major)
+        flags = self._flags(inverse, no_mscale)
+        if lib.tensor_api:
+            args = self._args(flags, pos_ptr, axis_stride, start)
+            qv, kv = view(qt, qts, qhs), view(kt, kts, khs)
+            st = lib.posenc_rope_rotate_qk(self._handle(), ctypes.byref(args), ctypes.byref(qv), ctypes.byref(kv),
+                                           ctypes.byref(qv), ctypes.byref(kv), n_tokens, n_q, n_k)
+            lib.check(st, "posenc_rope_rotate_qk")
+        else:
+            lib.check(lib.posenc_rope_apply_qk(self._handle(), qt.ptr, n_q, qts, qhs, kt.ptr, n_k, kts, khs,
+                                               n_tokens, pos_ptr, int(start), flags), "posenc_rope_apply_qk")
         return q, k
 
     def shift(self, x, delta, inverse=False):
@@ -314,14 +340,21 @@ class RopePlan:
         t = as_tensor(x, "x", writable=True)
         require_computable(t, "x", lib)
         n_tokens, n_heads, ts, hs = self._layout(t, "x")
-        lib.check(lib.posenc_rope_shift(self._handle(), t.ptr, n_tokens, n_heads, ts, hs, int(delta),
-                                        self._flags(inverse, False)), "posenc_rope_shift")
+        if lib.tensor_api:
+            flags = self._flags(inverse, True) | _lib.ROPE_SAME_POSITION
+            args = self._args(flags, start=delta)
+            v = view(t, ts, hs)
+            lib.check(lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(v), ctypes.byref(v),
+                                             n_tokens, n_heads), "posenc_rope_rotate")
+        else:
+            lib.check(lib.posenc_rope_shift(self._handle(), t.ptr, n_tokens, n_heads, ts, hs, int(delta),
+                                            self._flags(inverse, False)), "posenc_rope_shift")
         return x
 
     def apply_tables(self, x, cos, sin, out=None, inverse=False, copy=False):
-        """Rotate x with your own tables cos, sin [n_tokens, rotary_dim/2] (or [rotary_dim/2] for one token),
-        which already include any magnitude factor; the plan supplies head_dim, rotary_dim and pairing only.
-        out as in apply(). cos and sin must share their row stride (copy=True copies them otherwise)."""
+        """Rotate x with your own float32 tables cos, sin [n_tokens, rotary_dim/2] (or [rotary_dim/2] for one
+        token), which already include any magnitude factor; the plan supplies head_dim, rotary_dim and pairing
+        only. out as in apply(). cos and sin must share their row stride (copy=True copies them otherwise)."""
         lib = self._lib
         src = as_tensor(x, "x", copy=copy)
         require_computable(src, "x", lib)
@@ -332,26 +365,37 @@ class RopePlan:
             t = as_tensor(table, name, copy=copy)
             if t.dtype is not FLOAT32:
                 raise TypeError("%s must be float32, not %s" % (name, t.dtype.name))
-            if t.shape not in ((n_tokens, n_pairs),) and not (t.shape == (n_pairs,) and n_tokens <= 1):
+            if t.shape != (n_tokens, n_pairs) and not (t.shape == (n_pairs,) and n_tokens <= 1):
                 raise ValueError("%s has shape %s; expected [%d, %d] (n_tokens, rotary_dim/2)" % (
                     name, t.shape, n_tokens, n_pairs))
             tables.append(t)
         cos_t, sin_t = tables
-        stride_of = (lambda t: t.strides[0] if t.array.ndim == 2 and n_tokens > 1 else n_pairs)
-        table_stride = stride_of(cos_t)
-        if stride_of(sin_t) != table_stride:
+
+        def row_stride(t):
+            return t.strides[0] if t.array.ndim == 2 and n_tokens > 1 else n_pairs
+
+        table_stride = row_stride(cos_t)
+        if row_stride(sin_t) != table_stride:
             if not copy:
                 raise ValueError("cos and sin have different row strides (%d and %d elements); they share one "
                                  "table_stride in the C call (copy=True copies them)" % (table_stride,
-                                                                                        stride_of(sin_t)))
+                                                                                        row_stride(sin_t)))
             cos_t = as_tensor(np.ascontiguousarray(cos_t.array), "cos")
             sin_t = as_tensor(np.ascontiguousarray(sin_t.array), "sin")
             table_stride = n_pairs
         dst, result = self._output(src, out)
         _, dts, dhs = self._layout(dst, "out")[1:]
-        lib.check(lib.posenc_rope_apply_tables(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,
-                                               n_heads, cos_t.ptr, sin_t.ptr, table_stride,
-                                               self._flags(inverse, False)), "posenc_rope_apply_tables")
+        flags = self._flags(inverse, False)
+        if lib.tensor_api:
+            args = self._args(flags)
+            st = lib.posenc_rope_rotate_tables(self._handle(), ctypes.byref(args), ctypes.byref(view(src, sts, shs)),
+                                               cos_t.ptr, sin_t.ptr, table_stride, ctypes.byref(view(dst, dts, dhs)),
+                                               n_tokens, n_heads)
+            lib.check(st, "posenc_rope_rotate_tables")
+        else:
+            lib.check(lib.posenc_rope_apply_tables(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,
+                                                   n_heads, cos_t.ptr, sin_t.ptr, table_stride, flags),
+                      "posenc_rope_apply_tables")
         return result
 
     # ---- Hugging Face -----------------------------------------------------------------------------------------

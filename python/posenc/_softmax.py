@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _lib
 from ._arrays import FLOAT32, as_index_array, as_param_array, as_tensor
-from ._rope import require_computable
+from ._rope import require_computable, view
 
 __all__ = ["softmax", "alibi_slopes"]
 
@@ -40,10 +40,10 @@ def _layout(t, name):
     return n_heads, n_rows, n_cols, hs, rs
 
 
-def _feature(lib, field, what):
+def _feature(lib, field):
     if not lib.has_field(_lib.SoftmaxDesc, field):
-        raise NotImplementedError("%s needs posenc_softmax_desc.%s (libposenc 0.2); libposenc %s does not have it"
-                                  % (what, field, lib.version))
+        raise NotImplementedError("%s needs posenc_softmax_desc.%s, which libposenc %s does not have"
+                                  % (field, field, lib.version))
 
 
 def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=False, symmetric=False, mask=None,
@@ -56,9 +56,11 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
     symmetric). mask: additive, broadcastable to [n_heads, n_rows, n_cols] (shared rows / heads stay shared,
     no copy). sinks: per-head sink logits [n_heads] (join the max and the sum, produce no column).
     q_start=None puts the queries at the last n_rows keys: k_start + max(n_cols - n_rows, 0) (decoding with a
-    KV cache); the C default is 0. out: None allocates a float32 numpy array; out=scores works in place.
-    copy=True lets inputs that are not addressable as they are be copied to float32 first.
-    q_positions / k_positions (per-row / per-column positions) are 0.2 features.
+    KV cache); the C default is 0. q_positions: per-row query positions [n_rows] (packed sequences, tree
+    decoding; libposenc 0.2), replacing q_start. k_positions (per-column key positions) awaits library support.
+    out: None allocates a numpy array of the scores' dtype; out=scores works in place. copy=True lets inputs
+    that are not addressable as they are be copied to float32 first. Element types other than float32 need a
+    library whose posenc_softmax_forward takes them (0.2 refuses them: UnsupportedError).
     """
     lib = _lib.library()
     src = as_tensor(scores, "scores", copy=copy)
@@ -66,7 +68,7 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
     n_heads, n_rows, n_cols, shs, srs = _layout(src, "scores")
 
     if out is None:
-        result = np.empty(src.shape, FLOAT32.storage)
+        result = np.empty(src.shape, src.dtype.storage if src.dtype.numpy_native else FLOAT32.storage)
         dst = as_tensor(result, "out", writable=True)
     else:
         result = out
@@ -110,20 +112,20 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
         if m.dtype is not FLOAT32:
             raise TypeError("mask must be float32, not %s" % m.dtype.name)
         try:
-            view = np.broadcast_to(m.array, (n_heads, n_rows, n_cols))
+            mask_view = np.broadcast_to(m.array, (n_heads, n_rows, n_cols))
         except ValueError:
             raise ValueError("mask of shape %s does not broadcast to scores' [%d, %d, %d]" % (
                 m.shape, n_heads, n_rows, n_cols)) from None
         keep.append(m)
         item = m.dtype.itemsize
         desc.mask = m.ptr
-        desc.mask_head_stride = view.strides[0] // item if n_heads > 1 else 0
-        desc.mask_row_stride = view.strides[1] // item if n_rows > 1 else 0
+        desc.mask_head_stride = mask_view.strides[0] // item if n_heads > 1 else 0
+        desc.mask_row_stride = mask_view.strides[1] // item if n_rows > 1 else 0
 
     for field, value in (("q_positions", q_positions), ("k_positions", k_positions)):
         if value is None:
             continue
-        _feature(lib, field, field)
+        _feature(lib, field)
         p = as_index_array(value, field)
         want = n_rows if field == "q_positions" else n_cols
         if p.shape != (want,):
@@ -131,6 +133,11 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
         keep.append(p)
         setattr(desc, field, p.ctypes.data)
 
-    lib.check(lib.posenc_softmax(ctypes.byref(desc), src.ptr, shs, srs, dst.ptr, dhs, drs, n_heads, n_rows,
-                                 n_cols), "posenc_softmax")
+    if lib.tensor_api:
+        st = lib.posenc_softmax_forward(ctypes.byref(desc), ctypes.byref(view(src, shs, srs)),
+                                        ctypes.byref(view(dst, dhs, drs)), n_heads, n_rows, n_cols)
+        lib.check(st, "posenc_softmax_forward")
+    else:
+        lib.check(lib.posenc_softmax(ctypes.byref(desc), src.ptr, shs, srs, dst.ptr, dhs, drs, n_heads, n_rows,
+                                     n_cols), "posenc_softmax")
     return result

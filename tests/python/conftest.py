@@ -37,5 +37,22 @@ def keep_active_variant():
     posenc.set_isa(before)
 
 
+@pytest.fixture(params=["0.2", "0.1"])
+def api(request):
+    """Run the test through the 0.2 tensor-view calls and through the 0.1 calls of the same library."""
+    lib = posenc.library()
+    saved = lib.tensor_api
+    if request.param == "0.2" and not saved:
+        pytest.skip("libposenc %s has no tensor-view calls (0.2)" % lib.version)
+    lib.tensor_api = request.param == "0.2"
+    yield request.param
+    lib.tensor_api = saved
+
+
+def fn(api, v01, v02):
+    """The C function a call goes through on each path (for error messages)."""
+    return v02 if api == "0.2" else v01
+
+
 def supported_variants():
     return [name for name, ok in posenc.isas() if ok]

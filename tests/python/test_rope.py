@@ -17,7 +17,7 @@ def rand(rng, *shape):
 
 @pytest.mark.parametrize("pairing", ["half", "interleaved"])
 @pytest.mark.parametrize("head_dim,rotary_dim", [(128, 128), (64, 32), (80, 80), (6, 4), (96, 48)])
-def test_apply_matches_rotate_half_and_every_two(rng, pairing, head_dim, rotary_dim):
+def test_apply_matches_rotate_half_and_every_two(rng, api, pairing, head_dim, rotary_dim):
     plan = posenc.RopePlan(head_dim=head_dim, rotary_dim=rotary_dim, pairing=pairing, base=10000.0)
     x = rand(rng, 7, 3, head_dim)
     y = plan.apply(x, start=1000)
@@ -29,7 +29,7 @@ def test_apply_matches_rotate_half_and_every_two(rng, pairing, head_dim, rotary_
     assert not np.shares_memory(y, x)
 
 
-def test_positions_array_start_and_large_positions(rng):
+def test_positions_array_start_and_large_positions(rng, api):
     plan = posenc.RopePlan(head_dim=64, base=500000.0)
     x = rand(rng, 5, 2, 64)
     positions = np.array([0, 7, 2**31 - 1, -(2**31 - 1), 123456789], dtype=np.int64)
@@ -47,7 +47,7 @@ def test_positions_array_start_and_large_positions(rng):
         plan.apply(x, positions=np.arange(5, dtype=np.float64))
 
 
-def test_two_d_input_is_one_head(rng):
+def test_two_d_input_is_one_head(rng, api):
     plan = posenc.RopePlan(head_dim=32)
     x = rand(rng, 9, 32)
     y = plan.apply(x, start=3)
@@ -55,7 +55,7 @@ def test_two_d_input_is_one_head(rng):
     assert np.array_equal(y, plan.apply(x[:, None, :], start=3)[:, 0, :])
 
 
-def test_inverse_undoes_and_no_mscale_leaves_out_the_magnitude(rng):
+def test_inverse_undoes_and_no_mscale_leaves_out_the_magnitude(rng, api):
     plan = posenc.RopePlan(head_dim=64, scaling="yarn", factor=4.0, original_max_position=4096)
     assert plan.mscale == pytest.approx(0.1 * np.log(4.0) + 1.0, rel=1e-15)
     x = rand(rng, 6, 4, 64)
@@ -70,7 +70,7 @@ def test_inverse_undoes_and_no_mscale_leaves_out_the_magnitude(rng):
     assert head_rel_error(plan.apply(x, start=5000, inverse=True, no_mscale=True), ref_inverse) <= TOL
 
 
-def test_out_in_place_strided_and_views(rng):
+def test_out_in_place_strided_and_views(rng, api):
     plan = posenc.RopePlan(head_dim=32, pairing="interleaved")
     x = rand(rng, 4, 3, 32)
     expected = plan.apply(x, start=2)
@@ -89,7 +89,7 @@ def test_out_in_place_strided_and_views(rng):
         plan.apply(x, out=np.empty((4, 3, 31), np.float32))
 
 
-def test_apply_qk_gqa_in_place(rng):
+def test_apply_qk_gqa_in_place(rng, api):
     plan = posenc.RopePlan(head_dim=64, base=10000.0)
     q, k = rand(rng, 5, 8, 64), rand(rng, 5, 2, 64)
     q0, k0 = q.copy(), k.copy()
@@ -108,7 +108,7 @@ def test_apply_qk_gqa_in_place(rng):
         plan.apply_qk(q, k[:4])
 
 
-def test_shift_rerotates_by_delta_without_mscale(rng):
+def test_shift_rerotates_by_delta_without_mscale(rng, api):
     plan = posenc.RopePlan(head_dim=64, scaling="yarn", factor=8.0, original_max_position=2048)
     keys = rand(rng, 6, 2, 64)
     at_100 = plan.apply(keys, start=100)
@@ -120,7 +120,7 @@ def test_shift_rerotates_by_delta_without_mscale(rng):
     assert head_rel_error(back, at_100.astype(np.float64)) <= 4e-6
 
 
-def test_apply_tables(rng):
+def test_apply_tables(rng, api):
     plan = posenc.RopePlan(head_dim=48, rotary_dim=32)
     x = rand(rng, 3, 2, 48)
     angles = rng.uniform(-10, 10, (3, 16))
@@ -205,7 +205,7 @@ SCHEMES = [
 
 
 @pytest.mark.parametrize("name,kwargs,reference", SCHEMES, ids=[s[0] for s in SCHEMES])
-def test_scheme_frequencies_and_rotation(rng, name, kwargs, reference):
+def test_scheme_frequencies_and_rotation(rng, api, name, kwargs, reference):
     base = 10000.0
     plan = posenc.RopePlan(head_dim=64, base=base, **kwargs)
     inv_freq, attention = reference(base, 64)
@@ -217,7 +217,7 @@ def test_scheme_frequencies_and_rotation(rng, name, kwargs, reference):
 
 
 @pytest.mark.parametrize("interleaved_axes", [False, True])
-def test_mrope_against_qwen_vl_references(rng, interleaved_axes):
+def test_mrope_against_qwen_vl_references(rng, api, interleaved_axes):
     sections = [24, 20, 20] if interleaved_axes else [16, 24, 24]
     axes = "mrope_interleaved" if interleaved_axes else "mrope"
     plan = posenc.RopePlan(head_dim=128, base=1e6, axes=axes, sections=sections)
@@ -231,15 +231,24 @@ def test_mrope_against_qwen_vl_references(rng, interleaved_axes):
     y = plan.apply(x, positions=pos_3xt.T)           # token-major [n_tokens, 3]
     assert head_rel_error(y, ref) <= TOL
     # text tokens: t = h = w, which start= gives without positions
-    assert np.array_equal(plan.apply(x, start=40), plan.apply(x, positions=np.repeat(np.arange(40, 46)[:, None], 3, 1)))
-    # the HF layout [3, n_tokens] is the 0.2 axis-major hook
-    with pytest.raises(NotImplementedError, match="posenc_rope_rotate"):
-        plan.apply(x, positions=pos_3xt, axis_major=True)
+    same_on_every_axis = np.repeat(np.arange(40, 46)[:, None], 3, axis=1)
+    assert np.array_equal(plan.apply(x, start=40), plan.apply(x, positions=same_on_every_axis))
+    # HF's layout [3, n_tokens] (position_axis_stride in 0.2)
+    if api == "0.2":
+        assert np.array_equal(plan.apply(x, positions=pos_3xt, axis_major=True), y)
+        q, k = x.copy(), x[:, :2].copy()
+        plan.apply_qk(q, k, positions=pos_3xt, axis_major=True)
+        assert np.array_equal(q, y) and np.array_equal(k, y[:, :2])
+        with pytest.raises(ValueError, match="axis-major"):
+            plan.apply(x, positions=pos_3xt.T, axis_major=True)
+    else:
+        with pytest.raises(NotImplementedError, match="posenc_rope_rotate"):
+            plan.apply(x, positions=pos_3xt, axis_major=True)
     with pytest.raises(ValueError, match="token-major"):
         plan.apply(x, positions=pos_3xt)
 
 
-def test_vision_2d_against_qwen2_vl_vision_rotary(rng):
+def test_vision_2d_against_qwen2_vl_vision_rotary(rng, api):
     plan = posenc.RopePlan(head_dim=80, base=10000.0, axes="vision_2d", sections=[20, 20])
     assert plan.n_axes == 2
     x = rand(rng, 5, 3, 80)
@@ -248,7 +257,7 @@ def test_vision_2d_against_qwen2_vl_vision_rotary(rng):
     assert head_rel_error(plan.apply(x, positions=pos), apply_rotary(x, cos, sin)) <= TOL
 
 
-def test_every_variant_gives_identical_bits(rng):
+def test_every_variant_gives_identical_bits(rng, api):
     plan = posenc.RopePlan(head_dim=72, rotary_dim=64, pairing="interleaved", scaling="llama3", factor=8.0,
                            original_max_position=8192)
     x = rand(rng, 33, 5, 72)
