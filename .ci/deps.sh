@@ -10,6 +10,9 @@ POSENC_DEPS_TESTS=("${POSENC_DEPS_BUILD[@]}" libcmocka-dev libbenchmark-dev pyth
 # The benchmark (bash bench/run); oneDNN is its optional softmax peer (the suite runs without it).
 POSENC_DEPS_BENCH=("${POSENC_DEPS_BUILD[@]}" libbenchmark-dev python3)
 POSENC_DEPS_BENCH_OPTIONAL=(libdnnl-dev)
+# The packaging checks (.ci/packaging): the test suite's packages (the Debian package build runs it), CMake for the
+# CMake package and its consumer, and the Debian package tools.
+POSENC_DEPS_PACKAGING=("${POSENC_DEPS_TESTS[@]}" cmake debhelper dpkg-dev fakeroot lintian)
 # libFuzzer and the clang sanitizers (.ci/run).
 POSENC_DEPS_FUZZ=(clang libclang-rt-14-dev)
 # The figures of docs/rope-vs-alibi.md (docs/figures/make_figures.py: the library, bench/position_cost, matplotlib).
