@@ -28,7 +28,16 @@
 typedef struct reader {
     const uint8_t *p;
     size_t n;
+    uint64_t rng;      /* tensor values: splitmix64 seeded from the whole input (deterministic per input) */
 } reader;
+
+static uint64_t next_random(reader *r)
+{
+    uint64_t z = (r->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 /* The next `bytes` bytes, big-endian; zeros once the input is exhausted (so every input is a complete call). */
 static uint64_t take(reader *r, unsigned bytes)
@@ -75,20 +84,24 @@ static size_t take_count(reader *r, size_t lo, size_t hi)
 }
 
 /* A finite float of the kind tensors hold: mostly in [-scale, scale], some exact zeros, subnormals, and values
- * near float edges that the call cannot overflow (the caller picks `scale`). */
+ * near float edges that the call cannot overflow (the caller picks `scale`). Drawn from the input's random
+ * stream, not its bytes, so that short inputs still fill large tensors with varied values. */
 static float take_value(reader *r, float scale)
 {
-    uint8_t kind = (uint8_t)take(r, 1);
-    switch (kind % 16) {
+    uint64_t bits = next_random(r);
+    switch (bits % 16) {
     case 0: return 0.0f;
     case 1: return -0.0f;
-    case 2: return (float)take_range(r, -3, 3) * 0x1p-140f;                /* subnormal */
-    case 3: return (float)take_range(r, -0xffff, 0xffff) * 0x1p-16f * scale;
-    default: {
-        int32_t bits = (int32_t)((uint32_t)take(r, 2) << 16);
-        return (float)bits * 0x1p-31f * scale;
+    case 2: return (float)((int)(bits >> 8 & 7) - 3) * 0x1p-140f;                  /* subnormal */
+    case 3: return (float)((int32_t)(bits >> 8 & 0x1ffff) - 0xffff) * 0x1p-16f * scale;
+    default: return (float)(int32_t)(uint32_t)(bits >> 32) * 0x1p-31f * scale;
     }
-    }
+}
+
+/* 1 with probability 1 / n, from the input's random stream. */
+static int one_in(reader *r, unsigned n)
+{
+    return next_random(r) % n == 0;
 }
 
 /* ---- exact-extent buffers ----------------------------------------------------------------------------------- */
@@ -641,7 +654,7 @@ static void fuzz_softmax(reader *r)
         sinks = fbuf_new(c.n_heads, (size_t)take_range(r, 0, 3));
         fill(r, &sinks, 20.0f);
         for (size_t h = 0; h < c.n_heads; h++)
-            if (take(r, 1) % 4 == 0)
+            if (one_in(r, 4))
                 sinks.data[h] = -INFINITY;
         c.desc.sinks = sinks.data;
     }
@@ -653,7 +666,7 @@ static void fuzz_softmax(reader *r)
                                     c.n_cols), (size_t)take_range(r, 0, 15));
         fill(r, &mask, 50.0f);
         for (size_t i = 0; i < mask.n; i++)
-            if (take(r, 1) % 8 == 0)
+            if (one_in(r, 8))
                 mask.data[i] = -INFINITY;
         c.desc.mask = mask.data;
     }
@@ -664,7 +677,7 @@ static void fuzz_softmax(reader *r)
     fill(r, &src, score_scale);
     if (c.desc.scale > 0.0f)                  /* -inf scores are masked only then (scale * -inf: NaN / +inf) */
         for (size_t i = 0; i < src.n; i++)
-            if (take(r, 1) % 16 == 0)
+            if (one_in(r, 16))
                 src.data[i] = -INFINITY;
     outputs o;
     memset(&o, 0, sizeof o);
@@ -719,7 +732,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    reader r = { data, size };
+    uint64_t hash = 0xcbf29ce484222325ull;        /* FNV-1a of the input seeds the value stream */
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ data[i]) * 0x100000001b3ull;
+    reader r = { data, size, hash };
     if (take(&r, 1) % 2)
         fuzz_rope(&r);
     else
