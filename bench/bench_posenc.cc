@@ -89,6 +89,17 @@ struct RopeWorkload {
     size_t elements() const { return n_tokens * (n_q_heads + n_k_heads) * kHeadDim; }
 };
 
+// Scores of a softmax workload. kInPlace: the rotation buffers' random values, softmaxed in place (the values
+// change as the run goes on: each pass leaves probabilities). The others are out of place from a fixed source,
+// so every pass sees the same values: the value-independence rows, whose time should not depend on them.
+enum class ScoreValues {
+    kInPlace,
+    kRandom,     // uniform in [-1, 1)
+    kCutoff,     // uniform in [-10000, 0): about 90% of the exponentials fall below the cutoff (exactly 0)
+    kDenormal,   // logits alternating 0 and -86.5: each -86.5 column's exp / sum is below FLT_MIN
+    kNan,        // random, with one NaN per row: every output is NaN
+};
+
 struct SoftmaxWorkload {
     std::string name;
     size_t n_heads;
@@ -97,7 +108,9 @@ struct SoftmaxWorkload {
     bool alibi;        // causal ALiBi with scale 1/sqrt(128); otherwise a plain softmax (scale 1, no bias)
     int64_t q_pos0;    // keys sit at positions 0..n_cols-1
     size_t copies;
+    ScoreValues values;
     size_t elements() const { return n_heads * n_rows * n_cols; }
+    bool in_place() const { return values == ScoreValues::kInPlace; }
 };
 
 const std::vector<RopeWorkload> &rope_workloads()
@@ -116,10 +129,15 @@ const std::vector<RopeWorkload> &rope_workloads()
 const std::vector<SoftmaxWorkload> &softmax_workloads()
 {
     static const std::vector<SoftmaxWorkload> workloads = {
-        {"decode-1024", 32, 1, 1024, true, 1023, 1},
-        {"decode-32768", 32, 1, 32768, true, 32767, 1},
-        {"prefill", 32, 512, 512, true, 0, 1},
-        {"plain", 1, 4096, 4096, false, 0, kDramRotation},
+        {"decode-1024", 32, 1, 1024, true, 1023, 1, ScoreValues::kInPlace},
+        {"decode-32768", 32, 1, 32768, true, 32767, 1, ScoreValues::kInPlace},
+        {"prefill", 32, 512, 512, true, 0, 1, ScoreValues::kInPlace},
+        {"plain", 1, 4096, 4096, false, 0, kDramRotation, ScoreValues::kInPlace},
+        // value independence: decode-32768 out of place; bench/table.py prints each row's time over -random's
+        {"decode-32768-random", 32, 1, 32768, true, 32767, 1, ScoreValues::kRandom},
+        {"decode-32768-cutoff", 32, 1, 32768, true, 32767, 1, ScoreValues::kCutoff},
+        {"decode-32768-denormal", 32, 1, 32768, true, 32767, 1, ScoreValues::kDenormal},
+        {"decode-32768-nan", 32, 1, 32768, true, 32767, 1, ScoreValues::kNan},
     };
     return workloads;
 }
@@ -172,6 +190,52 @@ RopeFn textbook_rope(const RopeWorkload &workload, int pairing)
     };
 }
 
+constexpr float kAlibiMaxBias = 8.0f;  // posenc_softmax_desc's default, used by every ALiBi workload
+
+float softmax_scale(const SoftmaxWorkload &workload)
+{
+    return workload.alibi ? 1.0f / std::sqrt(static_cast<float>(kHeadDim)) : 1.0f;
+}
+
+// The fixed source of an out-of-place workload (made once, kept for the run): [n_heads][n_rows][n_cols].
+const float *value_scores(const SoftmaxWorkload &workload)
+{
+    static std::map<std::string, std::unique_ptr<FloatBuffer>> made;
+    auto &buffer = made[workload.name];
+    if (buffer)
+        return buffer->data();
+    buffer.reset(new FloatBuffer(workload.elements(), 11));   // uniform in [-1, 1)
+    float *s = buffer->data();
+    std::vector<float> slopes(workload.n_heads);
+    posenc_alibi_slopes(workload.n_heads, kAlibiMaxBias, slopes.data());
+    const float scale = softmax_scale(workload);
+    for (size_t h = 0; h < workload.n_heads; h++) {
+        for (size_t i = 0; i < workload.n_rows; i++) {
+            float *row = s + (h * workload.n_rows + i) * workload.n_cols;
+            const int64_t qpos = workload.q_pos0 + static_cast<int64_t>(i);
+            for (size_t j = 0; j < workload.n_cols; j++) {
+                // The causal ALiBi bias of column j; the denormal row's scores cancel it to hit exact logits.
+                const double bias = workload.alibi ? static_cast<double>(slopes[h]) *
+                                                         static_cast<double>(static_cast<int64_t>(j) - qpos)
+                                                   : 0.0;
+                switch (workload.values) {
+                case ScoreValues::kCutoff:
+                    row[j] = (row[j] - 1.0f) * 5000.0f;   // [-10000, 0)
+                    break;
+                case ScoreValues::kDenormal:
+                    row[j] = static_cast<float>(((j % 2 ? -86.5 : 0.0) - bias) / static_cast<double>(scale));
+                    break;
+                default:
+                    break;
+                }
+            }
+            if (workload.values == ScoreValues::kNan)
+                row[(h * 7919 + i * 104729) % workload.n_cols] = NAN;
+        }
+    }
+    return buffer->data();
+}
+
 SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload)
 {
     posenc_softmax_desc desc;
@@ -179,15 +243,17 @@ SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload)
     if (workload.alibi) {
         desc.position = POSENC_POSITION_CAUSAL;
         desc.slopes_mode = POSENC_SLOPES_ALIBI;
-        desc.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+        desc.max_bias = kAlibiMaxBias;
+        desc.scale = softmax_scale(workload);
         desc.q_pos0 = workload.q_pos0;
         desc.k_pos0 = 0;
     }
     const SoftmaxWorkload w = workload;
-    return [desc, w](float *scores) {
+    const float *source = workload.in_place() ? nullptr : value_scores(workload);
+    return [desc, w, source](float *scores) {   // scores: the buffer to write (and, in place, to read)
         const size_t head_stride = w.n_rows * w.n_cols;
-        return posenc_softmax(&desc, scores, head_stride, w.n_cols, scores, head_stride, w.n_cols, w.n_heads,
-                              w.n_rows, w.n_cols);
+        return posenc_softmax(&desc, source ? source : scores, head_stride, w.n_cols, scores, head_stride,
+                              w.n_cols, w.n_heads, w.n_rows, w.n_cols);
     };
 }
 
@@ -197,9 +263,8 @@ SoftmaxFn textbook_softmax_fn(const SoftmaxWorkload &workload)
     textbook_alibi_slopes(workload.n_heads, slopes.data());
     const SoftmaxWorkload w = workload;
     return [slopes, w](float *scores) {
-        textbook_softmax(scores, w.n_heads, w.n_rows, w.n_cols,
-                         w.alibi ? 1.0f / std::sqrt(static_cast<float>(kHeadDim)) : 1.0f,
-                         w.alibi ? slopes.data() : nullptr, w.q_pos0);
+        textbook_softmax(scores, w.n_heads, w.n_rows, w.n_cols, softmax_scale(w), w.alibi ? slopes.data() : nullptr,
+                         w.q_pos0);
         return 0;
     };
 }
@@ -405,25 +470,28 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
 {
     const Implementation textbook{"textbook", "", true};
     for (const SoftmaxWorkload &workload : softmax_workloads()) {
-        const size_t elements = workload.elements(), copies = workload.copies;
-        benchmark::RegisterBenchmark(("softmax_f32/stream/" + workload.name).c_str(),
-                                     [elements, copies](benchmark::State &state) {
-                                         bench_stream(state, elements, copies);
-                                     })
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark(("softmax_f32/textbook/" + workload.name).c_str(),
-                                     [textbook, workload](benchmark::State &state) {
-                                         bench_softmax(state, textbook, workload, textbook_softmax_fn(workload));
-                                     })
-            ->Unit(benchmark::kMicrosecond);
-#ifdef POSENC_BENCH_ONEDNN
-        if (workload.name != "prefill")  // oneDNN peers: softmax-plain and softmax-decode
-            benchmark::RegisterBenchmark(("softmax_f32/onednn/" + workload.name).c_str(),
-                                         [workload](benchmark::State &state) {
-                                             bench_onednn_softmax(state, workload);
+        // Baselines beside the in-place workloads; the value-independence rows compare libposenc with itself.
+        if (workload.in_place()) {
+            const size_t elements = workload.elements(), copies = workload.copies;
+            benchmark::RegisterBenchmark(("softmax_f32/stream/" + workload.name).c_str(),
+                                         [elements, copies](benchmark::State &state) {
+                                             bench_stream(state, elements, copies);
                                          })
                 ->Unit(benchmark::kMicrosecond);
+            benchmark::RegisterBenchmark(("softmax_f32/textbook/" + workload.name).c_str(),
+                                         [textbook, workload](benchmark::State &state) {
+                                             bench_softmax(state, textbook, workload, textbook_softmax_fn(workload));
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+#ifdef POSENC_BENCH_ONEDNN
+            if (workload.name != "prefill")  // oneDNN peers: softmax-plain and softmax-decode
+                benchmark::RegisterBenchmark(("softmax_f32/onednn/" + workload.name).c_str(),
+                                             [workload](benchmark::State &state) {
+                                                 bench_onednn_softmax(state, workload);
+                                             })
+                    ->Unit(benchmark::kMicrosecond);
 #endif
+        }
         std::vector<Implementation> runners(variants);
         runners.push_back(dispatch);
         for (const Implementation &runner : runners) {

@@ -7,6 +7,11 @@ import json
 import sys
 
 FAR_SUFFIX = "-pos1e6"  # accuracy workloads; their roofline is the same workload at ordinary positions
+# Value-independence rows: the same softmax on scores chosen to stress the kernel's value paths, each timed
+# against the random-score row of the same implementation in the same run.
+VALUE_BASE = "decode-32768"
+VALUE_ROWS = ("cutoff", "denormal", "nan")
+VALUE_TARGET = 1.15
 
 
 def load_runs(path):
@@ -153,6 +158,7 @@ def print_table(context, runs):
             print("%-31s %-16s %9s %8.2f %9s %9s %9s %9s"
                   % (title, label, fmt_ns(ours_ns), gbytes, roofline, versus_text, versus_peer, error))
             title = ""
+    print_value_ratios(runs)
     print()
     print("ns/elem: time per element (lower is better). GB/s: bytes read + written per second.")
     print("roofline: that rate as a share of the stream kernel reading and writing the same bytes in place at the")
@@ -161,6 +167,40 @@ def print_table(context, runs):
     print("vs f32: per-element speed-up over the float32 row of the same variant; vs 1 thr: over one thread.")
     print("  textbook: the loop a user writes, -O3 -march=native. oneDNN computes a plain softmax (no ALiBi, no mask).")
     print("rel.err: RoPE max per-head ||y - y64|| / ||y64|| against a float64 rotation; '-pos1e6' rows start at 1e6.")
+
+
+def print_value_ratios(runs):
+    """Each implementation's time on the value rows over its time on random scores (same run)."""
+    times = {}  # implementation -> {row: ns/elem}
+    for name, run in runs.items():
+        kernel, implementation, workload, _ = split_name(name)
+        if kernel != "softmax_f32" or not workload.startswith(VALUE_BASE + "-") or run.get("error_occurred"):
+            continue
+        label = "dispatch(%s)" % run.get("label", "?") if implementation == "dispatch" else implementation
+        times.setdefault(label, {})[workload[len(VALUE_BASE) + 1:]] = ns_per_element(run)
+    rows = [(label, t) for label, t in times.items() if t.get("random")]
+    if not rows:
+        return
+    print()
+    print("softmax value independence: %s out of place, time over the same variant's random-score row "
+          "(target <= %.2fx)" % (VALUE_BASE, VALUE_TARGET))
+    header = "%-16s %14s" % ("variant", "random ns/elem") + "".join(" %10s" % row for row in VALUE_ROWS)
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    for label, t in rows:
+        cells = ""
+        for row in VALUE_ROWS:
+            if t.get(row) is None:
+                cells += " %10s" % ""
+                continue
+            ratio = t[row] / t["random"]
+            worst = max(worst, ratio)
+            cells += " %10s" % ("%.2fx%s" % (ratio, "!" if ratio > VALUE_TARGET else " "))
+        print("%-16s %14s" % (label, fmt_ns(t["random"])) + cells)
+    print("cutoff: scores in [-10000, 0), ~90%% of the exponentials below the cutoff; denormal: logits alternating "
+          "0 and -86.5\n  (exp / sum below FLT_MIN); nan: one NaN per row. '!' marks a ratio above %.2fx "
+          "(worst here %.2fx)." % (VALUE_TARGET, worst))
 
 
 def main():

@@ -439,9 +439,10 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
  *     POSITION_CAUSAL:    b = d (<= 0); keys with d > 0 are masked: y = exactly 0
  *     POSITION_SYMMETRIC: b = -|d|
  *     POSITION_NONE:      no bias, no causal mask
- * -inf scores or mask entries are masked (y = 0). A row whose every entry is masked gives all zeros. A NaN (or
- * +inf) score makes its whole row NaN, and so does a finite score whose float32 logit overflows (|z| > FLT_MAX,
- * e.g. scale 2 on a score of 3e38: the row maximum is computed in float32). Optional per-head sink logits join
+ * -inf mask entries, and -inf scores when scale > 0, are masked (y = 0). A row whose every entry is masked gives
+ * all zeros. A NaN (or +inf) score makes its whole row NaN, and so does a -inf score when scale <= 0 (its logit
+ * scale * s is NaN or +inf) and a finite score whose float32 logit overflows (|z| > FLT_MAX, e.g. scale 2 on a
+ * score of 3e38: the row maximum is computed in float32). Optional per-head sink logits join
  * the max and the denominator but produce no column.
  * Accuracy: per-element relative error <= 1e-6 wherever the exact result is >= 1e-30 (the exp argument z - max
  * is formed and reduced in double); rows sum to 1 +- 1e-6. Results below ~1e-38 are flushed to 0 (exp of
