@@ -67,6 +67,11 @@ const posenc_kernels *posenc_active_kernels(void);
 #define POSENC_CPU_NEON    (1u << 2)   /* AArch64 Advanced SIMD */
 uint32_t posenc_cpu_detect(void);
 
+/* Replace every NaN among the rotated elements [0, 2 * n_pairs) of each head of job->dst by POSENC_NAN_BITS
+ * (numerics.h, "NaN results"). The SIMD rotations keep a running sum of their results and call this only when
+ * that sum is NaN: one add per vector on the fast path instead of a compare and a blend. */
+void posenc_rope_canonicalize_nans(const posenc_rope_heads *job);
+
 /* Scalar reference kernels (the specification of the bits); also used by tests directly. */
 void posenc_rope_sincos_scalar(const double *omega, const double *pos, size_t n_pairs, float cos_scale,
                                float sin_scale, float *cos, float *sin);

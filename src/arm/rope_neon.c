@@ -95,12 +95,20 @@ void posenc_rope_sincos_neon(const double *omega, const double *pos, size_t n_pa
 
 /* ---- rotation: every element y = fma(x, c, partner * signed_s) (numerics.h) ---------------------------- */
 
-/* Copy the unrotated tail of each head when out of place. */
+/* Copy the unrotated tail of each head when out of place: its bits as they are (a copy is not arithmetic). */
 static inline void copy_tail(const posenc_rope_heads *job, const float *x, float *y)
 {
     size_t rotary_dim = 2 * job->n_pairs;
     if (x != y && job->head_dim > rotary_dim)
         memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
+}
+
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
+ * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the call's sum is NaN,
+ * posenc_rope_canonicalize_nans rewrites its NaN results. One add per vector on the fast path. */
+static inline int witness_is_nan(float32x4_t witness)
+{
+    return vminvq_u32(vceqq_f32(witness, witness)) == 0;
 }
 
 /* Rotate four pairs held as first elements a and second elements b; both results are formed before either
@@ -117,6 +125,7 @@ void posenc_rope_rotate_half_neon(const posenc_rope_heads *job)
     size_t n = job->n_pairs;
     size_t n_full = n & ~(size_t)3;
     size_t rest = n - n_full;
+    float32x4_t witness = vdupq_n_f32(0.0f);
     for (size_t h = 0; h < job->n_heads; h++) {
         const float *x = job->src + h * job->src_head_stride;
         float *y = job->dst + h * job->dst_head_stride;
@@ -126,6 +135,7 @@ void posenc_rope_rotate_half_neon(const posenc_rope_heads *job)
                     &ya, &yb);
             vst1q_f32(y + i, ya);
             vst1q_f32(y + i + n, yb);
+            witness = vaddq_f32(witness, vaddq_f32(ya, yb));
         }
         if (rest) {
             /* Pairs i and i + n are not contiguous for the last rest < 4 pairs: rotate padded copies. */
@@ -138,11 +148,14 @@ void posenc_rope_rotate_half_neon(const posenc_rope_heads *job)
             rotate4(vld1q_f32(a_pad), vld1q_f32(b_pad), vld1q_f32(c_pad), vld1q_f32(s_pad), &ya, &yb);
             vst1q_f32(a_pad, ya);
             vst1q_f32(b_pad, yb);
+            witness = vaddq_f32(witness, vaddq_f32(ya, yb));   /* padding lanes are 0 */
             memcpy(y + n_full, a_pad, rest * sizeof(float));
             memcpy(y + n_full + n, b_pad, rest * sizeof(float));
         }
         copy_tail(job, x, y);
     }
+    if (witness_is_nan(witness))
+        posenc_rope_canonicalize_nans(job);
 }
 
 void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job)
@@ -150,6 +163,7 @@ void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job)
     size_t n = job->n_pairs;
     size_t n_full = n & ~(size_t)3;
     size_t rest = n - n_full;
+    float32x4_t witness = vdupq_n_f32(0.0f);
     for (size_t h = 0; h < job->n_heads; h++) {
         const float *x = job->src + h * job->src_head_stride;
         float *y = job->dst + h * job->dst_head_stride;
@@ -160,6 +174,7 @@ void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job)
             rotate4(ab.val[0], ab.val[1], vld1q_f32(job->cos + i), vld1q_f32(job->sin + i), &out.val[0],
                     &out.val[1]);
             vst2q_f32(y + 2 * i, out);
+            witness = vaddq_f32(witness, vaddq_f32(out.val[0], out.val[1]));
         }
         if (rest) {
             float ab_pad[8] = {0}, c_pad[4] = {0}, s_pad[4] = {0};
@@ -170,8 +185,11 @@ void posenc_rope_rotate_interleaved_neon(const posenc_rope_heads *job)
             float32x4x2_t out;
             rotate4(ab.val[0], ab.val[1], vld1q_f32(c_pad), vld1q_f32(s_pad), &out.val[0], &out.val[1]);
             vst2q_f32(ab_pad, out);
+            witness = vaddq_f32(witness, vaddq_f32(out.val[0], out.val[1]));   /* padding lanes are 0 */
             memcpy(y + 2 * n_full, ab_pad, 2 * rest * sizeof(float));
         }
         copy_tail(job, x, y);
     }
+    if (witness_is_nan(witness))
+        posenc_rope_canonicalize_nans(job);
 }

@@ -24,6 +24,10 @@ static inline float32x4_t exp4(float64x2_t x_lo, float64x2_t x_hi)
     const float64x2_t magic = vdupq_n_f64(POSENC_ROUND_MAGIC_D);
     const float64x2_t log2e = vdupq_n_f64(POSENC_EXP_LOG2E_D);
     const float64x2_t neg_ln2 = vdupq_n_f64(-POSENC_EXP_LN2_D);
+    /* The clamp to [-88.5, 88.5] (FMAX / FMIN return a NaN when either operand is NaN: NaN stays NaN). */
+    const float64x2_t clamp_lo = vdupq_n_f64(-POSENC_EXP_CLAMP), clamp_hi = vdupq_n_f64(POSENC_EXP_CLAMP);
+    x_lo = vminq_f64(vmaxq_f64(x_lo, clamp_lo), clamp_hi);
+    x_hi = vminq_f64(vmaxq_f64(x_hi, clamp_lo), clamp_hi);
     float64x2_t t_lo = vfmaq_f64(magic, x_lo, log2e), t_hi = vfmaq_f64(magic, x_hi, log2e);
     float64x2_t n_lo = vsubq_f64(t_lo, magic), n_hi = vsubq_f64(t_hi, magic);
     float64x2_t r_lo = vfmaq_f64(x_lo, n_lo, neg_ln2), r_hi = vfmaq_f64(x_hi, n_hi, neg_ln2);
@@ -38,16 +42,12 @@ static inline float32x4_t exp4(float64x2_t x_lo, float64x2_t x_hi)
     float32x4_t y = vfmaq_f32(r, p, vmulq_f32(r, r));
     y = vaddq_f32(y, vdupq_n_f32(1.0f));
 
-    /* 2^n from the low 32 bits of t's pattern (vmovn keeps exactly those), in wrapping uint32 arithmetic. */
+    /* 2^n from k = n + 127, the low 32 bits of t's pattern (vmovn keeps exactly those) plus 127, in wrapping
+     * arithmetic: k > 1 ? k << 23 : +0 (the cutoff, branch-free: a NaN y stays NaN times 0). */
     uint32x4_t t_low = vcombine_u32(vmovn_u64(vreinterpretq_u64_f64(t_lo)), vmovn_u64(vreinterpretq_u64_f64(t_hi)));
-    uint32x4_t bits = vshlq_n_u32(vaddq_u32(t_low, vdupq_n_u32(127)), 23);
-    float32x4_t e = vmulq_f32(y, vreinterpretq_f32_u32(bits));
-
-    /* Branch-free cutoff, compared in double: -inf and deep underflow give +0 and never a denormal; NaN compares
-     * false and stays NaN. Narrowing an all-ones / all-zeros 64-bit mask keeps it all-ones / all-zeros. */
-    const float64x2_t cutoff = vdupq_n_f64(POSENC_EXP_CUTOFF);
-    uint32x4_t below = vcombine_u32(vmovn_u64(vcltq_f64(x_lo, cutoff)), vmovn_u64(vcltq_f64(x_hi, cutoff)));
-    return vbslq_f32(below, vdupq_n_f32(0.0f), e);
+    uint32x4_t k = vaddq_u32(t_low, vdupq_n_u32(127));
+    uint32x4_t bits = vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(k), vdupq_n_s32(1)), vshlq_n_u32(k, 23));
+    return vmulq_f32(y, vreinterpretq_f32_u32(bits));
 }
 
 /* Row constants, broadcast once. */
@@ -174,7 +174,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
             any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
         }
-        float fill = vmaxvq_u32(any_nan) ? NAN : 0.0f;
+        float fill = vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f;
         for (size_t j = 0; j < row->n_cols; j++)
             dst[j] = fill;
         return;
@@ -226,15 +226,24 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     float64x2_t sink_x = vdupq_n_f64((double)row->sink - (double)max);
     sum = sum + vgetq_lane_f32(exp4(sink_x, sink_x), 0);
 
-    /* ---- pass 3: normalise; causally masked columns get 0 * inv (0, or NaN in a NaN row). ---- */
-    const float inv = 1.0f / sum;
-    const float32x4_t inv_v = vdupq_n_f32(inv);
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        const float nan_fill = posenc_nan_value();   /* the NaN row */
+        for (size_t j = 0; j < row->n_cols; j++)
+            dst[j] = nan_fill;
+        return;
+    }
+
+    /* ---- pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. ---- */
+    const float32x4_t inv_v = vdupq_n_f32(inv), thr_v = vdupq_n_f32(thr);
     size_t j = 0;
-    for (; j + LANES <= n_valid; j += LANES)
-        vst1q_f32(dst + j, vmulq_f32(vld1q_f32(dst + j), inv_v));
+    for (; j + LANES <= n_valid; j += LANES) {
+        float32x4_t e = vld1q_f32(dst + j);
+        uint32x4_t keep = vcgeq_f32(e, thr_v);
+        vst1q_f32(dst + j, vmulq_f32(vreinterpretq_f32_u32(vandq_u32(keep, vreinterpretq_u32_f32(e))), inv_v));
+    }
     for (; j < n_valid; j++)
-        dst[j] = dst[j] * inv;
-    const float masked = 0.0f * inv;
+        dst[j] = (dst[j] < thr ? 0.0f : dst[j]) * inv;
     for (j = n_valid; j < row->n_cols; j++)
-        dst[j] = masked;
+        dst[j] = 0.0f;
 }

@@ -109,24 +109,46 @@ static inline void copy_unrotated(const posenc_rope_heads *job, const float *x, 
         memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
 }
 
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
+ * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the call's sum is NaN,
+ * posenc_rope_canonicalize_nans rewrites its NaN results. One add per vector on the fast path. */
+static inline int witness_is_nan(__m256 witness)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(witness, witness, _CMP_UNORD_Q)) != 0;
+}
+
 /* Half pairing: a = x[i], b = x[i + n]. a' = fma(a, c, b * -s), b' = fma(b, c, a * s). Within one block both
  * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
+
+/* The 8 pairs at x[i], x[i + n] into y; returns a' + b' for the witness. */
+static inline __m256 rotate8_half(const float *x, float *y, size_t i, size_t n, const float *cos, const float *sin)
+{
+    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
+    __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
+    __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
+    __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
+    _mm256_storeu_ps(y + i, ya);
+    _mm256_storeu_ps(y + i + n, yb);
+    return _mm256_add_ps(ya, yb);
+}
+
 void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
 {
     const size_t n = job->n_pairs;
     const size_t full = n & ~(size_t)7;
     const __m256i tail = avx2_lanes_below(n - full);
+    /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
+    __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t h = 0; h < job->n_heads; h++) {
         const float *x = job->src + h * job->src_head_stride;
         float *y = job->dst + h * job->dst_head_stride;
-        for (size_t i = 0; i < full; i += 8) {
-            __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
-            __m256 c = _mm256_loadu_ps(job->cos + i), s = _mm256_loadu_ps(job->sin + i);
-            __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
-            __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
-            _mm256_storeu_ps(y + i, ya);
-            _mm256_storeu_ps(y + i + n, yb);
+        size_t i = 0;
+        for (; i + 16 <= full; i += 16) {
+            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
+            witness2 = _mm256_add_ps(witness2, rotate8_half(x, y, i + 8, n, job->cos, job->sin));
         }
+        if (i < full)
+            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
         if (full < n) {
             __m256 a = _mm256_maskload_ps(x + full, tail), b = _mm256_maskload_ps(x + full + n, tail);
             __m256 c = _mm256_maskload_ps(job->cos + full, tail), s = _mm256_maskload_ps(job->sin + full, tail);
@@ -134,9 +156,12 @@ void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
             __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
             _mm256_maskstore_ps(y + full, tail, ya);
             _mm256_maskstore_ps(y + full + n, tail, yb);
+            witness2 = _mm256_add_ps(witness2, _mm256_add_ps(ya, yb));   /* masked-off lanes are 0 */
         }
         copy_unrotated(job, x, y);
     }
+    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
+        posenc_rope_canonicalize_nans(job);
 }
 
 /* Interleaved pairing: a = x[2i], b = x[2i+1]. Every element is y = fma(x, c, partner * signed_s), so one
@@ -144,6 +169,14 @@ void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
  * partners swapped within each pair. The duplicated tables are built once per call (per block of pairs) and
  * reused by every head; the tables stay on the stack. */
 #define INTERLEAVED_BLOCK_PAIRS 256
+
+/* 8 elements (4 pairs) at x with the duplicated tables at c_dup / s_dup (aligned). */
+static inline __m256 rotate8_interleaved(const float *x, const float *c_dup, const float *s_dup)
+{
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+    return _mm256_fmadd_ps(v, _mm256_load_ps(c_dup), _mm256_mul_ps(partner, _mm256_load_ps(s_dup)));
+}
 
 void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
 {
@@ -153,6 +186,7 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
     const __m256i dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
     const __m256 even_sign = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
 
+    __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t first = 0; first < job->n_pairs; first += INTERLEAVED_BLOCK_PAIRS) {
         size_t pairs = job->n_pairs - first;
         if (pairs > INTERLEAVED_BLOCK_PAIRS)
@@ -175,12 +209,20 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
         for (size_t h = 0; h < job->n_heads; h++) {
             const float *x = job->src + h * job->src_head_stride + 2 * first;
             float *y = job->dst + h * job->dst_head_stride + 2 * first;
-            for (size_t k = 0; k < full; k += 8) {
-                __m256 v = _mm256_loadu_ps(x + k);
-                __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
-                __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + k),
-                                           _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + k)));
+            /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
+            size_t k = 0;
+            for (; k + 16 <= full; k += 16) {
+                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
+                __m256 r2 = rotate8_interleaved(x + k + 8, cos_dup + k + 8, sin_dup + k + 8);
                 _mm256_storeu_ps(y + k, r);
+                _mm256_storeu_ps(y + k + 8, r2);
+                witness = _mm256_add_ps(witness, r);
+                witness2 = _mm256_add_ps(witness2, r2);
+            }
+            if (k < full) {
+                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
+                _mm256_storeu_ps(y + k, r);
+                witness = _mm256_add_ps(witness, r);
             }
             if (full < elems) {
                 __m256 v = _mm256_maskload_ps(x + full, tail);
@@ -188,9 +230,12 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
                 __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + full),
                                            _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + full)));
                 _mm256_maskstore_ps(y + full, tail, r);
+                witness2 = _mm256_add_ps(witness2, r);   /* masked-off lanes are 0 */
             }
         }
     }
+    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
+        posenc_rope_canonicalize_nans(job);
     for (size_t h = 0; h < job->n_heads; h++)
         copy_unrotated(job, job->src + h * job->src_head_stride, job->dst + h * job->dst_head_stride);
 }

@@ -95,9 +95,15 @@ static void copy_head_tails(const posenc_rope_heads *job, size_t from)
     }
 }
 
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
+ * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the job's sum is NaN,
+ * posenc_rope_canonicalize_nans rewrites its NaN results. The adds run on the FP adder ports, which the
+ * multiplies and fmas leave idle, where a compare and a blend per vector would compete with them. */
+
 /* One chunk of half pairing: pairs [base, base + 64) clipped to n_pairs, for all heads. `full` chunks take
- * unmasked loads and stores. */
-static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_heads *job, size_t base, int full)
+ * unmasked loads and stores. Returns the chunk's sum of results (the NaN witness). */
+static inline __attribute__((always_inline)) __m512 half_chunk(const posenc_rope_heads *job, size_t base,
+                                                               int full)
 {
     size_t n = job->n_pairs;
     __mmask16 m[4];
@@ -113,6 +119,7 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
     const float *src = job->src + base;
     float *dst = job->dst + base;
     const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    __m512 sum[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (size_t h = 0; h < n_heads; h++) {
         const float *x = src + h * src_stride;
         float *y = dst + h * dst_stride;
@@ -135,15 +142,17 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
                 _mm512_mask_storeu_ps(y + 16 * v, m[v], ya);
                 _mm512_mask_storeu_ps(y + n + 16 * v, m[v], yb);
             }
+            sum[v] = _mm512_add_ps(sum[v], _mm512_add_ps(ya, yb));   /* masked-off lanes are 0 */
         }
     }
+    return _mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3]));
 }
 
 /* One chunk of interleaved pairing: elements [2*base, 2*base + 128) clipped to 2*n_pairs (8 vectors of 8
  * pairs). cos and sin are duplicated per pair; sin gets the sign of -s on even lanes, so each element is
- * fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. */
-static inline __attribute__((always_inline)) void interleaved_chunk(const posenc_rope_heads *job, size_t base,
-                                                                    int full)
+ * fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. Returns the NaN witness. */
+static inline __attribute__((always_inline)) __m512 interleaved_chunk(const posenc_rope_heads *job, size_t base,
+                                                                      int full)
 {
     size_t n_elems = 2 * job->n_pairs;
     const __m512i dup_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
@@ -174,6 +183,7 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
     const float *src = job->src + 2 * base;
     float *dst = job->dst + 2 * base;
     const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    __m512 sum[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (size_t h = 0; h < n_heads; h++) {
         const float *x = src + h * src_stride;
         float *y = dst + h * dst_stride;
@@ -187,8 +197,10 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
                 _mm512_storeu_ps(y + 16 * v, yv);
             else
                 _mm512_mask_storeu_ps(y + 16 * v, m[v], yv);
+            sum[v / 2] = _mm512_add_ps(sum[v / 2], yv);   /* masked-off lanes are 0 */
         }
     }
+    return _mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3]));
 }
 
 /* Full chunks of 64 pairs unmasked, the last partial one masked, then the unrotated head tails. `interleaved`
@@ -197,10 +209,13 @@ static inline __attribute__((always_inline)) void rotate_chunks(const posenc_rop
 {
     size_t n = job->n_pairs;
     size_t base = 0;
+    __m512 witness = _mm512_setzero_ps();
     for (; base + CHUNK_PAIRS <= n; base += CHUNK_PAIRS)
-        interleaved ? interleaved_chunk(job, base, 1) : half_chunk(job, base, 1);
+        witness = _mm512_add_ps(witness, interleaved ? interleaved_chunk(job, base, 1) : half_chunk(job, base, 1));
     if (base < n)
-        interleaved ? interleaved_chunk(job, base, 0) : half_chunk(job, base, 0);
+        witness = _mm512_add_ps(witness, interleaved ? interleaved_chunk(job, base, 0) : half_chunk(job, base, 0));
+    if (_mm512_cmp_ps_mask(witness, witness, _CMP_UNORD_Q))
+        posenc_rope_canonicalize_nans(job);
     copy_head_tails(job, 2 * n);
 }
 

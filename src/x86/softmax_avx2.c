@@ -21,12 +21,17 @@
 #define FORCE_INLINE inline __attribute__((always_inline))
 
 /* exp(x) of numerics.h for 8 double arguments (x_lo: lanes 0..3, x_hi: lanes 4..7): reduction in double, the
- * polynomial on 8 float lanes. The cutoff is a select, not a branch: speed never depends on the values. */
+ * polynomial on 8 float lanes. The clamp and the cutoff are selects, not branches: speed never depends on the
+ * values. */
 static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
 {
     const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
     const __m256d log2e = _mm256_set1_pd(POSENC_EXP_LOG2E_D);
     const __m256d minus_ln2 = _mm256_set1_pd(-POSENC_EXP_LN2_D);
+    /* The clamp to [-88.5, 88.5]: maxpd / minpd return their second operand when either is NaN, so NaN stays. */
+    const __m256d clamp_lo = _mm256_set1_pd(-POSENC_EXP_CLAMP), clamp_hi = _mm256_set1_pd(POSENC_EXP_CLAMP);
+    x_lo = _mm256_min_pd(clamp_hi, _mm256_max_pd(clamp_lo, x_lo));
+    x_hi = _mm256_min_pd(clamp_hi, _mm256_max_pd(clamp_lo, x_hi));
     __m256d t_lo = _mm256_fmadd_pd(x_lo, log2e, magic);
     __m256d t_hi = _mm256_fmadd_pd(x_hi, log2e, magic);
     __m256d n_lo = _mm256_sub_pd(t_lo, magic);
@@ -43,14 +48,10 @@ static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E0));
     __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
     y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    /* 2^n from the integer in the low 32 bits of t (uint32 arithmetic, wraps like the spec). */
-    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(avx2_low_words(t_lo, t_hi), _mm256_set1_epi32(127)), 23);
-    __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
-    /* x < cutoff in double (false for NaN, so NaN propagates) -> +0: -inf gives 0, no denormal is made. */
-    const __m256d cutoff = _mm256_set1_pd(POSENC_EXP_CUTOFF);
-    __m256i underflow = avx2_low_words(_mm256_cmp_pd(x_lo, cutoff, _CMP_LT_OQ),
-                                       _mm256_cmp_pd(x_hi, cutoff, _CMP_LT_OQ));
-    return _mm256_andnot_ps(_mm256_castsi256_ps(underflow), e);
+    /* 2^n from k = n + 127, the low 32 bits of t plus 127: k > 1 ? k << 23 : +0 (the cutoff). */
+    __m256i k = _mm256_add_epi32(avx2_low_words(t_lo, t_hi), _mm256_set1_epi32(127));
+    __m256i pow2n = _mm256_and_si256(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(1)), _mm256_slli_epi32(k, 23));
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
 }
 
 /* Per-row constants of the logit computation. */
@@ -142,6 +143,12 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
+/* Pass 3 of 8 columns: (e < thr ? 0 : e) * inv (e is never NaN here). */
+static FORCE_INLINE __m256 scale_flushed(__m256 e, __m256 thr, __m256 inv)
+{
+    return _mm256_mul_ps(_mm256_and_ps(_mm256_cmp_ps(e, thr, _CMP_GE_OQ), e), inv);
+}
+
 /* Store `value` to dst[from, to). */
 static inline void fill(float *dst, size_t from, size_t to, __m256 value)
 {
@@ -195,7 +202,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                           _mm256_castsi256_ps(live)));
         }
-        float value = _mm256_movemask_ps(any_nan) ? NAN : 0.0f;
+        float value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
         fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
         return;
     }
@@ -246,17 +253,22 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     float sink_term = _mm256_cvtss_f32(exp8(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
 
-    /* Pass 3: scale by 1/S; masked columns get 0 * inv (0, or NaN in a NaN row). */
-    const float inv = 1.0f / sum;
-    const __m256 inv_v = _mm256_set1_ps(inv);
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        fill(dst, 0, row->n_cols, _mm256_set1_ps(posenc_nan_value()));   /* the NaN row */
+        return;
+    }
+
+    /* Pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. */
+    const __m256 inv_v = _mm256_set1_ps(inv), thr_v = _mm256_set1_ps(thr);
     j = 0;
     for (; j + LANES <= n_valid; j += LANES)
-        _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_loadu_ps(dst + j), inv_v));
-    const __m256 masked_value = _mm256_set1_ps(0.0f * inv);
+        _mm256_storeu_ps(dst + j, scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
+    const __m256 masked_value = _mm256_setzero_ps();
     if (j < n_valid) {
         /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
         __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 y = _mm256_mul_ps(_mm256_maskload_ps(dst + j, live), inv_v);
+        __m256 y = scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
         y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
         size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
         _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
