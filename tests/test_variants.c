@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "rope_scheme_cases.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
 
@@ -242,6 +243,104 @@ static void rope_matches_scalar(void **state)
         rc.n_tokens = 1 + test_rand_below(40);
         rc.n_heads = 1 + test_rand_below(40);
         check_rope_case(isa, &rc);
+    }
+}
+
+/* ---- RoPE frequency schemes and multi-axis positions ------------------------------------------------------- */
+
+/* One tensor [n_tokens][n_heads][head_dim] with padded strides inside a guarded buffer, values in [-2, 2). */
+typedef struct scheme_tensor {
+    test_buf buf;
+    size_t n_tokens, n_heads, head_dim, token_stride, head_stride;
+} scheme_tensor;
+
+static scheme_tensor scheme_tensor_new(size_t n_tokens, size_t n_heads, size_t head_dim, size_t misalign)
+{
+    scheme_tensor t = { .n_tokens = n_tokens, .n_heads = n_heads, .head_dim = head_dim };
+    t.head_stride = head_dim + test_rand_below(3);
+    t.token_stride = n_heads * t.head_stride + test_rand_below(5);
+    t.buf = test_buf_new(n_tokens * t.token_stride, misalign);
+    test_fill(t.buf.data, t.buf.n, -2.0f, 2.0f);
+    return t;
+}
+
+/* Every entry point that touches a plan's frequencies, on fresh copies of the same input; out holds 5 results
+ * back to back, each src->buf.n floats. */
+static void run_all_entry_points(const posenc_rope_plan *plan, const scheme_tensor *src, const int64_t *positions,
+                                 const float *cos_table, const float *sin_table, size_t table_stride, float *out)
+{
+    size_t n = src->buf.n, tokens = src->n_tokens, heads = src->n_heads;
+    size_t ts = src->token_stride, hs = src->head_stride;
+    float *y = out;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply(plan, y, tokens, heads, ts, hs, positions, 0, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));   /* out of place writes heads only: pad with known bits */
+    assert_int_equal(posenc_rope_apply_to(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, NULL, 77,
+                                          POSENC_ROPE_INVERSE), POSENC_OK);
+    y += n;
+    /* q = the tensor, k = its first head only (GQA shape), in one buffer region each */
+    memcpy(y, src->buf.data, n * sizeof(float));
+    float k_heads[8 * POSENC_MAX_HEAD_DIM];
+    for (size_t t = 0; t < tokens; t++)
+        memcpy(k_heads + t * src->head_dim, src->buf.data + t * ts, src->head_dim * sizeof(float));
+    assert_int_equal(posenc_rope_apply_qk(plan, y, heads, ts, hs, k_heads, 1, src->head_dim, src->head_dim,
+                                          tokens, positions, 0, POSENC_ROPE_NO_MSCALE), POSENC_OK);
+    for (size_t t = 0; t < tokens; t++)     /* fold k into q's first head so one comparison covers both */
+        for (size_t e = 0; e < src->head_dim; e++)
+            y[t * ts + e] += k_heads[t * src->head_dim + e];
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_shift(plan, y, tokens, heads, ts, hs, -123456789, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply_tables(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, cos_table,
+                                              sin_table, table_stride, POSENC_ROPE_INVERSE), POSENC_OK);
+}
+
+/* Every scheme and axis layout of rope_scheme_cases.h (mscale != 1, multi-axis positions, partial rotary)
+ * through every entry point, on `isa` and on scalar: all bytes equal. */
+static void rope_schemes_match_scalar(void **state)
+{
+    const char *isa = *state;
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        posenc_rope_plan *plan = create_plan(cfg);
+        size_t n_axes = posenc_rope_plan_axes(plan), n = n_pairs_of(cfg);
+        size_t n_tokens = 1 + test_rand_below(8), n_heads = 1 + test_rand_below(5);
+        scheme_tensor src = scheme_tensor_new(n_tokens, n_heads, cfg->head_dim, test_rand_below(16));
+        int64_t positions[8 * 3];
+        for (size_t i = 0; i < n_tokens * n_axes; i++)
+            positions[i] = random_position();
+        size_t table_stride = n + test_rand_below(3);
+        float *cos_table = malloc(n_tokens * table_stride * sizeof(float));
+        float *sin_table = malloc(n_tokens * table_stride * sizeof(float));
+        assert_non_null(cos_table);
+        assert_non_null(sin_table);
+        test_fill(cos_table, n_tokens * table_stride, -1.2f, 1.2f);
+        test_fill(sin_table, n_tokens * table_stride, -1.2f, 1.2f);
+
+        size_t total = 5 * src.buf.n;
+        float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+        assert_non_null(want);
+        assert_non_null(got);
+        use("scalar");
+        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, want);
+        use(isa);
+        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, got);
+        assert_true(test_guard_ok(&src.buf));
+        if (!same_bytes(want, got, total, isa)) {
+            fprintf(stderr, "scheme %s\n", cases[k].name);
+            fail();
+        }
+        free(want);
+        free(got);
+        free(cos_table);
+        free(sin_table);
+        test_buf_free(&src.buf);
+        posenc_rope_plan_destroy(plan);
     }
 }
 
@@ -759,6 +858,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_seed_init();
+    fill_factor_lists();
     if (!variant_supported(argv[1])) {
         /* TAP skip-all: meson reports SKIP */
         printf("1..0 # SKIP variant %s is not supported by this CPU or build\n", argv[1]);
@@ -767,6 +867,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "# testing variant %s against scalar\n", argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(rope_matches_scalar, argv[1]),
+        cmocka_unit_test_prestate(rope_schemes_match_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_matches_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_never_subnormal, argv[1]),
         cmocka_unit_test_prestate(softmax_nan_rows, argv[1]),
