@@ -8,26 +8,11 @@
 
 #include "kernels.h"
 #include "numerics.h"
-#include "x86/avx2_common.h"
+#include "x86/simd_avx2.h"
+#include "tpl/sincos_tpl.h"
 #include "x86/x86_kernels.h"
 
 /* ---- sin/cos ------------------------------------------------------------------------------------------------ */
-
-/* theta = pos * omega and its reduction (numerics.h) for 4 doubles. Returns r; *shifted_out = t + magic, whose
- * low mantissa bits hold the quadrant. */
-static inline __m256d reduce4(__m256d omega, __m256d pos, __m256d *shifted_out)
-{
-    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
-    __m256d theta = _mm256_mul_pd(pos, omega);
-    __m256d t = _mm256_mul_pd(theta, _mm256_set1_pd(POSENC_2_OVER_PI));
-    __m256d shifted = _mm256_add_pd(t, magic);
-    __m256d kd = _mm256_sub_pd(shifted, magic);
-    /* fnmadd computes -(kd*c) + theta with one rounding: the same value as fma(-kd, c, theta). */
-    __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_HI), theta);
-    r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_LO), r);
-    *shifted_out = shifted;
-    return r;
-}
 
 /* cos/sin of 8 angles: pairs [0, live) of omega/pos; lanes beyond live are neither read nor written. */
 static inline void sincos8(const double *omega, const double *pos, size_t live, __m256 cos_scale,
@@ -48,34 +33,8 @@ static inline void sincos8(const double *omega, const double *pos, size_t live, 
         pos_lo = _mm256_maskload_pd(pos, m_lo);
         pos_hi = _mm256_maskload_pd(pos + 4, m_hi);
     }
-    __m256d shifted_lo, shifted_hi;
-    __m256d r_lo = reduce4(om_lo, pos_lo, &shifted_lo);
-    __m256d r_hi = reduce4(om_hi, pos_hi, &shifted_hi);
-
-    __m256 x = avx2_narrow_pd(r_lo, r_hi);   /* (float)r, 8 lanes in pair order */
-    __m256i quadrant = avx2_low_words(shifted_lo, shifted_hi);
-
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 ps = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_SIN_S3), z, _mm256_set1_ps(POSENC_SIN_S2));
-    ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(POSENC_SIN_S1));
-    ps = _mm256_mul_ps(ps, z);
-    __m256 s = _mm256_fmadd_ps(ps, x, x);
-    __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_COS_C3), z, _mm256_set1_ps(POSENC_COS_C2));
-    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(POSENC_COS_C1));
-    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(-0.5f));
-    __m256 c = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(1.0f));
-
-    /* Quadrants 0..3 give (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s): odd quadrants swap s and c; sin is
-     * negated when bit 1 of q is set, cos when bit 1 of q + 1 is set. Sign flips are exact (xor). */
-    const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
-    __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(quadrant, one), one));
-    __m256 sin_v = _mm256_blendv_ps(s, c, swap);
-    __m256 cos_v = _mm256_blendv_ps(c, s, swap);
-    __m256i sin_sign = _mm256_slli_epi32(_mm256_and_si256(quadrant, two), 30);
-    __m256i cos_sign = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(quadrant, one), two), 30);
-    sin_v = _mm256_xor_ps(sin_v, _mm256_castsi256_ps(sin_sign));
-    cos_v = _mm256_xor_ps(cos_v, _mm256_castsi256_ps(cos_sign));
-
+    __m256 sin_v, cos_v;
+    tpl_sincos(_mm256_mul_pd(pos_lo, om_lo), _mm256_mul_pd(pos_hi, om_hi), &sin_v, &cos_v);
     __m256 cos_res = _mm256_mul_ps(cos_v, cos_scale);
     __m256 sin_res = _mm256_mul_ps(sin_v, sin_scale);
     if (live >= 8) {

@@ -8,7 +8,8 @@
 
 #include "kernels.h"
 #include "numerics.h"
-#include "x86/avx2_common.h"
+#include "x86/simd_avx2.h"
+#include "tpl/softmax_tpl.h"
 #include "x86/x86_kernels.h"
 
 #define LANES 8
@@ -19,40 +20,6 @@
 #endif
 
 #define FORCE_INLINE inline __attribute__((always_inline))
-
-/* exp(x) of numerics.h for 8 double arguments (x_lo: lanes 0..3, x_hi: lanes 4..7): reduction in double, the
- * polynomial on 8 float lanes. The clamp and the cutoff are selects, not branches: speed never depends on the
- * values. */
-static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
-{
-    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
-    const __m256d log2e = _mm256_set1_pd(POSENC_EXP_LOG2E_D);
-    const __m256d minus_ln2 = _mm256_set1_pd(-POSENC_EXP_LN2_D);
-    /* The clamp to [-88.5, 88.5]: maxpd / minpd return their second operand when either is NaN, so NaN stays. */
-    const __m256d clamp_lo = _mm256_set1_pd(-POSENC_EXP_CLAMP), clamp_hi = _mm256_set1_pd(POSENC_EXP_CLAMP);
-    x_lo = _mm256_min_pd(clamp_hi, _mm256_max_pd(clamp_lo, x_lo));
-    x_hi = _mm256_min_pd(clamp_hi, _mm256_max_pd(clamp_lo, x_hi));
-    __m256d t_lo = _mm256_fmadd_pd(x_lo, log2e, magic);
-    __m256d t_hi = _mm256_fmadd_pd(x_hi, log2e, magic);
-    __m256d n_lo = _mm256_sub_pd(t_lo, magic);
-    __m256d n_hi = _mm256_sub_pd(t_hi, magic);
-    __m256d r_lo = _mm256_fmadd_pd(n_lo, minus_ln2, x_lo);
-    __m256d r_hi = _mm256_fmadd_pd(n_hi, minus_ln2, x_hi);
-    __m256 r = avx2_narrow_pd(r_lo, r_hi);
-
-    __m256 p = _mm256_set1_ps(POSENC_EXP_E5);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E0));
-    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    /* 2^n from k = n + 127, the low 32 bits of t plus 127: k > 1 ? k << 23 : +0 (the cutoff). */
-    __m256i k = _mm256_add_epi32(avx2_low_words(t_lo, t_hi), _mm256_set1_epi32(127));
-    __m256i pow2n = _mm256_and_si256(_mm256_cmpgt_epi32(k, _mm256_set1_epi32(1)), _mm256_slli_epi32(k, 23));
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
-}
 
 /* Per-row constants of the logit computation. */
 typedef struct logit_params {
@@ -131,7 +98,7 @@ static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int 
 {
     __m256d x_lo, x_hi;
     exp_args8(lp, j, full, live, bias, has_mask, max_d, &x_lo, &x_hi);
-    return exp8(x_lo, x_hi);
+    return tpl_exp(x_lo, x_hi);
 }
 
 /* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */
@@ -141,12 +108,6 @@ static inline float hmax8(__m256 v)
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     m = _mm_max_ss(m, _mm_shuffle_ps(m, m, _MM_SHUFFLE(1, 1, 1, 1)));
     return _mm_cvtss_f32(m);
-}
-
-/* Pass 3 of 8 columns: (e < thr ? 0 : e) * inv (e is never NaN here). */
-static FORCE_INLINE __m256 scale_flushed(__m256 e, __m256 thr, __m256 inv)
-{
-    return _mm256_mul_ps(_mm256_and_ps(_mm256_cmp_ps(e, thr, _CMP_GE_OQ), e), inv);
 }
 
 /* Store `value` to dst[from, to). */
@@ -250,7 +211,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
     __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
     const __m256d sink_x = _mm256_set1_pd((double)row->sink - (double)max);
-    float sink_term = _mm256_cvtss_f32(exp8(sink_x, sink_x));
+    float sink_term = _mm256_cvtss_f32(tpl_exp(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
 
     float inv, thr;
@@ -263,12 +224,12 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     const __m256 inv_v = _mm256_set1_ps(inv), thr_v = _mm256_set1_ps(thr);
     j = 0;
     for (; j + LANES <= n_valid; j += LANES)
-        _mm256_storeu_ps(dst + j, scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
+        _mm256_storeu_ps(dst + j, tpl_scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
     const __m256 masked_value = _mm256_setzero_ps();
     if (j < n_valid) {
         /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
         __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 y = scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
+        __m256 y = tpl_scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
         y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
         size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
         _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
