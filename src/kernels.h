@@ -34,13 +34,21 @@ typedef struct posenc_softmax_row {
     float scale;
     float slope;               /* used when bias != POSENC_BIAS_NONE */
     float sink;                /* -INFINITY when there is no sink */
-    int32_t bias;              /* POSENC_BIAS_* */
+    int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR or _ABS (posenc_bias_case) */
     int32_t d0;                /* key position minus query position at column 0 */
 } posenc_softmax_row;
 
 #define POSENC_BIAS_NONE      0
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
 #define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
+
+/* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE and
+ * ABS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the three defined
+ * values; this pins down the rest so that no variant can drift from another. */
+static inline int32_t posenc_bias_case(int32_t bias)
+{
+    return bias == POSENC_BIAS_NONE || bias == POSENC_BIAS_ABS ? bias : POSENC_BIAS_LINEAR;
+}
 
 typedef struct posenc_kernels {
     const char *name;   /* the ISA token: "scalar", "avx2", "avx512", "neon" */
@@ -52,7 +60,9 @@ typedef struct posenc_kernels {
     void (*softmax_row)(const posenc_softmax_row *row);
 } posenc_kernels;
 
-/* Per-ISA tables (defined next to each ISA's kernels). */
+/* Per-ISA tables, each defined next to its ISA's kernels: src/kernels_scalar.c, src/x86/kernels_avx2.c,
+ * src/x86/kernels_avx512.c, src/arm/kernels_neon.c. A new variant adds its files (kernels, table, and the vector
+ * header of src/tpl/primitives.h), one static library in meson.build and one row in dispatch.c's list. */
 extern const posenc_kernels posenc_kernels_scalar;
 extern const posenc_kernels posenc_kernels_avx2;
 extern const posenc_kernels posenc_kernels_avx512;

@@ -38,7 +38,7 @@ static float exp_ref(double x)
 static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 {
     int32_t d = row->d0 + (int32_t)j;
-    if (row->bias == POSENC_BIAS_ABS)
+    if (posenc_bias_case(row->bias) == POSENC_BIAS_ABS)
         d = d < 0 ? d : -d;
     return d;
 }
@@ -47,7 +47,7 @@ static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 static float logit_f(const posenc_softmax_row *row, size_t j)
 {
     float z = row->scale * row->src[j];
-    if (row->bias != POSENC_BIAS_NONE)
+    if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fmaf(row->slope, (float)bias_of(row, j), z);
     if (row->mask)
         z = z + row->mask[j];
@@ -58,7 +58,7 @@ static float logit_f(const posenc_softmax_row *row, size_t j)
 static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
     double z = fma((double)row->scale, (double)row->src[j], -max_d);
-    if (row->bias != POSENC_BIAS_NONE)
+    if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fma((double)row->slope, (double)bias_of(row, j), z);
     if (row->mask)
         z = z + (double)row->mask[j];

@@ -111,7 +111,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     logit_params lp = {
         .scale = vdupq_n_f32(row->scale), .slope = vdupq_n_f32(row->slope),
         .scale_d = vdupq_n_f64((double)row->scale), .slope_d = vdupq_n_f64((double)row->slope),
-        .bias = row->bias, .d0 = row->d0,
+        .bias = posenc_bias_case(row->bias), .d0 = row->d0,
     };
     tail_copy tc;
     if (rest)

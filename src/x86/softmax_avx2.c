@@ -241,9 +241,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
     /* One specialised body per (bias, mask) combination, so the inner loops carry no per-column branches.
-     * Like the reference, any bias other than NONE and ABS is the linear one. */
+     * The bias is read as every variant reads it (posenc_bias_case). */
     const int has_mask = row->mask != NULL;
-    switch (row->bias) {
+    switch (posenc_bias_case(row->bias)) {
     case POSENC_BIAS_NONE:
         if (has_mask)
             softmax_row_body(row, POSENC_BIAS_NONE, 1);
@@ -256,7 +256,7 @@ void posenc_softmax_row_avx2(const posenc_softmax_row *row)
         else
             softmax_row_body(row, POSENC_BIAS_ABS, 0);
         break;
-    default:
+    default:   /* POSENC_BIAS_LINEAR */
         if (has_mask)
             softmax_row_body(row, POSENC_BIAS_LINEAR, 1);
         else

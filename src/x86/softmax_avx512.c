@@ -261,16 +261,17 @@ static void row_abs_mask(const posenc_softmax_row *row) { softmax_row(row, POSEN
 
 void posenc_softmax_row_avx512(const posenc_softmax_row *row)
 {
+    /* One specialised body per (bias, mask) combination; the bias read as every variant reads it. */
     int has_mask = row->mask != NULL;
-    switch (row->bias) {
-    case POSENC_BIAS_LINEAR:
-        has_mask ? row_linear_mask(row) : row_linear(row);
+    switch (posenc_bias_case(row->bias)) {
+    case POSENC_BIAS_NONE:
+        has_mask ? row_plain_mask(row) : row_plain(row);
         break;
     case POSENC_BIAS_ABS:
         has_mask ? row_abs_mask(row) : row_abs(row);
         break;
-    default:
-        has_mask ? row_plain_mask(row) : row_plain(row);
+    default:   /* POSENC_BIAS_LINEAR */
+        has_mask ? row_linear_mask(row) : row_linear(row);
         break;
     }
 }
