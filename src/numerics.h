@@ -1,9 +1,11 @@
-/* numerics.h - the constants that define libposenc's bits: angle reduction, sin/cos and exp polynomials.
+/* numerics.h - the spec of libposenc's bits: angle reduction, sin/cos and exp, the softmax row, NaN results.
  *
  * Every kernel variant (scalar reference, avx2, avx512, neon) includes this file and performs exactly the
  * operation sequence documented here, with the same constants, so results are bit-identical everywhere.
- * The scalar reference kernels (rope_scalar.c, softmax_scalar.c) are the executable form of this spec.
- * Coefficients: minimax polynomials published with the Cephes math library (sinf, cosf, expf).
+ * The scalar reference kernels (rope_scalar.c, softmax_scalar.c) are the executable form of this spec; the SIMD
+ * variants take the sin/cos and exp sequences from templates written once (src/tpl/sincos_tpl.h, softmax_tpl.h)
+ * and share the row-level helpers below. Coefficients: minimax polynomials published with the Cephes math
+ * library (sinf, cosf, expf).
  */
 #ifndef POSENC_NUMERICS_H
 #define POSENC_NUMERICS_H
@@ -62,8 +64,8 @@
  *   n = 128 (x >= 127.5 ln2 = 88.38, also +inf): k << 23 is the bits of +inf, e = +inf. (x > 0 only arises when
  *   pass 1's float32 max rounds below a double logit: logit terms of magnitude above ~2^22 * x.)
  *   NaN: y is NaN, so e is NaN whatever 2^n is (NaN * 0 is NaN).
- * Without the clamp, x below ~-2^51 or above 88.38 would leave garbage in t's low word or wrap 2^n's exponent
- * field into negative or subnormal values.
+ * Without the clamp, the cutoff would misread t's low word for x = -inf (t = -inf, r = NaN) or x < -2^31 ln2
+ * (n beyond int32), and n >= 129 (x > 89.1) would wrap 2^n's exponent field into negative or subnormal values.
  * Intermediates: t, n and r are doubles far from the subnormal range. rf is subnormal only when n = 0 and
  * 0 < |x| < 2^-126 (for n != 0, r is a nonzero multiple of 2^-54), i.e. when the logit terms (scale * s,
  * slope * b, mask, max) are themselves tiny; only then can rf and rf * rf be subnormal (e is 1 either way).
