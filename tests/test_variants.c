@@ -536,8 +536,9 @@ static void special_desc(posenc_softmax_desc *d, int k, const float *mask, const
 }
 
 /* Rows whose outputs would be subnormal if e * (1/S) were formed unguarded: scores 0 and -86.5 alternating
- * (e(-86.5) ~ 2.6e-38, times 1/S ~ 2/n), scores just above the exp cutoff (-87 .. -86.9) next to many zeros,
- * and scores around ln(2^-125) = -86.64 next to a single 0 (e / S straddles the flush threshold). */
+ * (e(-86.5) ~ 2.6e-38, times 1/S ~ 2/n), scores across the exp cutoff (-87 .. -86.9, around -125.5 ln2 =
+ * -86.99) next to many zeros, and scores around ln(2^-125) = -86.64 next to a single 0 (e / S straddles the
+ * flush threshold). */
 static void softmax_never_subnormal(void **state)
 {
     const char *isa = *state;
