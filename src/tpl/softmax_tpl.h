@@ -22,6 +22,9 @@ SIMD_INLINE vf32 tpl_exp(vf64 x_lo, vf64 x_hi)
     vf64 n_lo = f64_sub(t_lo, magic), n_hi = f64_sub(t_hi, magic);
     vf64 r_lo = f64_fnma(n_lo, ln2, x_lo), r_hi = f64_fnma(n_hi, ln2, x_hi);   /* fma(n, -ln2, x) */
     vf32 r = f32_narrow(r_lo, r_hi);
+    /* k = n + 127 from t's low word plus 127 (wrapping). Formed here, before the polynomial: in this order gcc
+     * interleaves the integer work with the fma chain (measured ~3% faster on avx512). */
+    vi32 k = i32_add(i32_low_words(t_lo, t_hi), i32_set1(127));
 
     vf32 p = f32_set1(POSENC_EXP_E5);
     p = f32_fma(p, r, f32_set1(POSENC_EXP_E4));
@@ -32,8 +35,7 @@ SIMD_INLINE vf32 tpl_exp(vf64 x_lo, vf64 x_hi)
     vf32 y = f32_fma(p, f32_mul(r, r), r);
     y = f32_add(y, f32_set1(1.0f));
 
-    /* 2^n from k = n + 127 (t's low word plus 127, wrapping): k > 1 ? k << 23 : +0, the cutoff. */
-    vi32 k = i32_add(i32_low_words(t_lo, t_hi), i32_set1(127));
+    /* 2^n = k > 1 ? k << 23 : +0 (the cutoff). */
     vi32 two_n = I32_SLLI_WHERE(i32_gt(k, i32_set1(1)), k, 23);
     return f32_mul(y, f32_from_bits(two_n));
 }
