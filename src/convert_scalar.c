@@ -22,7 +22,7 @@ static uint32_t bits_of_float(float f)
 static uint32_t widen_bf16(uint16_t h)
 {
     if ((h & 0x7fffu) > 0x7f80u)
-        return POSENC_F32_QNAN_BITS;
+        return POSENC_NAN_BITS;
     return (uint32_t)h << 16;
 }
 
@@ -31,7 +31,7 @@ static uint32_t widen_f16(uint16_t h)
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
     if (exponent == 0x1f)
-        return mantissa ? POSENC_F32_QNAN_BITS : sign | 0x7f800000u;
+        return mantissa ? POSENC_NAN_BITS : sign | 0x7f800000u;
     if (exponent == 0) {
         /* zero or subnormal: mantissa * 2^-24, exact in float32 */
         return sign | bits_of_float((float)mantissa * 0x1p-24f);
@@ -42,7 +42,7 @@ static uint32_t widen_f16(uint16_t h)
 static uint16_t narrow_bf16(uint32_t x)
 {
     if ((x & 0x7fffffffu) > 0x7f800000u)
-        return POSENC_BF16_QNAN_BITS;
+        return POSENC_BF16_NAN_BITS;
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
@@ -51,7 +51,7 @@ static uint16_t narrow_f16(uint32_t x)
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
     uint32_t a = x & 0x7fffffffu;
     if (a > 0x7f800000u)
-        return POSENC_F16_QNAN_BITS;
+        return POSENC_F16_NAN_BITS;
     if (a >= 0x477ff000u)                  /* >= 65520 (65504 + half an ulp, which ties to the odd 65504 up) */
         return sign | 0x7c00u;
     if (a < 0x38800000u) {                 /* below 2^-14: an f16 subnormal (or zero) */

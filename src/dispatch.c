@@ -6,18 +6,13 @@
 
 #include "kernels.h"
 #include "posenc.h"
-#if defined(POSENC_HAVE_AVX2) || defined(POSENC_HAVE_AVX512)
-#include "x86/x86_kernels.h"
-#endif
-#if defined(POSENC_HAVE_NEON)
-#include "arm/arm_kernels.h"
-#endif
 
 #if defined(__AVX__) || defined(__AVX2__) || defined(__AVX512F__)
 #error "dispatch.c must be compiled without ISA flags: it runs before the CPU is known"
 #endif
 
-/* Best first, scalar last. `needs` is exactly the bundle the variant's files are compiled for. */
+/* Best first, scalar last. `needs` is exactly the bundle the variant's files are compiled for. Each table is
+ * defined next to its kernels (src/kernels_scalar.c, src/x86/kernels_<isa>.c, src/arm/kernels_<isa>.c). */
 typedef struct variant {
     const posenc_kernels *kernels;
     uint32_t needs;
@@ -140,49 +135,3 @@ posenc_status posenc_set_isa(const char *name)
     atomic_store_explicit(&active, k, memory_order_release);
     return POSENC_OK;
 }
-
-const posenc_kernels posenc_kernels_scalar = {
-    .name = "scalar",
-    .rope_sincos = posenc_rope_sincos_scalar,
-    .rope_rotate_half = posenc_rope_rotate_half_scalar,
-    .rope_rotate_interleaved = posenc_rope_rotate_interleaved_scalar,
-    .softmax_row = posenc_softmax_row_scalar,
-    .widen = posenc_widen_scalar,
-    .narrow = posenc_narrow_scalar,
-};
-
-#ifdef POSENC_HAVE_AVX2
-const posenc_kernels posenc_kernels_avx2 = {
-    .name = "avx2",
-    .rope_sincos = posenc_rope_sincos_avx2,
-    .rope_rotate_half = posenc_rope_rotate_half_avx2,
-    .rope_rotate_interleaved = posenc_rope_rotate_interleaved_avx2,
-    .softmax_row = posenc_softmax_row_avx2,
-    .widen = posenc_widen_avx2,
-    .narrow = posenc_narrow_avx2,
-};
-#endif
-
-#ifdef POSENC_HAVE_AVX512
-const posenc_kernels posenc_kernels_avx512 = {
-    .name = "avx512",
-    .rope_sincos = posenc_rope_sincos_avx512,
-    .rope_rotate_half = posenc_rope_rotate_half_avx512,
-    .rope_rotate_interleaved = posenc_rope_rotate_interleaved_avx512,
-    .softmax_row = posenc_softmax_row_avx512,
-    .widen = posenc_widen_avx512,
-    .narrow = posenc_narrow_avx512,
-};
-#endif
-
-#ifdef POSENC_HAVE_NEON
-const posenc_kernels posenc_kernels_neon = {
-    .name = "neon",
-    .rope_sincos = posenc_rope_sincos_neon,
-    .rope_rotate_half = posenc_rope_rotate_half_neon,
-    .rope_rotate_interleaved = posenc_rope_rotate_interleaved_neon,
-    .softmax_row = posenc_softmax_row_neon,
-    .widen = posenc_widen_neon,
-    .narrow = posenc_narrow_neon,
-};
-#endif

@@ -34,7 +34,7 @@ typedef struct posenc_softmax_row {
     float scale;
     float slope;               /* used when bias != POSENC_BIAS_NONE */
     float sink;                /* -INFINITY when there is no sink */
-    int32_t bias;              /* POSENC_BIAS_* */
+    int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR or _ABS (posenc_bias_case) */
     int32_t d0;                /* key position minus query position at column 0 */
 } posenc_softmax_row;
 
@@ -47,10 +47,13 @@ typedef struct posenc_softmax_row {
 #define POSENC_ELEM_F16   1
 #define POSENC_ELEM_BF16  2
 
-/* Canonical quiet NaNs (numerics.h, "element types"). */
-#define POSENC_F32_QNAN_BITS   0x7fc00000u
-#define POSENC_F16_QNAN_BITS   0x7e00u
-#define POSENC_BF16_QNAN_BITS  0x7fc0u
+/* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE and
+ * ABS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the three defined
+ * values; this pins down the rest so that no variant can drift from another. */
+static inline int32_t posenc_bias_case(int32_t bias)
+{
+    return bias == POSENC_BIAS_NONE || bias == POSENC_BIAS_ABS ? bias : POSENC_BIAS_LINEAR;
+}
 
 typedef struct posenc_kernels {
     const char *name;   /* the ISA token: "scalar", "avx2", "avx512", "neon" */
@@ -66,7 +69,9 @@ typedef struct posenc_kernels {
     void (*narrow)(int32_t elem, const float *src, void *dst, size_t n);
 } posenc_kernels;
 
-/* Per-ISA tables (defined next to each ISA's kernels). */
+/* Per-ISA tables, each defined next to its ISA's kernels: src/kernels_scalar.c, src/x86/kernels_avx2.c,
+ * src/x86/kernels_avx512.c, src/arm/kernels_neon.c. A new variant adds its files (kernels, table, and the vector
+ * header of src/tpl/primitives.h), one static library in meson.build and one row in dispatch.c's list. */
 extern const posenc_kernels posenc_kernels_scalar;
 extern const posenc_kernels posenc_kernels_avx2;
 extern const posenc_kernels posenc_kernels_avx512;
@@ -80,6 +85,11 @@ const posenc_kernels *posenc_active_kernels(void);
 #define POSENC_CPU_AVX512  (1u << 1)   /* AVX-512 F + BW + DQ + VL, OS-enabled */
 #define POSENC_CPU_NEON    (1u << 2)   /* AArch64 Advanced SIMD */
 uint32_t posenc_cpu_detect(void);
+
+/* Replace every NaN among the rotated elements [0, 2 * n_pairs) of each head of job->dst by POSENC_NAN_BITS
+ * (numerics.h, "NaN results"). The SIMD rotations keep a running sum of their results and call this only when
+ * that sum is NaN: one add per vector on the fast path instead of a compare and a blend. */
+void posenc_rope_canonicalize_nans(const posenc_rope_heads *job);
 
 /* Scalar reference kernels (the specification of the bits); also used by tests directly. */
 void posenc_rope_sincos_scalar(const double *omega, const double *pos, size_t n_pairs, float cos_scale,

@@ -1,12 +1,16 @@
-/* numerics.h - the constants that define libposenc's bits: angle reduction, sin/cos and exp polynomials.
+/* numerics.h - the spec of libposenc's bits: angle reduction, sin/cos and exp, the softmax row, NaN results.
  *
  * Every kernel variant (scalar reference, avx2, avx512, neon) includes this file and performs exactly the
  * operation sequence documented here, with the same constants, so results are bit-identical everywhere.
- * The scalar reference kernels (rope_scalar.c, softmax_scalar.c) are the executable form of this spec.
- * Coefficients: minimax polynomials published with the Cephes math library (sinf, cosf, expf).
+ * The scalar reference kernels (rope_scalar.c, softmax_scalar.c) are the executable form of this spec; the SIMD
+ * variants take the sin/cos and exp sequences from templates written once (src/tpl/sincos_tpl.h, softmax_tpl.h)
+ * and share the row-level helpers below. Coefficients: minimax polynomials published with the Cephes math
+ * library (sinf, cosf, expf).
  */
 #ifndef POSENC_NUMERICS_H
 #define POSENC_NUMERICS_H
+
+#include <stdint.h>
 
 /* ---- RoPE sin/cos of theta = pos * omega (double) --------------------------------------------------------
  *   t  = theta * POSENC_2_OVER_PI                      (double mul)
@@ -33,22 +37,38 @@
 
 /* ---- RoPE rotation of one pair (a, b) with c, s from the tables ------------------------------------------
  *   a' = fma(a, c, b * -s)      b' = fma(b, c, a * s)
- * i.e. every element y = fma(x, c, partner * signed_s) with signed_s = -s for the first element of a pair.
+ * i.e. every element y = fma(x, c, partner * signed_s) with signed_s = -s for the first element of a pair,
+ * then y = isnan(y) ? POSENC_NAN_BITS : y  (NaN results, below).
  */
 
 /* ---- exp(x) for softmax, x = z - max (double, <= ~0, or NaN) -----------------------------------------------
  * The argument is formed and reduced in double: a float x = z - max would carry an absolute rounding error of
  * up to |x| * 2^-24 (2e-6 at x = -69, where exp(x) = 1e-30), which the 1e-6 relative accuracy bound forbids.
- *   t  = fma(x, LOG2E_D, POSENC_ROUND_MAGIC_D)        (round(x*log2e) sits in the low mantissa bits of t)
+ *   x  = x < -POSENC_EXP_CLAMP ? -POSENC_EXP_CLAMP : x;  x = x > POSENC_EXP_CLAMP ? POSENC_EXP_CLAMP : x
+ *                                                     (double; NaN stays NaN)
+ *   t  = fma(x, LOG2E_D, POSENC_ROUND_MAGIC_D)        (n = round(x*log2e) sits in the low mantissa bits of t)
  *   n  = t - POSENC_ROUND_MAGIC_D
  *   r  = fma(n, -LN2_D, x)          (double, |r| <= ~0.347; ln2's own rounding, n * 2^-54, is far below the
  *                                    float rounding of r that follows)
  *   rf = (float)r
  *   p  = E5; p = fma(p, rf, E4); p = fma(p, rf, E3); p = fma(p, rf, E2); p = fma(p, rf, E1); p = fma(p, rf, E0)
  *   y  = fma(p, rf*rf, rf);  y = y + 1.0f                        (float)
- *   2^n as float bits: ((uint32)(low 32 bits of bits(t)) + 127) << 23        (uint32 arithmetic, wraps)
- *   e  = y * 2^n;   e = (x < POSENC_EXP_CUTOFF) ? 0 : e   (double compare: -inf -> 0; x >= -87 keeps n >= -126
- *                                                           and e normal, so no denormal is ever made)
+ *   k  = (low 32 bits of bits(t)) + 127, as int32 (wrapping)     (k = n + 127)
+ *   2^n as float bits: k > 1 ? k << 23 : 0                       (the cutoff: n <= -126 gives +0)
+ *   e  = y * 2^n
+ * What e can be (no subnormal is ever made):
+ *   The clamp keeps |x * log2e| <= 127.7, so n is exact in t's low word and lies in [-128, 128].
+ *   y = exp(r) (1 +- 2^-22) lies in [0.70, 1.42] and is finite and positive.
+ *   n <= -126 (x <= -125.5 ln2 = -86.99, also -inf and every x below -88.5): 2^n is +0 and e = +0.
+ *   -125 <= n <= 127: e = y * 2^n is exact and normal: 0.70 * 2^-125 > FLT_MIN, 1.42 * 2^127 < FLT_MAX.
+ *   n = 128 (x >= 127.5 ln2 = 88.38, also +inf): k << 23 is the bits of +inf, e = +inf. (x > 0 only arises when
+ *   pass 1's float32 max rounds below a double logit: logit terms of magnitude above ~2^22 * x.)
+ *   NaN: y is NaN, so e is NaN whatever 2^n is (NaN * 0 is NaN).
+ * Without the clamp, the cutoff would misread t's low word for x = -inf (t = -inf, r = NaN) or x < -2^31 ln2
+ * (n beyond int32), and n >= 129 (x > 89.1) would wrap 2^n's exponent field into negative or subnormal values.
+ * Intermediates: t, n and r are doubles far from the subnormal range. rf is subnormal only when n = 0 and
+ * 0 < |x| < 2^-126 (for n != 0, r is a nonzero multiple of 2^-54), i.e. when the logit terms (scale * s,
+ * slope * b, mask, max) are themselves tiny; only then can rf and rf * rf be subnormal (e is 1 either way).
  */
 #define POSENC_EXP_LOG2E_D  0x1.71547652b82fep+0
 #define POSENC_EXP_LN2_D    0x1.62e42fefa39efp-1
@@ -58,25 +78,73 @@
 #define POSENC_EXP_E2       4.1665795894e-2f
 #define POSENC_EXP_E1       1.6666665459e-1f
 #define POSENC_EXP_E0       5.0000001201e-1f
-#define POSENC_EXP_CUTOFF  -87.0
+#define POSENC_EXP_CLAMP    88.5
 
 /* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
  * Pass 1, the max, uses the float logit:
  *   zf_j = scale * s_j;  if bias: zf_j = fma(slope, (float)b_j, zf_j)  with b_j = d_j (causal) or -|d_j|
  *   (symmetric), d_j = d0 + j as int32;   if mask: zf_j = zf_j + mask_j
  *   M = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it)
- *   if M == -inf: every live logit is -inf or NaN: the row is all 0, or all NaN if a live logit is NaN
+ *   if M == -inf: every live logit is -inf or NaN: the row is all +0, or all POSENC_NAN_BITS (every column,
+ *   live and masked) if a live logit is NaN
  * Pass 2 forms the exp argument in double, the max subtracted first (scale*s is exact in double, so the first
  * fma rounds once, at 2^-53 of the argument):
  *   x_j = fma((double)scale, (double)s_j, -(double)M);  if bias: x_j = fma((double)slope, (double)b_j, x_j);
  *   if mask: x_j = x_j + (double)mask_j;   e_j = exp(x_j) as above, written to dst
  *   sum: acc[j % POSENC_SUM_LANES] += e_j (float, acc starts at +0), then for w = LANES/2 .. 1 (halving):
  *   acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp((double)sink - (double)M)
- * Pass 3: inv = 1.0f / S;  y_j = e_j * inv;  masked columns y_j = 0.0f * inv  (0, or NaN in a NaN row)
+ * Row check (once per row, posenc_softmax_row_scales): unless 0 < S <= 2^126, the row is a NaN row: every
+ * column, live and masked, is POSENC_NAN_BITS. Every e_j is +0, normal, +inf or NaN (exp above), so:
+ *   S is NaN when a live logit is NaN, or +inf (then M = +inf and its argument is inf - inf);
+ *   S = 0 when a float logit overflows (M = +inf while every double logit is finite: every argument is -inf);
+ *   S = +inf or S > 2^126 (1/S would be subnormal) only when some argument exceeds 126 ln2 - ln(n_cols + 1),
+ *   more than 65: the float32 max then rounds below a double logit by that much (logit terms above ~3e8).
+ * Pass 3 (S in (0, 2^126]):
+ *   inv = 1.0f / S;  thr = (S > 0.5f ? S : 0.5f) * 0x1p-125f;
+ *   live:   y_j = (e_j < thr ? 0.0f : e_j) * inv      (the zeroing comes before the multiply)
+ *   masked: y_j = +0.0f
+ * Why no output and no product is subnormal: inv >= 2^-126 since S <= 2^126. thr is exact and normal
+ * (S * 2^-125 >= 2^-126 for S >= 0.5). Normally S >= 1: the column attaining M (or the sink) has an argument
+ * within the float rounding of its logit of 0, so its e is ~1 (the sink's is exactly 1); S < 0.5 needs that
+ * rounding to exceed ln 2, i.e. logit terms (scale * s, slope * b, mask) above ~4e6.
+ *   S >= 0.5: e_j >= thr = S * 2^-125 gives e_j * inv >= 2^-125 (1 - 2^-24) before rounding, so
+ *   y_j >= 2^-125 - 2^-149 > FLT_MIN.
+ *   S < 0.5: thr = 2^-126 zeroes nothing (a nonzero e is >= 1.41 * 2^-126), and inv > 2 makes every nonzero
+ *   y_j >= 2.8 * 2^-126.
+ * So every output is +0 or >= 0x1.fffffep-126: results whose exact value e_j / S is below 2^-125 (~2.35e-38)
+ * are flushed to +0, and exp's own cutoff gives 0 for arguments at or below -86.99.
  * A variant with V-lane float vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
  */
 #define POSENC_SUM_LANES 64
 
+/* The row check and pass 3's constants from the row sum S (numerics.h, "softmax row"), shared by every
+ * variant. Returns 0 for a NaN row (S outside (0, 2^126]); otherwise 1 with *inv = 1/S and *thr. */
+static inline int posenc_softmax_row_scales(float sum, float *inv, float *thr)
+{
+    if (!(sum > 0.0f && sum <= 0x1p126f))
+        return 0;
+    *inv = 1.0f / sum;
+    *thr = (sum > 0.5f ? sum : 0.5f) * 0x1p-125f;
+    return 1;
+}
+
+/* ---- NaN results -----------------------------------------------------------------------------------------
+ * Wherever arithmetic makes a NaN, every variant returns the bits POSENC_NAN_BITS: the positive quiet NaN with
+ * no payload (C's NAN with gcc, Arm's default NaN). Hardware alone would differ: x86 makes 0xffc00000 for an
+ * invalid operation and propagates an input NaN's payload by its own operand priority, Arm by another. So:
+ *   RoPE: every rotated element is y = isnan(y) ? POSENC_NAN_BITS : y (a compare and a blend per output
+ *   vector). The unrotated tail [2 * n_pairs, head_dim) that an out-of-place call copies keeps its input bits,
+ *   NaN payloads included: a copy is not arithmetic.
+ *   Softmax: a NaN row is filled with POSENC_NAN_BITS (above); no other output can be NaN.
+ */
+#define POSENC_NAN_BITS 0x7fc00000u
+
+/* POSENC_NAN_BITS as a float. */
+static inline float posenc_nan_value(void)
+{
+    union { uint32_t bits; float value; } u = { POSENC_NAN_BITS };
+    return u.value;
+}
 
 /* ---- element types (f16, bf16) ----------------------------------------------------------------------------
  * Widening to float32 is exact: bf16 b -> bits b << 16; f16 -> the float32 of the same value (subnormals
@@ -87,12 +155,15 @@
  *   f16:  |v| >= 65520 -> +-inf (0x7c00); |v| < 2^-14 -> subnormal: round(|v| * 2^24) to an integer, ties to
  *         even (|v| <= 2^-25 gives +-0); otherwise the usual exponent rebias with the 13 dropped mantissa bits
  *         rounded to nearest even (a carry steps into the next binade; 65520 and up were caught above).
- *   A NaN becomes the destination type's canonical quiet NaN: f16 0x7e00, bf16 0x7fc0 (sign dropped).
+ *   A NaN becomes the destination type's canonical quiet NaN: f16 0x7e00, bf16 0x7fc0 (sign dropped); these
+ *   are POSENC_NAN_BITS narrowed, so a canonical float32 NaN narrows to them with no special case.
  * Hardware conversions are used only where they give these bits for every input: F16C / AVX-512 VCVTPS2PH
  * with round-to-nearest-even and VCVTPH2PS are exact for every non-NaN input (NaN lanes are replaced);
  * AVX-512 BF16's VCVTNEPS2BF16 flushes float32 subnormals to zero, so bf16 is narrowed with integer ops.
  * A reduced-precision RoPE or softmax call widens its inputs, runs the float32 computation unchanged, and
  * narrows its outputs: float32 elements keep their bits, and a NaN output is the destination's canonical NaN.
  */
+#define POSENC_F16_NAN_BITS   0x7e00u
+#define POSENC_BF16_NAN_BITS  0x7fc0u
 
 #endif /* POSENC_NUMERICS_H */

@@ -50,12 +50,27 @@ void posenc_rope_sincos_scalar(const double *omega, const double *pos, size_t n_
     }
 }
 
-/* Copy the unrotated tail of each head when out of place. */
+/* A rotated element: NaN results become POSENC_NAN_BITS (numerics.h). */
+static inline float canonical(float y)
+{
+    return isnan(y) ? posenc_nan_value() : y;
+}
+
+/* Copy the unrotated tail of each head when out of place: its bits as they are (a copy is not arithmetic). */
 static void copy_tail(const posenc_rope_heads *job, const float *x, float *y)
 {
     size_t rotary_dim = 2 * job->n_pairs;
     if (x != y && job->head_dim > rotary_dim)
         memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
+}
+
+void posenc_rope_canonicalize_nans(const posenc_rope_heads *job)
+{
+    for (size_t h = 0; h < job->n_heads; h++) {
+        float *y = job->dst + h * job->dst_head_stride;
+        for (size_t i = 0; i < 2 * job->n_pairs; i++)
+            y[i] = canonical(y[i]);
+    }
 }
 
 void posenc_rope_rotate_half_scalar(const posenc_rope_heads *job)
@@ -66,8 +81,8 @@ void posenc_rope_rotate_half_scalar(const posenc_rope_heads *job)
         float *y = job->dst + h * job->dst_head_stride;
         for (size_t i = 0; i < n; i++) {
             float a = x[i], b = x[i + n], c = job->cos[i], s = job->sin[i];
-            y[i] = fmaf(a, c, b * -s);
-            y[i + n] = fmaf(b, c, a * s);
+            y[i] = canonical(fmaf(a, c, b * -s));
+            y[i + n] = canonical(fmaf(b, c, a * s));
         }
         copy_tail(job, x, y);
     }
@@ -81,8 +96,8 @@ void posenc_rope_rotate_interleaved_scalar(const posenc_rope_heads *job)
         float *y = job->dst + h * job->dst_head_stride;
         for (size_t i = 0; i < n; i++) {
             float a = x[2 * i], b = x[2 * i + 1], c = job->cos[i], s = job->sin[i];
-            y[2 * i] = fmaf(a, c, b * -s);
-            y[2 * i + 1] = fmaf(b, c, a * s);
+            y[2 * i] = canonical(fmaf(a, c, b * -s));
+            y[2 * i + 1] = canonical(fmaf(b, c, a * s));
         }
         copy_tail(job, x, y);
     }

@@ -9,6 +9,8 @@
 /* exp(x) for a double x <= ~0 (or NaN), exactly as numerics.h specifies. */
 static float exp_ref(double x)
 {
+    x = x < -POSENC_EXP_CLAMP ? -POSENC_EXP_CLAMP : x;   /* NaN stays NaN */
+    x = x > POSENC_EXP_CLAMP ? POSENC_EXP_CLAMP : x;
     double t = fma(x, POSENC_EXP_LOG2E_D, POSENC_ROUND_MAGIC_D);
     double n = t - POSENC_ROUND_MAGIC_D;
     double r = fma(n, -POSENC_EXP_LN2_D, x);
@@ -23,18 +25,20 @@ static float exp_ref(double x)
     y = y + 1.0f;
     uint64_t t_bits;
     memcpy(&t_bits, &t, sizeof t_bits);
-    uint32_t bits = ((uint32_t)t_bits + 127u) << 23;
+    uint32_t k = (uint32_t)t_bits + 127u;   /* n + 127 */
+    int32_t k_signed;
+    memcpy(&k_signed, &k, sizeof k_signed);
+    uint32_t bits = k_signed > 1 ? k << 23 : 0u;   /* n <= -126: 2^n = +0 (the cutoff); n = 128: +inf */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    float e = y * scale;
-    return x < POSENC_EXP_CUTOFF ? 0.0f : e;
+    return y * scale;
 }
 
 /* The bias term b_j of column j (numerics.h). */
 static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 {
     int32_t d = row->d0 + (int32_t)j;
-    if (row->bias == POSENC_BIAS_ABS)
+    if (posenc_bias_case(row->bias) == POSENC_BIAS_ABS)
         d = d < 0 ? d : -d;
     return d;
 }
@@ -43,7 +47,7 @@ static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 static float logit_f(const posenc_softmax_row *row, size_t j)
 {
     float z = row->scale * row->src[j];
-    if (row->bias != POSENC_BIAS_NONE)
+    if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fmaf(row->slope, (float)bias_of(row, j), z);
     if (row->mask)
         z = z + row->mask[j];
@@ -54,7 +58,7 @@ static float logit_f(const posenc_softmax_row *row, size_t j)
 static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
     double z = fma((double)row->scale, (double)row->src[j], -max_d);
-    if (row->bias != POSENC_BIAS_NONE)
+    if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fma((double)row->slope, (double)bias_of(row, j), z);
     if (row->mask)
         z = z + (double)row->mask[j];
@@ -70,11 +74,11 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
         max = z > max ? z : max;
     }
     if (max == -INFINITY) {
-        /* Every live entry is -inf or NaN (max ignores NaN): zeros, or NaN if any entry is NaN. */
+        /* Every live entry is -inf or NaN (max ignores NaN): zeros, or the NaN row if any entry is NaN. */
         float fill = 0.0f;
         for (size_t j = 0; j < n_valid; j++)
             if (isnan(logit_f(row, j)))
-                fill = NAN;
+                fill = posenc_nan_value();
         for (size_t j = 0; j < row->n_cols; j++)
             row->dst[j] = fill;
         return;
@@ -92,10 +96,18 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
             acc[k] = acc[k] + acc[k + w];
     float sum = acc[0] + exp_ref((double)row->sink - (double)max);
 
-    float inv = 1.0f / sum;
-    for (size_t j = 0; j < n_valid; j++)
-        row->dst[j] = row->dst[j] * inv;
-    float masked = 0.0f * inv;
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        /* The NaN row: NaN or +inf logit, float logit overflow, or a sum out of range (numerics.h). */
+        for (size_t j = 0; j < row->n_cols; j++)
+            row->dst[j] = posenc_nan_value();
+        return;
+    }
+    /* Pass 3: results below 2^-125 are zeroed before the multiply, so no product is ever subnormal. */
+    for (size_t j = 0; j < n_valid; j++) {
+        float e = row->dst[j];
+        row->dst[j] = (e < thr ? 0.0f : e) * inv;
+    }
     for (size_t j = n_valid; j < row->n_cols; j++)
-        row->dst[j] = masked;
+        row->dst[j] = 0.0f;
 }

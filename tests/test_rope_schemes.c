@@ -7,169 +7,14 @@
 
 #include "common.h"
 #include "oracle_schemes.h"
+#include "rope_scheme_cases.h"
 
 /* Frequencies agree with the oracle to this relative error (pow vs exp/log and operation order differ). */
 #define FREQ_TOLERANCE 1e-12
 /* The public accuracy bound per head (include/posenc.h). */
 #define HEAD_TOLERANCE 1e-6
-/* rotary_dim/2 at most (the library's own bound is internal). */
-#define MAX_PAIRS (POSENC_MAX_HEAD_DIM / 2)
 
 /* ---- configurations ---------------------------------------------------------------------------------------- */
-
-static posenc_rope_config make_config(uint32_t head_dim, uint32_t rotary_dim, int32_t pairing, double base,
-                                      int32_t scaling)
-{
-    posenc_rope_config cfg;
-    assert_int_equal(posenc_rope_config_init(&cfg, sizeof cfg), POSENC_OK);
-    cfg.head_dim = head_dim;
-    cfg.rotary_dim = rotary_dim;
-    cfg.pairing = pairing;
-    cfg.base = base;
-    cfg.scaling = scaling;
-    return cfg;
-}
-
-static void set_sections(posenc_rope_config *cfg, int32_t axes, int32_t n, int32_t s0, int32_t s1, int32_t s2)
-{
-    cfg->axes = axes;
-    cfg->n_sections = n;
-    cfg->sections[0] = s0;
-    cfg->sections[1] = s1;
-    cfg->sections[2] = s2;
-    cfg->sections[3] = 0;
-}
-
-static size_t n_pairs_of(const posenc_rope_config *cfg)
-{
-    return (cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim) / 2;
-}
-
-/* Per-pair lists, filled once: shaped like Phi-3's (short near 1, long rising to ~60) and ggml rope_freqs. */
-static double short_factors[MAX_PAIRS], long_factors[MAX_PAIRS], divisors[MAX_PAIRS];
-
-static void fill_factor_lists(void)
-{
-    for (size_t i = 0; i < MAX_PAIRS; i++) {
-        short_factors[i] = 1.0 + 0.01 * (double)(i % 17);
-        long_factors[i] = 1.0 + 59.0 * (double)(i * i % 2304) / 2304.0;
-        divisors[i] = 0.5 + (double)(test_rand_u64() % 1000) / 100.0;
-    }
-}
-
-typedef struct scheme_case {
-    const char *name;
-    posenc_rope_config cfg;
-} scheme_case;
-
-#define MAX_CASES 40
-
-/* Every scheme and axis layout, both pairings, partial rotary, small and odd pair counts. */
-static size_t make_cases(scheme_case *cases)
-{
-    size_t n = 0;
-    posenc_rope_config c;
-
-    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);
-    cases[n++] = (scheme_case){ "none", c };
-    c = make_config(2, 0, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_NONE);
-    cases[n++] = (scheme_case){ "none-d2", c };
-    c = make_config(128, 0, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_LINEAR);
-    c.factor = 4.0;
-    cases[n++] = (scheme_case){ "linear", c };
-    c = make_config(80, 40, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NTK);
-    c.factor = 2.0;
-    cases[n++] = (scheme_case){ "ntk-partial", c };
-    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_DYNAMIC_NTK);
-    c.factor = 2.0;
-    c.original_max_position = 2048;
-    cases[n++] = (scheme_case){ "dynamic-unset-length", c };
-    c.sequence_length = 6000;
-    cases[n++] = (scheme_case){ "dynamic-6000", c };
-    c = make_config(128, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);
-    c.factor = 4.0;
-    c.original_max_position = 4096;
-    cases[n++] = (scheme_case){ "yarn", c };
-    c.pairing = POSENC_ROPE_INTERLEAVED;
-    c.attention_factor = 1.5;
-    cases[n++] = (scheme_case){ "yarn-attention-factor", c };
-    c = make_config(192, 64, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_YARN);   /* DeepSeek-V3 rope part */
-    c.factor = 40.0;
-    c.original_max_position = 4096;
-    c.mscale = 0.707;
-    c.mscale_all_dim = 1.0;
-    cases[n++] = (scheme_case){ "yarn-deepseek-partial", c };
-    c = make_config(64, 0, POSENC_ROPE_HALF, 150000.0, POSENC_SCALING_YARN);           /* gpt-oss-like */
-    c.factor = 32.0;
-    c.original_max_position = 4096;
-    c.beta_fast = 32.0;
-    c.beta_slow = 1.0;
-    cases[n++] = (scheme_case){ "yarn-d64", c };
-    c.truncate = 0;                                                                     /* gpt-oss: truncate false */
-    cases[n++] = (scheme_case){ "yarn-d64-no-truncate", c };
-    c = make_config(6, 4, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_YARN);             /* low == high corner */
-    c.factor = 2.0;
-    c.original_max_position = 8;
-    cases[n++] = (scheme_case){ "yarn-tiny", c };
-    c = make_config(128, 0, POSENC_ROPE_HALF, 500000.0, POSENC_SCALING_LLAMA3);
-    c.factor = 8.0;
-    c.low_freq_factor = 1.0;
-    c.high_freq_factor = 4.0;
-    c.original_max_position = 8192;
-    cases[n++] = (scheme_case){ "llama3.1", c };
-    c.pairing = POSENC_ROPE_INTERLEAVED;
-    c.factor = 32.0;
-    c.high_freq_factor = 2.5;
-    cases[n++] = (scheme_case){ "llama3-interleaved", c };
-    c = make_config(96, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_LONGROPE);        /* Phi-3 mini 128k */
-    c.short_factors = short_factors;
-    c.long_factors = long_factors;
-    c.factor = 131072.0 / 4096.0;
-    c.original_max_position = 4096;
-    cases[n++] = (scheme_case){ "longrope-short", c };
-    c.use_long_factors = 1;
-    cases[n++] = (scheme_case){ "longrope-long", c };
-    c = make_config(100, 98, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_FREQ_FACTORS);
-    c.freq_factors = divisors;
-    cases[n++] = (scheme_case){ "freq-factors", c };
-    c = make_config(128, 0, POSENC_ROPE_HALF, 1000000.0, POSENC_SCALING_NONE);         /* Qwen2-VL */
-    set_sections(&c, POSENC_AXES_MROPE, 3, 16, 24, 24);
-    cases[n++] = (scheme_case){ "mrope", c };
-    c.scaling = POSENC_SCALING_YARN;
-    c.factor = 4.0;
-    c.original_max_position = 32768;
-    cases[n++] = (scheme_case){ "mrope-yarn", c };
-    c = make_config(128, 0, POSENC_ROPE_HALF, 5000000.0, POSENC_SCALING_NONE);         /* Qwen3-VL */
-    set_sections(&c, POSENC_AXES_MROPE_INTERLEAVED, 3, 24, 20, 20);
-    cases[n++] = (scheme_case){ "imrope", c };
-    c = make_config(40, 34, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_LINEAR);
-    set_sections(&c, POSENC_AXES_MROPE_INTERLEAVED, 3, 3, 7, 7);
-    c.factor = 2.0;
-    cases[n++] = (scheme_case){ "imrope-odd", c };
-    c = make_config(80, 0, POSENC_ROPE_HALF, 10000.0, POSENC_SCALING_NONE);            /* Qwen2-VL vision */
-    set_sections(&c, POSENC_AXES_VISION_2D, 2, 20, 20, 0);
-    cases[n++] = (scheme_case){ "vision", c };
-    c = make_config(72, 60, POSENC_ROPE_INTERLEAVED, 10000.0, POSENC_SCALING_FREQ_FACTORS);
-    set_sections(&c, POSENC_AXES_VISION_2D, 2, 12, 18, 0);
-    c.freq_factors = divisors;
-    cases[n++] = (scheme_case){ "vision-uneven-ff", c };
-    c = make_config(64, 0, POSENC_ROPE_HALF, 100.0, POSENC_SCALING_LINEAR);
-    set_sections(&c, POSENC_AXES_VISION_2D, 2, 16, 16, 0);
-    c.factor = 3.0;
-    cases[n++] = (scheme_case){ "vision-linear", c };
-    assert_true(n <= MAX_CASES);
-    return n;
-}
-
-static posenc_rope_plan *create_plan(const posenc_rope_config *cfg)
-{
-    posenc_rope_plan *plan = NULL;
-    assert_int_equal(posenc_rope_plan_create(cfg, &plan), POSENC_OK);
-    assert_non_null(plan);
-    return plan;
-}
-
-/* ---- frequencies ------------------------------------------------------------------------------------------- */
 
 static double relative_difference(double a, double b)
 {
@@ -311,95 +156,6 @@ static void applied_matches_float64(void **state)
         posenc_rope_plan_destroy(plan);
     }
     fprintf(stderr, "# worst per-head relative error vs float64: %.3g (%s)\n", worst, worst_case);
-}
-
-/* ---- every variant bit-identical to scalar ---------------------------------------------------------------- */
-
-/* Run every entry point that touches a plan's frequencies on fresh copies of the same input; out holds
- * 5 results back to back, each src.buf.n floats. */
-static void run_all_entry_points(const posenc_rope_plan *plan, const tensor *src, const int64_t *positions,
-                                 const float *cos_table, const float *sin_table, size_t table_stride, float *out)
-{
-    size_t n = src->buf.n, tokens = src->n_tokens, heads = src->n_heads;
-    size_t ts = src->token_stride, hs = src->head_stride;
-    float *y = out;
-    memcpy(y, src->buf.data, n * sizeof(float));
-    assert_int_equal(posenc_rope_apply(plan, y, tokens, heads, ts, hs, positions, 0, 0), POSENC_OK);
-    y += n;
-    memcpy(y, src->buf.data, n * sizeof(float));   /* out of place writes heads only: pad with known bits */
-    assert_int_equal(posenc_rope_apply_to(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, NULL, 77,
-                                          POSENC_ROPE_INVERSE), POSENC_OK);
-    y += n;
-    /* q = the tensor, k = its first head only (GQA shape), in one buffer region each */
-    memcpy(y, src->buf.data, n * sizeof(float));
-    float k_heads[8 * POSENC_MAX_HEAD_DIM];
-    for (size_t t = 0; t < tokens; t++)
-        memcpy(k_heads + t * src->head_dim, src->buf.data + t * ts, src->head_dim * sizeof(float));
-    assert_int_equal(posenc_rope_apply_qk(plan, y, heads, ts, hs, k_heads, 1, src->head_dim, src->head_dim,
-                                          tokens, positions, 0, POSENC_ROPE_NO_MSCALE), POSENC_OK);
-    for (size_t t = 0; t < tokens; t++)     /* fold k into q's first head so one memcmp covers both */
-        for (size_t e = 0; e < src->head_dim; e++)
-            y[t * ts + e] += k_heads[t * src->head_dim + e];
-    y += n;
-    memcpy(y, src->buf.data, n * sizeof(float));
-    assert_int_equal(posenc_rope_shift(plan, y, tokens, heads, ts, hs, -123456789, 0), POSENC_OK);
-    y += n;
-    memcpy(y, src->buf.data, n * sizeof(float));
-    assert_int_equal(posenc_rope_apply_tables(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, cos_table,
-                                              sin_table, table_stride, POSENC_ROPE_INVERSE), POSENC_OK);
-}
-
-static void variants_bit_identical(void **state)
-{
-    (void)state;
-    const char *initial = posenc_isa();
-    scheme_case cases[MAX_CASES];
-    size_t n_cases = make_cases(cases);
-    size_t n_variants = posenc_isa_count();
-    size_t compared = 0;
-    for (size_t k = 0; k < n_cases; k++) {
-        const posenc_rope_config *cfg = &cases[k].cfg;
-        posenc_rope_plan *plan = create_plan(cfg);
-        size_t n_axes = posenc_rope_plan_axes(plan), n = n_pairs_of(cfg);
-        size_t n_tokens = 1 + test_rand_below(8), n_heads = 1 + test_rand_below(5);
-        tensor src = tensor_new(n_tokens, n_heads, cfg->head_dim, test_rand_below(16));
-        int64_t positions[8 * 3];
-        for (size_t i = 0; i < n_tokens * n_axes; i++)
-            positions[i] = random_position();
-        size_t table_stride = n + test_rand_below(3);
-        float *cos_table = malloc(n_tokens * table_stride * sizeof(float));
-        float *sin_table = malloc(n_tokens * table_stride * sizeof(float));
-        assert_non_null(cos_table);
-        assert_non_null(sin_table);
-        test_fill(cos_table, n_tokens * table_stride, -1.2f, 1.2f);
-        test_fill(sin_table, n_tokens * table_stride, -1.2f, 1.2f);
-
-        size_t total = 5 * src.buf.n;
-        float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
-        assert_non_null(want);
-        assert_non_null(got);
-        assert_int_equal(posenc_set_isa("scalar"), POSENC_OK);
-        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, want);
-        for (size_t v = 0; v < n_variants; v++) {
-            const char *name = posenc_isa_name(v);
-            if (!posenc_isa_supported(v) || strcmp(name, "scalar") == 0)
-                continue;
-            assert_int_equal(posenc_set_isa(name), POSENC_OK);
-            run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, got);
-            char what[96];
-            snprintf(what, sizeof what, "%s on %s", cases[k].name, name);
-            assert_true(test_same_bits(got, want, total, what));
-            compared++;
-        }
-        free(want);
-        free(got);
-        free(cos_table);
-        free(sin_table);
-        test_buf_free(&src.buf);
-        posenc_rope_plan_destroy(plan);
-    }
-    assert_int_equal(posenc_set_isa(initial), POSENC_OK);
-    fprintf(stderr, "# %zu scheme x variant comparisons (variants compiled: %zu)\n", compared, n_variants);
 }
 
 /* ---- fixed reference points -------------------------------------------------------------------------------- */
@@ -903,7 +659,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(frequencies_match_oracle),
         cmocka_unit_test(applied_matches_float64),
-        cmocka_unit_test(variants_bit_identical),
         cmocka_unit_test(llama31_reference_points),
         cmocka_unit_test(yarn_reference_points),
         cmocka_unit_test(longrope_reference_points),

@@ -1,6 +1,7 @@
-/* test_variants.c - every kernel variant this CPU supports against the scalar reference, bit for bit:
- * random shapes with every tail length, partial rotary, strides, misaligned pointers, in and out of place,
- * positions up to 2^31-1, softmax rows of 0..40000 columns with bias, masks, sinks, underflow and NaN rows. */
+/* test_variants.c - every kernel variant this CPU supports against the scalar reference, byte for byte (NaN
+ * bits included): random shapes with every tail length, partial rotary, strides, misaligned pointers, in and
+ * out of place, positions up to 2^31-1, softmax rows of 0..40000 columns with bias, masks, sinks, underflow;
+ * no subnormal softmax output; every kind of NaN row and NaN rotation giving the one canonical NaN. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "rope_scheme_cases.h"
 
 /* ---- helpers ---------------------------------------------------------------------------------------------- */
 
@@ -23,6 +25,36 @@ static void use(const char *isa)
 {
     assert_int_equal(posenc_set_isa(isa), POSENC_OK);
     assert_string_equal(posenc_isa(), isa);
+}
+
+static uint32_t bits_of(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+static float float_of(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+/* The one NaN pattern every variant returns (src/numerics.h). */
+#define CANONICAL_NAN 0x7fc00000u
+
+/* Byte-for-byte equality, NaN bits included (no NaN exemption); prints the first difference to stderr. */
+static int same_bytes(const float *want, const float *got, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (bits_of(want[i]) != bits_of(got[i])) {
+            fprintf(stderr, "%s: first difference at %zu: 0x%08x (%a) vs 0x%08x (%a)\n", what, i,
+                    bits_of(want[i]), (double)want[i], bits_of(got[i]), (double)got[i]);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static int64_t random_position(void)
@@ -154,7 +186,7 @@ static void check_rope_case(const char *isa, rope_case *rc)
     run_rope_case("scalar", rc, plan, positions, cos_t, sin_t, src0, src_n, k0, k_n, ref, ref_k, dst_n);
     run_rope_case(isa, rc, plan, positions, cos_t, sin_t, src0, src_n, k0, k_n, got, got_k, dst_n);
     size_t cmp_n = (rc->in_place || rc->entry == 1 || rc->entry == 2) ? src_n : dst_n;
-    if (!test_same_bits(ref, got, cmp_n, isa) || !test_same_bits(ref_k, got_k, k_n, "k")) {
+    if (!same_bytes(ref, got, cmp_n, isa) || !same_bytes(ref_k, got_k, k_n, "k")) {
         fprintf(stderr, "rope case: isa %s head_dim %zu rotary %zu pairing %d tokens %zu heads %zu entry %d "
                 "flags %u in_place %d head_major %d\n", isa, rc->head_dim, rc->rotary_dim, rc->pairing,
                 rc->n_tokens, rc->n_heads, rc->entry, rc->flags, rc->in_place, rc->head_major);
@@ -211,6 +243,104 @@ static void rope_matches_scalar(void **state)
         rc.n_tokens = 1 + test_rand_below(40);
         rc.n_heads = 1 + test_rand_below(40);
         check_rope_case(isa, &rc);
+    }
+}
+
+/* ---- RoPE frequency schemes and multi-axis positions ------------------------------------------------------- */
+
+/* One tensor [n_tokens][n_heads][head_dim] with padded strides inside a guarded buffer, values in [-2, 2). */
+typedef struct scheme_tensor {
+    test_buf buf;
+    size_t n_tokens, n_heads, head_dim, token_stride, head_stride;
+} scheme_tensor;
+
+static scheme_tensor scheme_tensor_new(size_t n_tokens, size_t n_heads, size_t head_dim, size_t misalign)
+{
+    scheme_tensor t = { .n_tokens = n_tokens, .n_heads = n_heads, .head_dim = head_dim };
+    t.head_stride = head_dim + test_rand_below(3);
+    t.token_stride = n_heads * t.head_stride + test_rand_below(5);
+    t.buf = test_buf_new(n_tokens * t.token_stride, misalign);
+    test_fill(t.buf.data, t.buf.n, -2.0f, 2.0f);
+    return t;
+}
+
+/* Every entry point that touches a plan's frequencies, on fresh copies of the same input; out holds 5 results
+ * back to back, each src->buf.n floats. */
+static void run_all_entry_points(const posenc_rope_plan *plan, const scheme_tensor *src, const int64_t *positions,
+                                 const float *cos_table, const float *sin_table, size_t table_stride, float *out)
+{
+    size_t n = src->buf.n, tokens = src->n_tokens, heads = src->n_heads;
+    size_t ts = src->token_stride, hs = src->head_stride;
+    float *y = out;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply(plan, y, tokens, heads, ts, hs, positions, 0, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));   /* out of place writes heads only: pad with known bits */
+    assert_int_equal(posenc_rope_apply_to(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, NULL, 77,
+                                          POSENC_ROPE_INVERSE), POSENC_OK);
+    y += n;
+    /* q = the tensor, k = its first head only (GQA shape), in one buffer region each */
+    memcpy(y, src->buf.data, n * sizeof(float));
+    float k_heads[8 * POSENC_MAX_HEAD_DIM];
+    for (size_t t = 0; t < tokens; t++)
+        memcpy(k_heads + t * src->head_dim, src->buf.data + t * ts, src->head_dim * sizeof(float));
+    assert_int_equal(posenc_rope_apply_qk(plan, y, heads, ts, hs, k_heads, 1, src->head_dim, src->head_dim,
+                                          tokens, positions, 0, POSENC_ROPE_NO_MSCALE), POSENC_OK);
+    for (size_t t = 0; t < tokens; t++)     /* fold k into q's first head so one comparison covers both */
+        for (size_t e = 0; e < src->head_dim; e++)
+            y[t * ts + e] += k_heads[t * src->head_dim + e];
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_shift(plan, y, tokens, heads, ts, hs, -123456789, 0), POSENC_OK);
+    y += n;
+    memcpy(y, src->buf.data, n * sizeof(float));
+    assert_int_equal(posenc_rope_apply_tables(plan, src->buf.data, ts, hs, y, ts, hs, tokens, heads, cos_table,
+                                              sin_table, table_stride, POSENC_ROPE_INVERSE), POSENC_OK);
+}
+
+/* Every scheme and axis layout of rope_scheme_cases.h (mscale != 1, multi-axis positions, partial rotary)
+ * through every entry point, on `isa` and on scalar: all bytes equal. */
+static void rope_schemes_match_scalar(void **state)
+{
+    const char *isa = *state;
+    scheme_case cases[MAX_CASES];
+    size_t n_cases = make_cases(cases);
+    for (size_t k = 0; k < n_cases; k++) {
+        const posenc_rope_config *cfg = &cases[k].cfg;
+        posenc_rope_plan *plan = create_plan(cfg);
+        size_t n_axes = posenc_rope_plan_axes(plan), n = n_pairs_of(cfg);
+        size_t n_tokens = 1 + test_rand_below(8), n_heads = 1 + test_rand_below(5);
+        scheme_tensor src = scheme_tensor_new(n_tokens, n_heads, cfg->head_dim, test_rand_below(16));
+        int64_t positions[8 * 3];
+        for (size_t i = 0; i < n_tokens * n_axes; i++)
+            positions[i] = random_position();
+        size_t table_stride = n + test_rand_below(3);
+        float *cos_table = malloc(n_tokens * table_stride * sizeof(float));
+        float *sin_table = malloc(n_tokens * table_stride * sizeof(float));
+        assert_non_null(cos_table);
+        assert_non_null(sin_table);
+        test_fill(cos_table, n_tokens * table_stride, -1.2f, 1.2f);
+        test_fill(sin_table, n_tokens * table_stride, -1.2f, 1.2f);
+
+        size_t total = 5 * src.buf.n;
+        float *want = malloc(total * sizeof(float)), *got = malloc(total * sizeof(float));
+        assert_non_null(want);
+        assert_non_null(got);
+        use("scalar");
+        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, want);
+        use(isa);
+        run_all_entry_points(plan, &src, positions, cos_table, sin_table, table_stride, got);
+        assert_true(test_guard_ok(&src.buf));
+        if (!same_bytes(want, got, total, isa)) {
+            fprintf(stderr, "scheme %s\n", cases[k].name);
+            fail();
+        }
+        free(want);
+        free(got);
+        free(cos_table);
+        free(sin_table);
+        test_buf_free(&src.buf);
+        posenc_rope_plan_destroy(plan);
     }
 }
 
@@ -286,7 +416,7 @@ static void check_softmax_case(const char *isa, softmax_case *sc)
     run_softmax_case(isa, sc, src0, n, misalign, got);
     /* Compare only the rows (the padding between rows is untouched by both). */
     for (size_t r = 0; r < sc->n_heads * sc->n_rows; r++) {
-        if (!test_same_bits(ref + r * row_stride, got + r * row_stride, sc->n_cols, isa)) {
+        if (!same_bytes(ref + r * row_stride, got + r * row_stride, sc->n_cols, isa)) {
             fprintf(stderr, "softmax case: isa %s heads %zu rows %zu cols %zu kind %d position %d slopes %d "
                     "mask %d sinks %d in_place %d q0 %lld k0 %lld row %zu\n", isa, sc->n_heads, sc->n_rows,
                     sc->n_cols, sc->kind, sc->desc.position, sc->desc.slopes_mode, mask != NULL, sinks != NULL,
@@ -339,6 +469,388 @@ static void softmax_matches_scalar(void **state)
     }
 }
 
+/* ---- no subnormal output, one NaN pattern ---------------------------------------------------------------- */
+
+/* n_rows contiguous rows of n_cols (one head) of src0 through posenc_softmax on `isa`, into out. */
+static void softmax_rows_on(const char *isa, const posenc_softmax_desc *d, const float *src0, size_t n_rows,
+                            size_t n_cols, size_t misalign, int in_place, float *out)
+{
+    use(isa);
+    size_t n = n_rows * n_cols;
+    test_buf src = test_buf_new(n, misalign);
+    test_buf dst = test_buf_new(n, (misalign + 3) % 16);
+    memcpy(src.data, src0, n * sizeof(float));
+    memset(dst.data, 0, n * sizeof(float));
+    float *y = in_place ? src.data : dst.data;
+    assert_int_equal(posenc_softmax(d, src.data, n, n_cols, y, n, n_cols, 1, n_rows, n_cols), POSENC_OK);
+    assert_true(test_guard_ok(&src));
+    assert_true(test_guard_ok(&dst));
+    memcpy(out, y, n * sizeof(float));
+    test_buf_free(&src);
+    test_buf_free(&dst);
+}
+
+/* The rows on scalar and on `isa`: every byte equal. got receives isa's output. */
+static void softmax_rows_vs_scalar(const char *isa, const posenc_softmax_desc *d, const float *src0,
+                                   size_t n_rows, size_t n_cols, float *got, const char *what)
+{
+    size_t n = n_rows * n_cols;
+    float *want = malloc(n * sizeof(float));
+    assert_non_null(want);
+    size_t misalign = test_rand_below(16);
+    int in_place = (int)test_rand_below(2);
+    softmax_rows_on("scalar", d, src0, n_rows, n_cols, misalign, in_place, want);
+    softmax_rows_on(isa, d, src0, n_rows, n_cols, misalign, in_place, got);
+    if (!same_bytes(want, got, n, isa)) {
+        fprintf(stderr, "%s: %zu rows x %zu columns, position %d slopes %d mask %d\n", what, n_rows, n_cols,
+                d->position, d->slopes_mode, d->mask != NULL);
+        fail();
+    }
+    free(want);
+}
+
+/* Every output is +0 or at least 2^-125 - 2^-149 (src/numerics.h): never subnormal. */
+static void assert_no_subnormal(const float *y, size_t n, const char *what)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (fpclassify(y[j]) == FP_SUBNORMAL || !(bits_of(y[j]) == 0 || y[j] >= 0x1.fffffep-126f)) {
+            fprintf(stderr, "%s: output %zu is %a (0x%08x)\n", what, j, (double)y[j], bits_of(y[j]));
+            fail();
+        }
+    }
+}
+
+/* One of the six (bias, mask) specialisations of the kernels: config k in 0..5. The mask, when used, holds
+ * `mask_value` everywhere; slopes are tiny so that the row's values stay where the caller put them. */
+static void special_desc(posenc_softmax_desc *d, int k, const float *mask, const float *slope)
+{
+    posenc_softmax_desc_init(d, sizeof *d);
+    d->position = k / 2 == 0 ? POSENC_POSITION_NONE : k / 2 == 1 ? POSENC_POSITION_CAUSAL
+                                                                  : POSENC_POSITION_SYMMETRIC;
+    d->slopes_mode = k / 2 == 0 ? POSENC_SLOPES_NONE : POSENC_SLOPES_CUSTOM;
+    d->slopes = slope;
+    if (k % 2) {
+        d->mask = mask;
+        d->mask_row_stride = 0;    /* one mask row for every row */
+    }
+}
+
+/* Rows whose outputs would be subnormal if e * (1/S) were formed unguarded: scores 0 and -86.5 alternating
+ * (e(-86.5) ~ 2.6e-38, times 1/S ~ 2/n), scores across the exp cutoff (-87 .. -86.9, around -125.5 ln2 =
+ * -86.99) next to many zeros, and scores around ln(2^-125) = -86.64 next to a single 0 (e / S straddles the
+ * flush threshold). */
+static void softmax_never_subnormal(void **state)
+{
+    const char *isa = *state;
+    static const size_t long_rows[] = { 1000, 4097, 32768 };
+    size_t max_cols = 32768;
+    float *src = malloc(max_cols * sizeof(float)), *got = malloc(max_cols * sizeof(float));
+    float *mask = malloc(max_cols * sizeof(float));
+    assert_non_null(src);
+    assert_non_null(got);
+    assert_non_null(mask);
+    for (size_t j = 0; j < max_cols; j++)
+        mask[j] = 0.0f;
+    const float slope = 0x1p-20f;
+    size_t checked = 0, nonzero_tiny = 0;
+    for (size_t c = 0; c < 130 + sizeof long_rows / sizeof long_rows[0]; c++) {
+        size_t n_cols = c < 130 ? c + 1 : long_rows[c - 130];
+        for (int pattern = 0; pattern < 3; pattern++) {
+            for (size_t j = 0; j < n_cols; j++) {
+                switch (pattern) {
+                case 0: src[j] = j % 2 ? -86.5f : 0.0f; break;
+                case 1: src[j] = j % 3 ? test_rand_float(-87.0f, -86.9f) : 0.0f; break;
+                default: src[j] = j ? -86.643f + test_rand_float(-2e-3f, 2e-3f) : 0.0f; break;
+                }
+            }
+            for (int k = 0; k < 6; k++) {
+                posenc_softmax_desc d;
+                special_desc(&d, k, mask, &slope);
+                d.q_pos0 = n_cols - 1;    /* causal: every column live */
+                softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "never subnormal");
+                assert_no_subnormal(got, n_cols, isa);
+                for (size_t j = 0; j < n_cols; j++)
+                    nonzero_tiny += got[j] > 0.0f && got[j] < 1e-30f;
+                checked++;
+            }
+        }
+    }
+    /* The same through the mask (scores 0, mask 0 / -86.5) and with scale 0.5 (scores doubled). */
+    for (size_t n_cols = 1; n_cols <= 200; n_cols++) {
+        posenc_softmax_desc d;
+        for (size_t j = 0; j < n_cols; j++) {
+            src[j] = 0.0f;
+            mask[j] = j % 2 ? -86.5f : 0.0f;
+        }
+        special_desc(&d, 1 + 2 * (int)test_rand_below(3), mask, &slope);
+        d.q_pos0 = n_cols - 1;
+        softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "subnormal via mask");
+        assert_no_subnormal(got, n_cols, isa);
+        for (size_t j = 0; j < n_cols; j++) {
+            src[j] = j % 2 ? -173.0f : 0.0f;
+            mask[j] = 0.0f;
+        }
+        special_desc(&d, 2 * (int)test_rand_below(3), mask, &slope);
+        d.scale = 0.5f;
+        d.q_pos0 = n_cols - 1;
+        softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "subnormal via scale");
+        assert_no_subnormal(got, n_cols, isa);
+        checked += 2;
+    }
+    /* The rows must have produced tiny (but normal) outputs, or the test would prove nothing. */
+    assert_true(nonzero_tiny > 0);
+    fprintf(stderr, "# %zu rows without a subnormal output (%zu outputs below 1e-30)\n", checked, nonzero_tiny);
+    free(src);
+    free(got);
+    free(mask);
+}
+
+/* NaN inputs with payloads and signs, quiet and signalling: hardware would pass these payloads through. */
+static const uint32_t nan_inputs[] = { 0x7fc00000u, 0xffc00000u, 0x7fc12345u, 0xffbfffffu, 0x7f800001u,
+                                       0xff812345u };
+#define N_NAN_INPUTS (sizeof nan_inputs / sizeof nan_inputs[0])
+
+static float random_nan(void)
+{
+    return float_of(nan_inputs[test_rand_below(N_NAN_INPUTS)]);
+}
+
+/* A float s near `around` whose product with `scale` rounds in float32 by min_error .. max_error below
+ * (direction > 0: the double product exceeds the float one) or above (direction < 0) the exact product. */
+static float rounding_outlier(float scale, float around, double min_error, double max_error, int direction)
+{
+    for (int attempt = 0; attempt < 1000000; attempt++) {
+        float s = test_rand_float(around, around * 1.1f);
+        double exact = (double)scale * (double)s;
+        double rounded = (double)(scale * s);
+        double error = (exact - rounded) * direction;
+        if (error > min_error && error < max_error)
+            return s;
+    }
+    fail_msg("no float found whose product rounds by %g", min_error);
+    return 0.0f;
+}
+
+/* Kinds of NaN row (src/numerics.h): each must come out as POSENC_NAN_BITS in every column, live and masked. */
+enum {
+    NAN_SCORE,          /* a NaN score in a live column */
+    PLUS_INF_SCORE,     /* +inf: M = +inf, its argument inf - inf */
+    MINUS_INF_NEGATED,  /* -inf score with scale -1: a +inf logit */
+    ZERO_TIMES_INF,     /* scale 0 on an infinite score */
+    LOGIT_OVERFLOW,     /* finite score, float logit scale * s > FLT_MAX */
+    NAN_MASK,           /* a NaN mask entry in a live column */
+    ALL_MASKED_NAN,     /* every live logit -inf except a NaN: the M == -inf path */
+    EXP_OVERFLOW,       /* a double logit above the float32 max by more than 88.5: exp = +inf */
+    SUM_TOO_LARGE,      /* exp arguments ~80 in thousands of columns: S > 2^126 */
+    SUM_ZERO,           /* the float32 max rounds above every double logit by more than 87: S = 0 */
+    N_NAN_KINDS
+};
+
+/* Fill one row (and the mask row) for `kind`; returns the scale to use. Column `at` is the special one. */
+static float nan_row(int kind, float *src, float *mask, size_t n_cols, size_t at)
+{
+    float scale = 1.0f;
+    test_fill(src, n_cols, -5.0f, 5.0f);
+    for (size_t j = 0; j < n_cols; j++)
+        mask[j] = test_rand_below(4) ? 0.0f : -INFINITY;
+    mask[at] = 0.0f;
+    switch (kind) {
+    case NAN_SCORE: src[at] = random_nan(); break;
+    case PLUS_INF_SCORE: src[at] = INFINITY; break;
+    case MINUS_INF_NEGATED: src[at] = -INFINITY; scale = -1.0f; break;
+    case ZERO_TIMES_INF: src[at] = test_rand_below(2) ? INFINITY : -INFINITY; scale = 0.0f; break;
+    case LOGIT_OVERFLOW: src[at] = 3e38f; scale = 2.0f; break;
+    case NAN_MASK: mask[at] = random_nan(); break;
+    case ALL_MASKED_NAN:
+        for (size_t j = 0; j < n_cols; j++)
+            src[j] = -INFINITY;
+        src[at] = random_nan();
+        break;
+    case EXP_OVERFLOW:
+        scale = 0.08838835f;
+        src[at] = rounding_outlier(scale, 3.3e10f, 89.0, 1e9, 1);
+        break;
+    case SUM_TOO_LARGE: {
+        scale = 0.08838835f;
+        float s = rounding_outlier(scale, 3.3e10f, 81.0, 88.0, 1);
+        double x = (double)scale * (double)s - (double)(scale * s);
+        for (size_t j = 0; j < n_cols; j++) {
+            src[j] = s;
+            mask[j] = 0.0f;
+        }
+        assert_true((double)n_cols * exp(x) > 0x1.8p126);   /* each e finite, their sum beyond 2^126 */
+        break;
+    }
+    default: /* SUM_ZERO */
+        scale = 0.08838835f;
+        src[at] = rounding_outlier(scale, 3.3e10f, 88.0, 1e9, -1);
+        break;
+    }
+    return scale;
+}
+
+static void assert_all_canonical_nan(const float *y, size_t n, const char *what, int kind)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (bits_of(y[j]) != CANONICAL_NAN) {
+            fprintf(stderr, "%s, NaN row kind %d: column %zu of %zu is 0x%08x, not 0x%08x\n", what, kind, j, n,
+                    bits_of(y[j]), CANONICAL_NAN);
+            fail();
+        }
+    }
+}
+
+static void softmax_nan_rows(void **state)
+{
+    const char *isa = *state;
+    static const size_t sizes[] = { 1, 2, 3, 5, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129, 1000 };
+    const float slope = 0x1p-20f;
+    size_t rows = 0;
+    for (int kind = 0; kind < N_NAN_KINDS; kind++) {
+        for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+            size_t n_cols = kind == SUM_TOO_LARGE ? 3000 + sizes[c] : sizes[c];
+            float *src = malloc(n_cols * sizeof(float)), *mask = malloc(n_cols * sizeof(float));
+            float *got = malloc(n_cols * sizeof(float));
+            assert_non_null(src);
+            assert_non_null(mask);
+            assert_non_null(got);
+            for (int k = 0; k < 6; k++) {
+                if (kind == NAN_MASK && k % 2 == 0)
+                    continue;    /* configurations without a mask */
+                /* SUM_TOO_LARGE needs every column live: its special column is the last */
+                size_t at = kind == SUM_TOO_LARGE ? n_cols - 1 : test_rand_below(n_cols);
+                posenc_softmax_desc d;
+                special_desc(&d, k, mask, &slope);
+                d.scale = nan_row(kind, src, mask, n_cols, at);
+                /* causal: columns up to a random live count, which includes `at`; the rest are masked */
+                d.q_pos0 = (int64_t)(at + test_rand_below(n_cols - at));
+                float sink = test_rand_below(2) ? -INFINITY : test_rand_float(-2.0f, 2.0f);
+                if (test_rand_below(3) == 0)
+                    d.sinks = &sink;
+                softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "NaN row");
+                assert_all_canonical_nan(got, n_cols, isa, kind);
+                rows++;
+            }
+            free(src);
+            free(mask);
+            free(got);
+        }
+    }
+    /* A NaN or +inf score in a causally masked column is never read: the row is finite. */
+    for (size_t n_cols = 2; n_cols <= 140; n_cols++) {
+        float *src = malloc(n_cols * sizeof(float)), *got = malloc(n_cols * sizeof(float));
+        assert_non_null(src);
+        assert_non_null(got);
+        test_fill(src, n_cols, -5.0f, 5.0f);
+        size_t live = 1 + test_rand_below(n_cols - 1);
+        for (size_t j = live; j < n_cols; j++)
+            src[j] = test_rand_below(2) ? random_nan() : INFINITY;
+        posenc_softmax_desc d;
+        special_desc(&d, 2, NULL, &slope);    /* causal ALiBi, no mask */
+        d.q_pos0 = (int64_t)live - 1;
+        softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "NaN in masked columns");
+        for (size_t j = 0; j < n_cols; j++)
+            assert_true(j < live ? got[j] > 0.0f : bits_of(got[j]) == 0);
+        free(src);
+        free(got);
+    }
+    fprintf(stderr, "# %zu NaN rows, every column 0x%08x\n", rows, CANONICAL_NAN);
+}
+
+/* RoPE on inputs with NaN (payloads, signs, signalling), +inf and -inf, and tables with 0, inf and NaN: every
+ * rotated NaN is exactly POSENC_NAN_BITS and all bytes equal scalar's; the copied tail keeps its input bits.
+ * Token 0 at position 0 has sin = 0 exactly, so an infinite element there meets inf * 0. */
+static void rope_nan_bits(void **state)
+{
+    const char *isa = *state;
+    static const uint32_t specials[] = { 0x7fc00000u, 0xffc00000u, 0x7fc12345u, 0xffbfffffu, 0x7f800001u,
+                                         0x7f800000u, 0xff800000u, 0x7f800000u, 0xff800000u };
+    size_t nan_outputs = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n_pairs = 1 + test_rand_below(iter < 100 ? 40 : 250);
+        size_t head_dim = 2 * n_pairs + (test_rand_below(2) ? test_rand_below(9) : 0);
+        int pairing = (int)test_rand_below(2);
+        size_t n_tokens = 1 + test_rand_below(4), n_heads = 1 + test_rand_below(5);
+        int entry = (int)test_rand_below(3);    /* 0 apply_to, 1 apply in place, 2 apply_tables */
+        uint32_t flags = (uint32_t)test_rand_below(2) * POSENC_ROPE_INVERSE;
+        size_t n = n_tokens * n_heads * head_dim, table_n = n_tokens * n_pairs;
+        posenc_rope_plan *plan = make_plan(head_dim, 2 * n_pairs, pairing, 10000.0);
+        float *src0 = malloc(n * sizeof(float)), *cos_t = malloc(table_n * sizeof(float));
+        float *sin_t = malloc(table_n * sizeof(float));
+        float *out[2] = { malloc(n * sizeof(float)), malloc(n * sizeof(float)) };
+        assert_non_null(src0);
+        assert_non_null(cos_t);
+        assert_non_null(sin_t);
+        assert_non_null(out[0]);
+        assert_non_null(out[1]);
+        test_fill(src0, n, -4.0f, 4.0f);
+        for (size_t i = 0; i < n; i++)
+            if (test_rand_below(8) == 0)
+                src0[i] = float_of(specials[test_rand_below(sizeof specials / sizeof specials[0])]);
+        test_fill(cos_t, table_n, -1.0f, 1.0f);
+        test_fill(sin_t, table_n, -1.0f, 1.0f);
+        for (size_t i = 0; i < table_n; i++) {
+            switch (test_rand_below(16)) {
+            case 0: cos_t[i] = 0.0f; break;
+            case 1: sin_t[i] = -0.0f; break;
+            case 2: cos_t[i] = INFINITY; break;
+            case 3: sin_t[i] = -INFINITY; break;
+            case 4: sin_t[i] = random_nan(); break;
+            default: break;
+            }
+        }
+        size_t misalign = test_rand_below(16);
+        for (int v = 0; v < 2; v++) {
+            use(v == 0 ? "scalar" : isa);
+            test_buf src = test_buf_new(n, misalign);
+            test_buf dst = test_buf_new(n, (misalign + 7) % 16);
+            memcpy(src.data, src0, n * sizeof(float));
+            memset(dst.data, 0, n * sizeof(float));
+            size_t hs = head_dim, ts = n_heads * head_dim;
+            posenc_status st;
+            float *y = dst.data;
+            if (entry == 0) {
+                st = posenc_rope_apply_to(plan, src.data, ts, hs, dst.data, ts, hs, n_tokens, n_heads, NULL, 0,
+                                          flags);
+            } else if (entry == 1) {
+                st = posenc_rope_apply(plan, src.data, n_tokens, n_heads, ts, hs, NULL, 0, flags);
+                y = src.data;
+            } else {
+                st = posenc_rope_apply_tables(plan, src.data, ts, hs, dst.data, ts, hs, n_tokens, n_heads, cos_t,
+                                              sin_t, n_pairs, flags);
+            }
+            assert_int_equal(st, POSENC_OK);
+            assert_true(test_guard_ok(&src));
+            assert_true(test_guard_ok(&dst));
+            memcpy(out[v], y, n * sizeof(float));
+            test_buf_free(&src);
+            test_buf_free(&dst);
+        }
+        if (!same_bytes(out[0], out[1], n, isa)) {
+            fprintf(stderr, "rope NaN case: entry %d pairing %d head_dim %zu pairs %zu tokens %zu heads %zu\n",
+                    entry, pairing, head_dim, n_pairs, n_tokens, n_heads);
+            fail();
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t e = i % head_dim;
+            if (e >= 2 * n_pairs) {
+                assert_int_equal(bits_of(out[1][i]), bits_of(src0[i]));   /* copied or untouched: input bits */
+            } else if (isnan(out[1][i])) {
+                assert_int_equal(bits_of(out[1][i]), CANONICAL_NAN);
+                nan_outputs++;
+            }
+        }
+        free(src0);
+        free(cos_t);
+        free(sin_t);
+        free(out[0]);
+        free(out[1]);
+        posenc_rope_plan_destroy(plan);
+    }
+    assert_true(nan_outputs > 0);
+    fprintf(stderr, "# %zu rotated NaN outputs, every one 0x%08x\n", nan_outputs, CANONICAL_NAN);
+}
+
 /* argv[1] names the variant under test; meson registers one test per variant (variants-avx512, ...). */
 int main(int argc, char **argv)
 {
@@ -347,6 +859,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_seed_init();
+    fill_factor_lists();
     if (!variant_supported(argv[1])) {
         /* TAP skip-all: meson reports SKIP */
         printf("1..0 # SKIP variant %s is not supported by this CPU or build\n", argv[1]);
@@ -355,7 +868,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "# testing variant %s against scalar\n", argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(rope_matches_scalar, argv[1]),
+        cmocka_unit_test_prestate(rope_schemes_match_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_matches_scalar, argv[1]),
+        cmocka_unit_test_prestate(softmax_never_subnormal, argv[1]),
+        cmocka_unit_test_prestate(softmax_nan_rows, argv[1]),
+        cmocka_unit_test_prestate(rope_nan_bits, argv[1]),
     };
     return cmocka_run_group_tests_name(argv[1], tests, NULL, NULL);
 }

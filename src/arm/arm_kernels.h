@@ -1,7 +1,8 @@
 /* arm_kernels.h - prototypes of the AArch64 kernel variants. Bundle: neon = Advanced SIMD (baseline on
  * AArch64, no extra flags; runtime check HWCAP_ASIMD in cpu_arm.c). An SVE variant adds its own block here,
- * plus: src/arm/{rope,softmax}_sve.c in a static library with -march=armv8-a+sve (meson.build), a POSENC_CPU_SVE
- * bit set from HWCAP_SVE (kernels.h, cpu_arm.c), and a table row above neon (dispatch.c).
+ * plus: src/arm/{rope,softmax,kernels}_sve.c (the numeric cores from src/tpl over a src/arm/simd_sve.h of
+ * fixed-length vectors) in a static library with -march=armv8-a+sve (meson.build), a POSENC_CPU_SVE bit set from
+ * HWCAP_SVE (kernels.h, cpu_arm.c), and a row above neon in dispatch.c's list.
  * Each function has the contract of the posenc_kernels member of the same name (src/kernels.h) and returns the
  * scalar reference's bits exactly. */
 #ifndef POSENC_ARM_KERNELS_H

@@ -16,7 +16,7 @@ static inline float32x4_t widen4(int32_t elem, uint16x4_t h)
     float32x4_t x = elem == POSENC_ELEM_BF16 ? vreinterpretq_f32_u32(vshll_n_u16(h, 16))
                                              : vcvt_f32_f16(vreinterpret_f16_u16(h));
     uint32x4_t ordered = vceqq_f32(x, x);
-    return vbslq_f32(ordered, x, vreinterpretq_f32_u32(vdupq_n_u32(POSENC_F32_QNAN_BITS)));
+    return vbslq_f32(ordered, x, vreinterpretq_f32_u32(vdupq_n_u32(POSENC_NAN_BITS)));
 }
 
 /* 4 floats rounded to elem, nearest even (FCVTN follows FPCR: round to nearest, no flush, as Linux sets it);
@@ -29,10 +29,10 @@ static inline uint16x4_t narrow4(int32_t elem, float32x4_t x)
         uint32x4_t b = vreinterpretq_u32_f32(x);
         uint32x4_t lsb = vandq_u32(vshrq_n_u32(b, 16), vdupq_n_u32(1));
         h = vshrn_n_u32(vaddq_u32(vaddq_u32(b, vdupq_n_u32(0x7fff)), lsb), 16);
-        return vbsl_u16(ordered, h, vdup_n_u16(POSENC_BF16_QNAN_BITS));
+        return vbsl_u16(ordered, h, vdup_n_u16(POSENC_BF16_NAN_BITS));
     }
     h = vreinterpret_u16_f16(vcvt_f16_f32(x));
-    return vbsl_u16(ordered, h, vdup_n_u16(POSENC_F16_QNAN_BITS));
+    return vbsl_u16(ordered, h, vdup_n_u16(POSENC_F16_NAN_BITS));
 }
 
 void posenc_widen_neon(int32_t elem, const void *src, float *dst, size_t n)

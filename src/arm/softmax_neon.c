@@ -1,54 +1,23 @@
 /* softmax_neon.c - the fused (ALiBi-biased) softmax row for the neon bundle (AArch64 Advanced SIMD, baseline:
  * no extra flags), bit-identical to src/softmax_scalar.c. */
+#if !defined(__aarch64__) || !defined(__ARM_NEON)
+#error "softmax_neon.c needs AArch64 Advanced SIMD"
+#endif
+
 #include <arm_neon.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "arm/arm_kernels.h"
+#include "arm/simd_neon.h"
 #include "numerics.h"
-
-#if !defined(__aarch64__) || !defined(__ARM_NEON)
-#error "softmax_neon.c needs AArch64 Advanced SIMD"
-#endif
+#include "tpl/softmax_tpl.h"
 
 /* Four float lanes per vector, 64 sum lanes: sum accumulator vector a holds columns j with j % 64 in
  * [4a, 4a + 4), as numerics.h requires for a 4-lane variant. */
 #define LANES 4
 #define N_ACC (POSENC_SUM_LANES / LANES)
-
-/* exp(x) of four lanes whose double arguments are split into two halves, exactly as numerics.h specifies:
- * the reduction in double, the polynomial in float (fma(a, b, c) == vfmaq_f64(c, a, b), fmaf likewise). */
-static inline float32x4_t exp4(float64x2_t x_lo, float64x2_t x_hi)
-{
-    const float64x2_t magic = vdupq_n_f64(POSENC_ROUND_MAGIC_D);
-    const float64x2_t log2e = vdupq_n_f64(POSENC_EXP_LOG2E_D);
-    const float64x2_t neg_ln2 = vdupq_n_f64(-POSENC_EXP_LN2_D);
-    float64x2_t t_lo = vfmaq_f64(magic, x_lo, log2e), t_hi = vfmaq_f64(magic, x_hi, log2e);
-    float64x2_t n_lo = vsubq_f64(t_lo, magic), n_hi = vsubq_f64(t_hi, magic);
-    float64x2_t r_lo = vfmaq_f64(x_lo, n_lo, neg_ln2), r_hi = vfmaq_f64(x_hi, n_hi, neg_ln2);
-    float32x4_t r = vcombine_f32(vcvt_f32_f64(r_lo), vcvt_f32_f64(r_hi));
-
-    float32x4_t p = vdupq_n_f32(POSENC_EXP_E5);
-    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E4), p, r);
-    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E3), p, r);
-    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E2), p, r);
-    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E1), p, r);
-    p = vfmaq_f32(vdupq_n_f32(POSENC_EXP_E0), p, r);
-    float32x4_t y = vfmaq_f32(r, p, vmulq_f32(r, r));
-    y = vaddq_f32(y, vdupq_n_f32(1.0f));
-
-    /* 2^n from the low 32 bits of t's pattern (vmovn keeps exactly those), in wrapping uint32 arithmetic. */
-    uint32x4_t t_low = vcombine_u32(vmovn_u64(vreinterpretq_u64_f64(t_lo)), vmovn_u64(vreinterpretq_u64_f64(t_hi)));
-    uint32x4_t bits = vshlq_n_u32(vaddq_u32(t_low, vdupq_n_u32(127)), 23);
-    float32x4_t e = vmulq_f32(y, vreinterpretq_f32_u32(bits));
-
-    /* Branch-free cutoff, compared in double: -inf and deep underflow give +0 and never a denormal; NaN compares
-     * false and stays NaN. Narrowing an all-ones / all-zeros 64-bit mask keeps it all-ones / all-zeros. */
-    const float64x2_t cutoff = vdupq_n_f64(POSENC_EXP_CUTOFF);
-    uint32x4_t below = vcombine_u32(vmovn_u64(vcltq_f64(x_lo, cutoff)), vmovn_u64(vcltq_f64(x_hi, cutoff)));
-    return vbslq_f32(below, vdupq_n_f32(0.0f), e);
-}
 
 /* Row constants, broadcast once. */
 typedef struct logit_params {
@@ -102,7 +71,7 @@ static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, c
         z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
         z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
     }
-    return exp4(z_lo, z_hi);
+    return tpl_exp(z_lo, z_hi);
 }
 
 /* Lanes below count (1..3) of a partial block. */
@@ -142,7 +111,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     logit_params lp = {
         .scale = vdupq_n_f32(row->scale), .slope = vdupq_n_f32(row->slope),
         .scale_d = vdupq_n_f64((double)row->scale), .slope_d = vdupq_n_f64((double)row->slope),
-        .bias = row->bias, .d0 = row->d0,
+        .bias = posenc_bias_case(row->bias), .d0 = row->d0,
     };
     tail_copy tc;
     if (rest)
@@ -174,7 +143,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
             any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
         }
-        float fill = vmaxvq_u32(any_nan) ? NAN : 0.0f;
+        float fill = vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f;
         for (size_t j = 0; j < row->n_cols; j++)
             dst[j] = fill;
         return;
@@ -224,17 +193,23 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     float32x2_t sum_2 = vadd_f32(vget_low_f32(acc[0]), vget_high_f32(acc[0]));
     float sum = vget_lane_f32(sum_2, 0) + vget_lane_f32(sum_2, 1);
     float64x2_t sink_x = vdupq_n_f64((double)row->sink - (double)max);
-    sum = sum + vgetq_lane_f32(exp4(sink_x, sink_x), 0);
+    sum = sum + vgetq_lane_f32(tpl_exp(sink_x, sink_x), 0);
 
-    /* ---- pass 3: normalise; causally masked columns get 0 * inv (0, or NaN in a NaN row). ---- */
-    const float inv = 1.0f / sum;
-    const float32x4_t inv_v = vdupq_n_f32(inv);
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        const float nan_fill = posenc_nan_value();   /* the NaN row */
+        for (size_t j = 0; j < row->n_cols; j++)
+            dst[j] = nan_fill;
+        return;
+    }
+
+    /* ---- pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. ---- */
+    const float32x4_t inv_v = vdupq_n_f32(inv), thr_v = vdupq_n_f32(thr);
     size_t j = 0;
     for (; j + LANES <= n_valid; j += LANES)
-        vst1q_f32(dst + j, vmulq_f32(vld1q_f32(dst + j), inv_v));
+        vst1q_f32(dst + j, tpl_scale_flushed(vld1q_f32(dst + j), thr_v, inv_v));
     for (; j < n_valid; j++)
-        dst[j] = dst[j] * inv;
-    const float masked = 0.0f * inv;
+        dst[j] = (dst[j] < thr ? 0.0f : dst[j]) * inv;
     for (j = n_valid; j < row->n_cols; j++)
-        dst[j] = masked;
+        dst[j] = 0.0f;
 }

@@ -16,7 +16,7 @@ static inline __m256 widen8(int32_t elem, __m128i h)
     __m256 x = elem == POSENC_ELEM_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
                                         : _mm256_cvtph_ps(h);
     __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
-    return _mm256_blendv_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_F32_QNAN_BITS)), nan);
+    return _mm256_blendv_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_NAN_BITS)), nan);
 }
 
 /* 8 floats rounded to elem, nearest even; NaN -> the type's canonical NaN. */
@@ -30,10 +30,10 @@ static inline __m128i narrow8(int32_t elem, __m256 x)
         __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
         __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
         h = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-        return _mm_blendv_epi8(h, _mm_set1_epi16((short)POSENC_BF16_QNAN_BITS), nan16);
+        return _mm_blendv_epi8(h, _mm_set1_epi16((short)POSENC_BF16_NAN_BITS), nan16);
     }
     h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    return _mm_blendv_epi8(h, _mm_set1_epi16((short)POSENC_F16_QNAN_BITS), nan16);
+    return _mm_blendv_epi8(h, _mm_set1_epi16((short)POSENC_F16_NAN_BITS), nan16);
 }
 
 void posenc_widen_avx2(int32_t elem, const void *src, float *dst, size_t n)

@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "avx512_common.h"
+#include "x86/simd_avx512.h"
 #include "numerics.h"
 #include "x86/x86_kernels.h"
 
@@ -17,7 +17,7 @@ static inline __m512 widen16(int32_t elem, const uint16_t *src, __mmask16 lanes)
     __m512 x = elem == POSENC_ELEM_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
                                         : _mm512_cvtph_ps(h);
     __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    return _mm512_mask_mov_ps(x, nan, _mm512_castsi512_ps(_mm512_set1_epi32((int32_t)POSENC_F32_QNAN_BITS)));
+    return _mm512_mask_mov_ps(x, nan, _mm512_castsi512_ps(_mm512_set1_epi32((int32_t)POSENC_NAN_BITS)));
 }
 
 /* 16 floats rounded to elem, nearest even; NaN -> the type's canonical NaN. */
@@ -29,11 +29,11 @@ static inline __m256i narrow16(int32_t elem, __m512 x)
         __m512i b = _mm512_castps_si512(x);
         __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
         __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
-        r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(POSENC_BF16_QNAN_BITS));
+        r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(POSENC_BF16_NAN_BITS));
         return _mm512_cvtepi32_epi16(r);
     }
     __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    return _mm256_mask_mov_epi16(h, nan, _mm256_set1_epi16((short)POSENC_F16_QNAN_BITS));
+    return _mm256_mask_mov_epi16(h, nan, _mm256_set1_epi16((short)POSENC_F16_NAN_BITS));
 }
 
 void posenc_widen_avx512(int32_t elem, const void *src, float *dst, size_t n)

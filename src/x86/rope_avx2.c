@@ -8,26 +8,11 @@
 
 #include "kernels.h"
 #include "numerics.h"
-#include "x86/avx2_common.h"
+#include "x86/simd_avx2.h"
+#include "tpl/sincos_tpl.h"
 #include "x86/x86_kernels.h"
 
 /* ---- sin/cos ------------------------------------------------------------------------------------------------ */
-
-/* theta = pos * omega and its reduction (numerics.h) for 4 doubles. Returns r; *shifted_out = t + magic, whose
- * low mantissa bits hold the quadrant. */
-static inline __m256d reduce4(__m256d omega, __m256d pos, __m256d *shifted_out)
-{
-    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
-    __m256d theta = _mm256_mul_pd(pos, omega);
-    __m256d t = _mm256_mul_pd(theta, _mm256_set1_pd(POSENC_2_OVER_PI));
-    __m256d shifted = _mm256_add_pd(t, magic);
-    __m256d kd = _mm256_sub_pd(shifted, magic);
-    /* fnmadd computes -(kd*c) + theta with one rounding: the same value as fma(-kd, c, theta). */
-    __m256d r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_HI), theta);
-    r = _mm256_fnmadd_pd(kd, _mm256_set1_pd(POSENC_PIO2_LO), r);
-    *shifted_out = shifted;
-    return r;
-}
 
 /* cos/sin of 8 angles: pairs [0, live) of omega/pos; lanes beyond live are neither read nor written. */
 static inline void sincos8(const double *omega, const double *pos, size_t live, __m256 cos_scale,
@@ -48,34 +33,8 @@ static inline void sincos8(const double *omega, const double *pos, size_t live, 
         pos_lo = _mm256_maskload_pd(pos, m_lo);
         pos_hi = _mm256_maskload_pd(pos + 4, m_hi);
     }
-    __m256d shifted_lo, shifted_hi;
-    __m256d r_lo = reduce4(om_lo, pos_lo, &shifted_lo);
-    __m256d r_hi = reduce4(om_hi, pos_hi, &shifted_hi);
-
-    __m256 x = avx2_narrow_pd(r_lo, r_hi);   /* (float)r, 8 lanes in pair order */
-    __m256i quadrant = avx2_low_words(shifted_lo, shifted_hi);
-
-    __m256 z = _mm256_mul_ps(x, x);
-    __m256 ps = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_SIN_S3), z, _mm256_set1_ps(POSENC_SIN_S2));
-    ps = _mm256_fmadd_ps(ps, z, _mm256_set1_ps(POSENC_SIN_S1));
-    ps = _mm256_mul_ps(ps, z);
-    __m256 s = _mm256_fmadd_ps(ps, x, x);
-    __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(POSENC_COS_C3), z, _mm256_set1_ps(POSENC_COS_C2));
-    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(POSENC_COS_C1));
-    pc = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(-0.5f));
-    __m256 c = _mm256_fmadd_ps(pc, z, _mm256_set1_ps(1.0f));
-
-    /* Quadrants 0..3 give (sin, cos) = (s, c), (c, -s), (-s, -c), (-c, s): odd quadrants swap s and c; sin is
-     * negated when bit 1 of q is set, cos when bit 1 of q + 1 is set. Sign flips are exact (xor). */
-    const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
-    __m256 swap = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(quadrant, one), one));
-    __m256 sin_v = _mm256_blendv_ps(s, c, swap);
-    __m256 cos_v = _mm256_blendv_ps(c, s, swap);
-    __m256i sin_sign = _mm256_slli_epi32(_mm256_and_si256(quadrant, two), 30);
-    __m256i cos_sign = _mm256_slli_epi32(_mm256_and_si256(_mm256_add_epi32(quadrant, one), two), 30);
-    sin_v = _mm256_xor_ps(sin_v, _mm256_castsi256_ps(sin_sign));
-    cos_v = _mm256_xor_ps(cos_v, _mm256_castsi256_ps(cos_sign));
-
+    __m256 sin_v, cos_v;
+    tpl_sincos(_mm256_mul_pd(pos_lo, om_lo), _mm256_mul_pd(pos_hi, om_hi), &sin_v, &cos_v);
     __m256 cos_res = _mm256_mul_ps(cos_v, cos_scale);
     __m256 sin_res = _mm256_mul_ps(sin_v, sin_scale);
     if (live >= 8) {
@@ -109,24 +68,46 @@ static inline void copy_unrotated(const posenc_rope_heads *job, const float *x, 
         memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
 }
 
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
+ * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the call's sum is NaN,
+ * posenc_rope_canonicalize_nans rewrites its NaN results. One add per vector on the fast path. */
+static inline int witness_is_nan(__m256 witness)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(witness, witness, _CMP_UNORD_Q)) != 0;
+}
+
 /* Half pairing: a = x[i], b = x[i + n]. a' = fma(a, c, b * -s), b' = fma(b, c, a * s). Within one block both
  * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
+
+/* The 8 pairs at x[i], x[i + n] into y; returns a' + b' for the witness. */
+static inline __m256 rotate8_half(const float *x, float *y, size_t i, size_t n, const float *cos, const float *sin)
+{
+    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
+    __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
+    __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
+    __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
+    _mm256_storeu_ps(y + i, ya);
+    _mm256_storeu_ps(y + i + n, yb);
+    return _mm256_add_ps(ya, yb);
+}
+
 void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
 {
     const size_t n = job->n_pairs;
     const size_t full = n & ~(size_t)7;
     const __m256i tail = avx2_lanes_below(n - full);
+    /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
+    __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t h = 0; h < job->n_heads; h++) {
         const float *x = job->src + h * job->src_head_stride;
         float *y = job->dst + h * job->dst_head_stride;
-        for (size_t i = 0; i < full; i += 8) {
-            __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
-            __m256 c = _mm256_loadu_ps(job->cos + i), s = _mm256_loadu_ps(job->sin + i);
-            __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
-            __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
-            _mm256_storeu_ps(y + i, ya);
-            _mm256_storeu_ps(y + i + n, yb);
+        size_t i = 0;
+        for (; i + 16 <= full; i += 16) {
+            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
+            witness2 = _mm256_add_ps(witness2, rotate8_half(x, y, i + 8, n, job->cos, job->sin));
         }
+        if (i < full)
+            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
         if (full < n) {
             __m256 a = _mm256_maskload_ps(x + full, tail), b = _mm256_maskload_ps(x + full + n, tail);
             __m256 c = _mm256_maskload_ps(job->cos + full, tail), s = _mm256_maskload_ps(job->sin + full, tail);
@@ -134,9 +115,12 @@ void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
             __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
             _mm256_maskstore_ps(y + full, tail, ya);
             _mm256_maskstore_ps(y + full + n, tail, yb);
+            witness2 = _mm256_add_ps(witness2, _mm256_add_ps(ya, yb));   /* masked-off lanes are 0 */
         }
         copy_unrotated(job, x, y);
     }
+    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
+        posenc_rope_canonicalize_nans(job);
 }
 
 /* Interleaved pairing: a = x[2i], b = x[2i+1]. Every element is y = fma(x, c, partner * signed_s), so one
@@ -144,6 +128,14 @@ void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
  * partners swapped within each pair. The duplicated tables are built once per call (per block of pairs) and
  * reused by every head; the tables stay on the stack. */
 #define INTERLEAVED_BLOCK_PAIRS 256
+
+/* 8 elements (4 pairs) at x with the duplicated tables at c_dup / s_dup (aligned). */
+static inline __m256 rotate8_interleaved(const float *x, const float *c_dup, const float *s_dup)
+{
+    __m256 v = _mm256_loadu_ps(x);
+    __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+    return _mm256_fmadd_ps(v, _mm256_load_ps(c_dup), _mm256_mul_ps(partner, _mm256_load_ps(s_dup)));
+}
 
 void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
 {
@@ -153,6 +145,7 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
     const __m256i dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
     const __m256 even_sign = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
 
+    __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t first = 0; first < job->n_pairs; first += INTERLEAVED_BLOCK_PAIRS) {
         size_t pairs = job->n_pairs - first;
         if (pairs > INTERLEAVED_BLOCK_PAIRS)
@@ -175,12 +168,20 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
         for (size_t h = 0; h < job->n_heads; h++) {
             const float *x = job->src + h * job->src_head_stride + 2 * first;
             float *y = job->dst + h * job->dst_head_stride + 2 * first;
-            for (size_t k = 0; k < full; k += 8) {
-                __m256 v = _mm256_loadu_ps(x + k);
-                __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
-                __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + k),
-                                           _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + k)));
+            /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
+            size_t k = 0;
+            for (; k + 16 <= full; k += 16) {
+                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
+                __m256 r2 = rotate8_interleaved(x + k + 8, cos_dup + k + 8, sin_dup + k + 8);
                 _mm256_storeu_ps(y + k, r);
+                _mm256_storeu_ps(y + k + 8, r2);
+                witness = _mm256_add_ps(witness, r);
+                witness2 = _mm256_add_ps(witness2, r2);
+            }
+            if (k < full) {
+                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
+                _mm256_storeu_ps(y + k, r);
+                witness = _mm256_add_ps(witness, r);
             }
             if (full < elems) {
                 __m256 v = _mm256_maskload_ps(x + full, tail);
@@ -188,9 +189,12 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
                 __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + full),
                                            _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + full)));
                 _mm256_maskstore_ps(y + full, tail, r);
+                witness2 = _mm256_add_ps(witness2, r);   /* masked-off lanes are 0 */
             }
         }
     }
+    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
+        posenc_rope_canonicalize_nans(job);
     for (size_t h = 0; h < job->n_heads; h++)
         copy_unrotated(job, job->src + h * job->src_head_stride, job->dst + h * job->dst_head_stride);
 }

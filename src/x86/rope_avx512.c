@@ -6,62 +6,24 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "avx512_common.h"
+#include "kernels.h"
 #include "numerics.h"
+#include "x86/simd_avx512.h"
+#include "tpl/sincos_tpl.h"
 #include "x86/x86_kernels.h"
 
 /* ---- sin/cos ------------------------------------------------------------------------------------------ */
 
-/* Reduce 8 angles theta (double) as numerics.h specifies: r as float, and the quadrant (low bits). */
-static inline __m256 reduce8(__m512d theta, __m256i *quadrant)
-{
-    __m512d magic = _mm512_set1_pd(POSENC_ROUND_MAGIC_D);
-    __m512d t = _mm512_mul_pd(theta, _mm512_set1_pd(POSENC_2_OVER_PI));
-    __m512d shifted = _mm512_add_pd(t, magic);
-    __m512d kd = _mm512_sub_pd(shifted, magic);
-    /* vpmovqd keeps the low 32 bits of each 64-bit pattern: enough for the two quadrant bits. */
-    *quadrant = _mm512_cvtepi64_epi32(_mm512_castpd_si512(shifted));
-    /* fma(-kd, c, theta) == fnmadd(kd, c, theta): the product's sign flip is exact. */
-    __m512d r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(POSENC_PIO2_HI), theta);
-    r = _mm512_fnmadd_pd(kd, _mm512_set1_pd(POSENC_PIO2_LO), r);
-    return _mm512_cvtpd_ps(r);
-}
-
-/* cos/sin of pairs [0, 16) at omega/pos, lanes outside `lanes` neither read nor written. Two double vectors
- * are reduced and then joined, so the float polynomials run 16 wide. */
+/* cos/sin of pairs [0, 16) at omega/pos, lanes outside `lanes` neither read nor written (they compute the
+ * sin/cos of 0). Two double vectors are reduced and then joined, so the float polynomials run 16 wide. */
 static inline void sincos16(const double *omega, const double *pos, __mmask16 lanes, __m512 cos_scale,
                             __m512 sin_scale, float *cos_out, float *sin_out)
 {
     __mmask8 lo = (__mmask8)lanes, hi = (__mmask8)(lanes >> 8);
     __m512d theta_lo = _mm512_mul_pd(_mm512_maskz_loadu_pd(lo, pos), _mm512_maskz_loadu_pd(lo, omega));
     __m512d theta_hi = _mm512_mul_pd(_mm512_maskz_loadu_pd(hi, pos + 8), _mm512_maskz_loadu_pd(hi, omega + 8));
-    __m256i q_lo, q_hi;
-    __m256 x_lo = reduce8(theta_lo, &q_lo);
-    __m256 x_hi = reduce8(theta_hi, &q_hi);
-    __m512 x = _mm512_insertf32x8(_mm512_castps256_ps512(x_lo), x_hi, 1);
-    __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q_lo), q_hi, 1);
-
-    __m512 z = _mm512_mul_ps(x, x);
-    __m512 ps = _mm512_fmadd_ps(_mm512_set1_ps(POSENC_SIN_S3), z, _mm512_set1_ps(POSENC_SIN_S2));
-    ps = _mm512_fmadd_ps(ps, z, _mm512_set1_ps(POSENC_SIN_S1));
-    ps = _mm512_mul_ps(ps, z);
-    __m512 s = _mm512_fmadd_ps(ps, x, x);
-    __m512 pc = _mm512_fmadd_ps(_mm512_set1_ps(POSENC_COS_C3), z, _mm512_set1_ps(POSENC_COS_C2));
-    pc = _mm512_fmadd_ps(pc, z, _mm512_set1_ps(POSENC_COS_C1));
-    pc = _mm512_fmadd_ps(pc, z, _mm512_set1_ps(-0.5f));
-    __m512 c = _mm512_fmadd_ps(pc, z, _mm512_set1_ps(1.0f));
-
-    /* Quadrant q: odd q swaps sin and cos; sin is negated for q in {2, 3} (bit 1 of q), cos for q in {1, 2}
-     * (bit 1 of q + 1). Shifting that bit to bit 31 gives the sign flip. */
-    __mmask16 swap = _mm512_test_epi32_mask(q, _mm512_set1_epi32(1));
-    __m512i sign = _mm512_set1_epi32(INT32_MIN);
-    __m512i sin_flip = _mm512_and_si512(_mm512_slli_epi32(q, 30), sign);
-    __m512i cos_flip = _mm512_and_si512(_mm512_slli_epi32(_mm512_add_epi32(q, _mm512_set1_epi32(1)), 30), sign);
-    __m512 sin_v = _mm512_mask_blend_ps(swap, s, c);
-    __m512 cos_v = _mm512_mask_blend_ps(swap, c, s);
-    sin_v = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(sin_v), sin_flip));
-    cos_v = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(cos_v), cos_flip));
-
+    __m512 sin_v, cos_v;
+    tpl_sincos(theta_lo, theta_hi, &sin_v, &cos_v);
     _mm512_mask_storeu_ps(cos_out, lanes, _mm512_mul_ps(cos_v, cos_scale));
     _mm512_mask_storeu_ps(sin_out, lanes, _mm512_mul_ps(sin_v, sin_scale));
 }
@@ -95,9 +57,15 @@ static void copy_head_tails(const posenc_rope_heads *job, size_t from)
     }
 }
 
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
+ * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the job's sum is NaN,
+ * posenc_rope_canonicalize_nans rewrites its NaN results. The adds run on the FP adder ports, which the
+ * multiplies and fmas leave idle, where a compare and a blend per vector would compete with them. */
+
 /* One chunk of half pairing: pairs [base, base + 64) clipped to n_pairs, for all heads. `full` chunks take
- * unmasked loads and stores. */
-static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_heads *job, size_t base, int full)
+ * unmasked loads and stores. Returns the chunk's sum of results (the NaN witness). */
+static inline __attribute__((always_inline)) __m512 half_chunk(const posenc_rope_heads *job, size_t base,
+                                                               int full)
 {
     size_t n = job->n_pairs;
     __mmask16 m[4];
@@ -113,6 +81,7 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
     const float *src = job->src + base;
     float *dst = job->dst + base;
     const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    __m512 sum[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (size_t h = 0; h < n_heads; h++) {
         const float *x = src + h * src_stride;
         float *y = dst + h * dst_stride;
@@ -135,15 +104,17 @@ static inline __attribute__((always_inline)) void half_chunk(const posenc_rope_h
                 _mm512_mask_storeu_ps(y + 16 * v, m[v], ya);
                 _mm512_mask_storeu_ps(y + n + 16 * v, m[v], yb);
             }
+            sum[v] = _mm512_add_ps(sum[v], _mm512_add_ps(ya, yb));   /* masked-off lanes are 0 */
         }
     }
+    return _mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3]));
 }
 
 /* One chunk of interleaved pairing: elements [2*base, 2*base + 128) clipped to 2*n_pairs (8 vectors of 8
  * pairs). cos and sin are duplicated per pair; sin gets the sign of -s on even lanes, so each element is
- * fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. */
-static inline __attribute__((always_inline)) void interleaved_chunk(const posenc_rope_heads *job, size_t base,
-                                                                    int full)
+ * fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. Returns the NaN witness. */
+static inline __attribute__((always_inline)) __m512 interleaved_chunk(const posenc_rope_heads *job, size_t base,
+                                                                      int full)
 {
     size_t n_elems = 2 * job->n_pairs;
     const __m512i dup_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
@@ -174,6 +145,7 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
     const float *src = job->src + 2 * base;
     float *dst = job->dst + 2 * base;
     const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    __m512 sum[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (size_t h = 0; h < n_heads; h++) {
         const float *x = src + h * src_stride;
         float *y = dst + h * dst_stride;
@@ -187,8 +159,10 @@ static inline __attribute__((always_inline)) void interleaved_chunk(const posenc
                 _mm512_storeu_ps(y + 16 * v, yv);
             else
                 _mm512_mask_storeu_ps(y + 16 * v, m[v], yv);
+            sum[v / 2] = _mm512_add_ps(sum[v / 2], yv);   /* masked-off lanes are 0 */
         }
     }
+    return _mm512_add_ps(_mm512_add_ps(sum[0], sum[1]), _mm512_add_ps(sum[2], sum[3]));
 }
 
 /* Full chunks of 64 pairs unmasked, the last partial one masked, then the unrotated head tails. `interleaved`
@@ -197,10 +171,13 @@ static inline __attribute__((always_inline)) void rotate_chunks(const posenc_rop
 {
     size_t n = job->n_pairs;
     size_t base = 0;
+    __m512 witness = _mm512_setzero_ps();
     for (; base + CHUNK_PAIRS <= n; base += CHUNK_PAIRS)
-        interleaved ? interleaved_chunk(job, base, 1) : half_chunk(job, base, 1);
+        witness = _mm512_add_ps(witness, interleaved ? interleaved_chunk(job, base, 1) : half_chunk(job, base, 1));
     if (base < n)
-        interleaved ? interleaved_chunk(job, base, 0) : half_chunk(job, base, 0);
+        witness = _mm512_add_ps(witness, interleaved ? interleaved_chunk(job, base, 0) : half_chunk(job, base, 0));
+    if (_mm512_cmp_ps_mask(witness, witness, _CMP_UNORD_Q))
+        posenc_rope_canonicalize_nans(job);
     copy_head_tails(job, 2 * n);
 }
 

@@ -8,7 +8,8 @@
 
 #include "kernels.h"
 #include "numerics.h"
-#include "x86/avx2_common.h"
+#include "x86/simd_avx2.h"
+#include "tpl/softmax_tpl.h"
 #include "x86/x86_kernels.h"
 
 #define LANES 8
@@ -19,39 +20,6 @@
 #endif
 
 #define FORCE_INLINE inline __attribute__((always_inline))
-
-/* exp(x) of numerics.h for 8 double arguments (x_lo: lanes 0..3, x_hi: lanes 4..7): reduction in double, the
- * polynomial on 8 float lanes. The cutoff is a select, not a branch: speed never depends on the values. */
-static FORCE_INLINE __m256 exp8(__m256d x_lo, __m256d x_hi)
-{
-    const __m256d magic = _mm256_set1_pd(POSENC_ROUND_MAGIC_D);
-    const __m256d log2e = _mm256_set1_pd(POSENC_EXP_LOG2E_D);
-    const __m256d minus_ln2 = _mm256_set1_pd(-POSENC_EXP_LN2_D);
-    __m256d t_lo = _mm256_fmadd_pd(x_lo, log2e, magic);
-    __m256d t_hi = _mm256_fmadd_pd(x_hi, log2e, magic);
-    __m256d n_lo = _mm256_sub_pd(t_lo, magic);
-    __m256d n_hi = _mm256_sub_pd(t_hi, magic);
-    __m256d r_lo = _mm256_fmadd_pd(n_lo, minus_ln2, x_lo);
-    __m256d r_hi = _mm256_fmadd_pd(n_hi, minus_ln2, x_hi);
-    __m256 r = avx2_narrow_pd(r_lo, r_hi);
-
-    __m256 p = _mm256_set1_ps(POSENC_EXP_E5);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(POSENC_EXP_E0));
-    __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    /* 2^n from the integer in the low 32 bits of t (uint32 arithmetic, wraps like the spec). */
-    __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(avx2_low_words(t_lo, t_hi), _mm256_set1_epi32(127)), 23);
-    __m256 e = _mm256_mul_ps(y, _mm256_castsi256_ps(pow2n));
-    /* x < cutoff in double (false for NaN, so NaN propagates) -> +0: -inf gives 0, no denormal is made. */
-    const __m256d cutoff = _mm256_set1_pd(POSENC_EXP_CUTOFF);
-    __m256i underflow = avx2_low_words(_mm256_cmp_pd(x_lo, cutoff, _CMP_LT_OQ),
-                                       _mm256_cmp_pd(x_hi, cutoff, _CMP_LT_OQ));
-    return _mm256_andnot_ps(_mm256_castsi256_ps(underflow), e);
-}
 
 /* Per-row constants of the logit computation. */
 typedef struct logit_params {
@@ -130,7 +98,7 @@ static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int 
 {
     __m256d x_lo, x_hi;
     exp_args8(lp, j, full, live, bias, has_mask, max_d, &x_lo, &x_hi);
-    return exp8(x_lo, x_hi);
+    return tpl_exp(x_lo, x_hi);
 }
 
 /* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */
@@ -195,7 +163,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                           _mm256_castsi256_ps(live)));
         }
-        float value = _mm256_movemask_ps(any_nan) ? NAN : 0.0f;
+        float value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
         fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
         return;
     }
@@ -243,20 +211,25 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
     __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
     const __m256d sink_x = _mm256_set1_pd((double)row->sink - (double)max);
-    float sink_term = _mm256_cvtss_f32(exp8(sink_x, sink_x));
+    float sink_term = _mm256_cvtss_f32(tpl_exp(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
 
-    /* Pass 3: scale by 1/S; masked columns get 0 * inv (0, or NaN in a NaN row). */
-    const float inv = 1.0f / sum;
-    const __m256 inv_v = _mm256_set1_ps(inv);
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        fill(dst, 0, row->n_cols, _mm256_set1_ps(posenc_nan_value()));   /* the NaN row */
+        return;
+    }
+
+    /* Pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. */
+    const __m256 inv_v = _mm256_set1_ps(inv), thr_v = _mm256_set1_ps(thr);
     j = 0;
     for (; j + LANES <= n_valid; j += LANES)
-        _mm256_storeu_ps(dst + j, _mm256_mul_ps(_mm256_loadu_ps(dst + j), inv_v));
-    const __m256 masked_value = _mm256_set1_ps(0.0f * inv);
+        _mm256_storeu_ps(dst + j, tpl_scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
+    const __m256 masked_value = _mm256_setzero_ps();
     if (j < n_valid) {
         /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
         __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 y = _mm256_mul_ps(_mm256_maskload_ps(dst + j, live), inv_v);
+        __m256 y = tpl_scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
         y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
         size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
         _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
@@ -268,9 +241,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
     /* One specialised body per (bias, mask) combination, so the inner loops carry no per-column branches.
-     * Like the reference, any bias other than NONE and ABS is the linear one. */
+     * The bias is read as every variant reads it (posenc_bias_case). */
     const int has_mask = row->mask != NULL;
-    switch (row->bias) {
+    switch (posenc_bias_case(row->bias)) {
     case POSENC_BIAS_NONE:
         if (has_mask)
             softmax_row_body(row, POSENC_BIAS_NONE, 1);
@@ -283,7 +256,7 @@ void posenc_softmax_row_avx2(const posenc_softmax_row *row)
         else
             softmax_row_body(row, POSENC_BIAS_ABS, 0);
         break;
-    default:
+    default:   /* POSENC_BIAS_LINEAR */
         if (has_mask)
             softmax_row_body(row, POSENC_BIAS_LINEAR, 1);
         else

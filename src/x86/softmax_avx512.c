@@ -8,48 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "avx512_common.h"
+#include "kernels.h"
 #include "numerics.h"
+#include "x86/simd_avx512.h"
+#include "tpl/softmax_tpl.h"
 #include "x86/x86_kernels.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* exp(x) of 16 double arguments (two vectors of 8) <= ~0 or NaN, exactly the operation sequence of
- * numerics.h: the reduction in double, 8 lanes per vector; the polynomial in float, 16 lanes. No branch: the
- * cutoff is a select, so the time never depends on the values. */
-static ALWAYS_INLINE __m512 exp16(__m512d x_lo, __m512d x_hi)
-{
-    __m512d magic = _mm512_set1_pd(POSENC_ROUND_MAGIC_D);
-    __m512d log2e = _mm512_set1_pd(POSENC_EXP_LOG2E_D);
-    __m512d ln2 = _mm512_set1_pd(POSENC_EXP_LN2_D);
-    __m512d cutoff = _mm512_set1_pd(POSENC_EXP_CUTOFF);
-
-    __m512d t_lo = _mm512_fmadd_pd(x_lo, log2e, magic);
-    __m512d t_hi = _mm512_fmadd_pd(x_hi, log2e, magic);
-    __m512d n_lo = _mm512_sub_pd(t_lo, magic);
-    __m512d n_hi = _mm512_sub_pd(t_hi, magic);
-    /* fma(n, -c, x) == fnmadd(n, c, x): the product's sign flip is exact. */
-    __m512d r_lo = _mm512_fnmadd_pd(n_lo, ln2, x_lo);
-    __m512d r_hi = _mm512_fnmadd_pd(n_hi, ln2, x_hi);
-    /* !(x < cutoff): NaN keeps its (NaN) value, as the scalar select does. */
-    __mmask16 keep = _mm512_kunpackb(_mm512_cmp_pd_mask(x_hi, cutoff, _CMP_NLT_UQ),
-                                     _mm512_cmp_pd_mask(x_lo, cutoff, _CMP_NLT_UQ));
-    __m512 r = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r_lo)), _mm512_cvtpd_ps(r_hi), 1);
-    /* The low 32 bits of bits(t) of all 16 lanes: the even 32-bit words of the two vectors. */
-    const __m512i even_words = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    __m512i t_bits = _mm512_permutex2var_epi32(_mm512_castpd_si512(t_lo), even_words, _mm512_castpd_si512(t_hi));
-
-    __m512 p = _mm512_set1_ps(POSENC_EXP_E5);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(POSENC_EXP_E0));
-    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-    y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
-    __m512i two_n = _mm512_slli_epi32(_mm512_add_epi32(t_bits, _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(two_n));
-}
 
 /* Row constants for the two logits of numerics.h: the float one of pass 1 and the double one of pass 2. */
 typedef struct logit_ctx {
@@ -139,7 +104,7 @@ static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const float *s
     __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, max_d, distance);
     __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, max_d,
                           distance_hi);
-    return exp16(x_lo, x_hi);
+    return tpl_exp(x_lo, x_hi);
 }
 
 /* Sum of 4 accumulators (64 lanes) in the halving tree of numerics.h: w = 32, 16, 8, 4, 2, 1. */
@@ -222,7 +187,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
             __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, bias16_f(&ctx, k, bias));
             any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
         }
-        __m512 fill = _mm512_set1_ps(any_nan ? NAN : 0.0f);
+        __m512 fill = _mm512_set1_ps(any_nan ? posenc_nan_value() : 0.0f);
         for (size_t k = 0; k < row->n_cols; k += 16)
             _mm512_mask_storeu_ps(dst + k, avx512_lanes16(row->n_cols - k), fill);
         return;
@@ -260,22 +225,29 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         }
     }
     __m512d sink_arg = _mm512_sub_pd(_mm512_set1_pd((double)row->sink), max_d);
-    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(exp16(sink_arg, sink_arg));
+    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(tpl_exp(sink_arg, sink_arg));
 
-    /* Pass 3. */
-    float inv = 1.0f / sum;
-    __m512 vinv = _mm512_set1_ps(inv);
+    float inv, thr;
+    if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
+        __m512 nan_fill = _mm512_set1_ps(posenc_nan_value());   /* the NaN row */
+        for (j = 0; j < row->n_cols; j += 16)
+            _mm512_mask_storeu_ps(dst + j, avx512_lanes16(row->n_cols - j), nan_fill);
+        return;
+    }
+
+    /* Pass 3: y = (e < thr ? 0 : e) * inv, the zeroing folded into the multiply's mask. */
+    __m512 vinv = _mm512_set1_ps(inv), vthr = _mm512_set1_ps(thr);
     for (j = 0; j < n_full; j += 64) {
-        _mm512_storeu_ps(dst + j, _mm512_mul_ps(_mm512_loadu_ps(dst + j), vinv));
-        _mm512_storeu_ps(dst + j + 16, _mm512_mul_ps(_mm512_loadu_ps(dst + j + 16), vinv));
-        _mm512_storeu_ps(dst + j + 32, _mm512_mul_ps(_mm512_loadu_ps(dst + j + 32), vinv));
-        _mm512_storeu_ps(dst + j + 48, _mm512_mul_ps(_mm512_loadu_ps(dst + j + 48), vinv));
+        _mm512_storeu_ps(dst + j, tpl_scale_flushed(_mm512_loadu_ps(dst + j), vthr, vinv));
+        _mm512_storeu_ps(dst + j + 16, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 16), vthr, vinv));
+        _mm512_storeu_ps(dst + j + 32, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 32), vthr, vinv));
+        _mm512_storeu_ps(dst + j + 48, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 48), vthr, vinv));
     }
     for (; j < n_valid; j += 16) {
         __mmask16 lanes = avx512_lanes16(n_valid - j);
-        _mm512_mask_storeu_ps(dst + j, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, dst + j), vinv));
+        _mm512_mask_storeu_ps(dst + j, lanes, tpl_scale_flushed(_mm512_maskz_loadu_ps(lanes, dst + j), vthr, vinv));
     }
-    __m512 masked = _mm512_set1_ps(0.0f * inv);
+    __m512 masked = _mm512_setzero_ps();
     for (j = n_valid; j < row->n_cols; j += 16)
         _mm512_mask_storeu_ps(dst + j, avx512_lanes16(row->n_cols - j), masked);
 }
@@ -289,16 +261,17 @@ static void row_abs_mask(const posenc_softmax_row *row) { softmax_row(row, POSEN
 
 void posenc_softmax_row_avx512(const posenc_softmax_row *row)
 {
+    /* One specialised body per (bias, mask) combination; the bias read as every variant reads it. */
     int has_mask = row->mask != NULL;
-    switch (row->bias) {
-    case POSENC_BIAS_LINEAR:
-        has_mask ? row_linear_mask(row) : row_linear(row);
+    switch (posenc_bias_case(row->bias)) {
+    case POSENC_BIAS_NONE:
+        has_mask ? row_plain_mask(row) : row_plain(row);
         break;
     case POSENC_BIAS_ABS:
         has_mask ? row_abs_mask(row) : row_abs(row);
         break;
-    default:
-        has_mask ? row_plain_mask(row) : row_plain(row);
+    default:   /* POSENC_BIAS_LINEAR */
+        has_mask ? row_linear_mask(row) : row_linear(row);
         break;
     }
 }
