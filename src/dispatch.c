@@ -149,6 +149,10 @@ const posenc_kernels posenc_kernels_scalar = {
     .softmax_row = posenc_softmax_row_scalar,
     .widen = posenc_widen_scalar,
     .narrow = posenc_narrow_scalar,
+    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_scalar,
+    .softmax_stats = posenc_softmax_stats_scalar,
+    .softmax_merge_step = posenc_softmax_merge_step_scalar,
 };
 
 #ifdef POSENC_HAVE_AVX2
@@ -160,6 +164,10 @@ const posenc_kernels posenc_kernels_avx2 = {
     .softmax_row = posenc_softmax_row_avx2,
     .widen = posenc_widen_avx2,
     .narrow = posenc_narrow_avx2,
+    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_scalar,
+    .softmax_stats = posenc_softmax_stats_scalar,
+    .softmax_merge_step = posenc_softmax_merge_step_scalar,
 };
 #endif
 
@@ -172,6 +180,10 @@ const posenc_kernels posenc_kernels_avx512 = {
     .softmax_row = posenc_softmax_row_avx512,
     .widen = posenc_widen_avx512,
     .narrow = posenc_narrow_avx512,
+    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_scalar,
+    .softmax_stats = posenc_softmax_stats_scalar,
+    .softmax_merge_step = posenc_softmax_merge_step_scalar,
 };
 #endif
 
@@ -184,5 +196,9 @@ const posenc_kernels posenc_kernels_neon = {
     .softmax_row = posenc_softmax_row_neon,
     .widen = posenc_widen_neon,
     .narrow = posenc_narrow_neon,
+    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_scalar,
+    .softmax_stats = posenc_softmax_stats_scalar,
+    .softmax_merge_step = posenc_softmax_merge_step_scalar,
 };
 #endif
