@@ -164,10 +164,10 @@ const posenc_kernels posenc_kernels_avx2 = {
     .softmax_row = posenc_softmax_row_avx2,
     .widen = posenc_widen_avx2,
     .narrow = posenc_narrow_avx2,
-    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
-    .softmax_backward_row = posenc_softmax_backward_row_scalar,
-    .softmax_stats = posenc_softmax_stats_scalar,
-    .softmax_merge_step = posenc_softmax_merge_step_scalar,
+    /* softmax backward and split-K (softmax_backward_avx2.c, softmax_merge_avx2.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_avx2,
+    .softmax_stats = posenc_softmax_stats_avx2,
+    .softmax_merge_step = posenc_softmax_merge_step_avx2,
 };
 #endif
 
@@ -180,10 +180,10 @@ const posenc_kernels posenc_kernels_avx512 = {
     .softmax_row = posenc_softmax_row_avx512,
     .widen = posenc_widen_avx512,
     .narrow = posenc_narrow_avx512,
-    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
-    .softmax_backward_row = posenc_softmax_backward_row_scalar,
-    .softmax_stats = posenc_softmax_stats_scalar,
-    .softmax_merge_step = posenc_softmax_merge_step_scalar,
+    /* softmax backward and split-K (softmax_backward_avx512.c, softmax_merge_avx512.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_avx512,
+    .softmax_stats = posenc_softmax_stats_avx512,
+    .softmax_merge_step = posenc_softmax_merge_step_avx512,
 };
 #endif
 
@@ -196,9 +196,9 @@ const posenc_kernels posenc_kernels_neon = {
     .softmax_row = posenc_softmax_row_neon,
     .widen = posenc_widen_neon,
     .narrow = posenc_narrow_neon,
-    /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
-    .softmax_backward_row = posenc_softmax_backward_row_scalar,
-    .softmax_stats = posenc_softmax_stats_scalar,
-    .softmax_merge_step = posenc_softmax_merge_step_scalar,
+    /* softmax backward and split-K (softmax_backward_neon.c, softmax_merge_neon.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_neon,
+    .softmax_stats = posenc_softmax_stats_neon,
+    .softmax_merge_step = posenc_softmax_merge_step_neon,
 };
 #endif

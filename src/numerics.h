@@ -132,7 +132,8 @@
  * M and S exactly as the forward row computes them ("softmax row" above, passes 1 and 2, the sink included):
  *   M = max(sink, float logits);  if M == -inf: S = 0, or NaN when a live logit is NaN (the row's every y is
  *   0, or NaN); otherwise S = the pass-2 sum acc[0] + exp((double)sink - (double)M), computed with the same
- *   64-lane tree. A NaN S is stored as POSENC_F32_QNAN_BITS. M is never NaN (the max skips NaN).
+ *   64-lane tree. A NaN S is stored as POSENC_F32_QNAN_BITS. M is never NaN (the max skips NaN); a zero M is
+ *   stored as +0 (which of -0 and +0 a vector max keeps is not fixed; neither changes any e_j).
  * For every finite row, y_j = e_j * (1/S) with e_j = exp(x_j) and x_j = z_j - M: so S_b and M_b of a block of
  * columns are what the merge below needs to rescale that block's probabilities into the whole row's.
  */

@@ -95,7 +95,7 @@ void posenc_softmax_stats_scalar(const posenc_softmax_row *row, float *stats)
         if (isnan(sum))
             sum = canonical_nan();
     }
-    stats[0] = max;
+    stats[0] = max == 0.0f ? 0.0f : max;
     stats[1] = sum;
 }
 
