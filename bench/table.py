@@ -7,6 +7,13 @@ import json
 import sys
 
 FAR_SUFFIX = "-pos1e6"  # accuracy workloads; their roofline is the same workload at ordinary positions
+# Softmax backward and split-K groups (bench_posenc.cc, "softmax backward, split-K statistics and merges").
+SPLIT_GROUPS = {
+    "softmax_f32_backward": "softmax f32 backward: dx from y and dy, out of place (an element is one score)",
+    "softmax_f32_stats": "softmax f32 forward with split-K statistics (desc->stats), in place",
+    "softmax_f32_merge": "softmax f32 split-K merges: concatenation in place (an element is one score); "
+                         "flash-decode: weighted sum (an element is one block value)",
+}
 
 
 def load_runs(path):
@@ -90,6 +97,8 @@ def print_table(context, runs):
             print()
             if kernel.startswith("rope"):
                 print("RoPE f32, head_dim 128, base 10000, in place (an element is one float of q or k)")
+            elif kernel in SPLIT_GROUPS:
+                print(SPLIT_GROUPS[kernel])
             else:
                 print("softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128)")
             print(columns)

@@ -4,6 +4,7 @@
 #endif
 
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "kernels.h"
@@ -18,28 +19,46 @@
 #error "the dot loop and its tree below are written for 4 accumulator vectors"
 #endif
 
-static ALWAYS_INLINE __m512d lo8_pd(__m512 v)
-{
-    return _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-}
-
-static ALWAYS_INLINE __m512d hi8_pd(__m512 v)
-{
-    return _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
-}
-
-/* out() of numerics.h on 8 doubles: flush below 2^-126 to +0 before narrowing, then canonical NaN. */
-static ALWAYS_INLINE __m256 out8(__m512d v)
-{
-    __mmask8 tiny = _mm512_cmp_pd_mask(_mm512_abs_pd(v), _mm512_set1_pd(POSENC_OUT_MIN_D), _CMP_LT_OQ);
-    __m256 f = _mm512_cvtpd_ps(_mm512_mask_mov_pd(v, tiny, _mm512_setzero_pd()));
-    __mmask8 nan = _mm256_cmp_ps_mask(f, f, _CMP_UNORD_Q);
-    return _mm256_mask_mov_ps(f, nan, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_F32_QNAN_BITS)));
-}
-
 static ALWAYS_INLINE __mmask16 lanes16(size_t count)
 {
     return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1u);
+}
+
+/* 8 floats at p (lanes outside m read as +0) widened to double: the load folds into the conversion. */
+static ALWAYS_INLINE __m512d load8_pd(const float *p, __mmask8 m, int full)
+{
+    return _mm512_cvtps_pd(full ? _mm256_loadu_ps(p) : _mm256_maskz_loadu_ps(m, p));
+}
+
+/* dx of 8 columns: out(scale * y * (dy - dot)). With a finite dot every input of the row is finite (a NaN or
+ * infinite y or dy makes its product, hence the dot, NaN or infinite) and no lane can be NaN: the flush alone,
+ * folded into the narrowing as a zero-mask. Otherwise the canonical NaN too. */
+static ALWAYS_INLINE void dx8(const float *y, const float *dy, float *dx, __mmask8 m, int full, __m512d scale,
+                              __m512d dot, int finite)
+{
+    __m512d v = _mm512_mul_pd(_mm512_mul_pd(scale, load8_pd(y, m, full)), _mm512_sub_pd(load8_pd(dy, m, full), dot));
+    __mmask8 keep = _mm512_cmp_pd_mask(_mm512_abs_pd(v), _mm512_set1_pd(POSENC_OUT_MIN_D), _CMP_NLT_US);
+    __m256 f = _mm512_maskz_cvtpd_ps(keep, v);
+    if (!finite) {
+        __mmask8 nan = _mm256_cmp_ps_mask(f, f, _CMP_UNORD_Q);
+        f = _mm256_mask_mov_ps(f, nan, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_F32_QNAN_BITS)));
+    }
+    if (full)
+        _mm256_storeu_ps(dx, f);
+    else
+        _mm256_mask_storeu_ps(dx, m, f);
+}
+
+static ALWAYS_INLINE void dx_pass(const float *y, const float *dy, float *dx, size_t n, __m512d scale, __m512d dot,
+                                  int finite)
+{
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        dx8(y + j, dy + j, dx + j, 0xff, 1, scale, dot, finite);
+        dx8(y + j + 8, dy + j + 8, dx + j + 8, 0xff, 1, scale, dot, finite);
+    }
+    for (; j < n; j += 8)
+        dx8(y + j, dy + j, dx + j, (__mmask8)lanes16(n - j), 0, scale, dot, finite);
 }
 
 void posenc_softmax_backward_row_avx512(const posenc_softmax_backward_row *row)
@@ -54,22 +73,12 @@ void posenc_softmax_backward_row_avx512(const posenc_softmax_backward_row *row)
     for (int a = 0; a < DOT_VECTORS; a++)
         acc[a] = _mm512_setzero_pd();
     size_t j = 0;
-    for (; j + POSENC_DOT_LANES <= n; j += POSENC_DOT_LANES) {
-        __m512 y0 = _mm512_loadu_ps(y + j), y1 = _mm512_loadu_ps(y + j + 16);
-        __m512 g0 = _mm512_loadu_ps(dy + j), g1 = _mm512_loadu_ps(dy + j + 16);
-        acc[0] = _mm512_fmadd_pd(lo8_pd(g0), lo8_pd(y0), acc[0]);
-        acc[1] = _mm512_fmadd_pd(hi8_pd(g0), hi8_pd(y0), acc[1]);
-        acc[2] = _mm512_fmadd_pd(lo8_pd(g1), lo8_pd(y1), acc[2]);
-        acc[3] = _mm512_fmadd_pd(hi8_pd(g1), hi8_pd(y1), acc[3]);
-    }
-    if (j < n) {
-        __mmask16 m0 = lanes16(n - j), m1 = n - j > 16 ? lanes16(n - j - 16) : 0;
-        __m512 y0 = _mm512_maskz_loadu_ps(m0, y + j), y1 = _mm512_maskz_loadu_ps(m1, y + j + 16);
-        __m512 g0 = _mm512_maskz_loadu_ps(m0, dy + j), g1 = _mm512_maskz_loadu_ps(m1, dy + j + 16);
-        acc[0] = _mm512_fmadd_pd(lo8_pd(g0), lo8_pd(y0), acc[0]);
-        acc[1] = _mm512_fmadd_pd(hi8_pd(g0), hi8_pd(y0), acc[1]);
-        acc[2] = _mm512_fmadd_pd(lo8_pd(g1), lo8_pd(y1), acc[2]);
-        acc[3] = _mm512_fmadd_pd(hi8_pd(g1), hi8_pd(y1), acc[3]);
+    for (; j + POSENC_DOT_LANES <= n; j += POSENC_DOT_LANES)
+        for (int a = 0; a < DOT_VECTORS; a++)
+            acc[a] = _mm512_fmadd_pd(load8_pd(dy + j + 8 * a, 0xff, 1), load8_pd(y + j + 8 * a, 0xff, 1), acc[a]);
+    for (int a = 0; a < DOT_VECTORS && j + 8 * (size_t)a < n; a++) {
+        __mmask8 m = (__mmask8)lanes16(n - j - 8 * (size_t)a);
+        acc[a] = _mm512_fmadd_pd(load8_pd(dy + j + 8 * a, m, 0), load8_pd(y + j + 8 * a, m, 0), acc[a]);
     }
     /* The halving tree: w = 16, 8 across vectors, then 4, 2, 1 within one. */
     __m512d w16_lo = _mm512_add_pd(acc[0], acc[2]), w16_hi = _mm512_add_pd(acc[1], acc[3]);
@@ -77,16 +86,12 @@ void posenc_softmax_backward_row_avx512(const posenc_softmax_backward_row *row)
     __m256d w4 = _mm256_add_pd(_mm512_castpd512_pd256(w8), _mm512_extractf64x4_pd(w8, 1));
     __m128d w2 = _mm_add_pd(_mm256_castpd256_pd128(w4), _mm256_extractf128_pd(w4, 1));
     __m128d w1 = _mm_add_sd(w2, _mm_unpackhi_pd(w2, w2));
-    const __m512d dot = _mm512_broadcastsd_pd(w1);
-    const __m512d scale = _mm512_set1_pd((double)row->scale);
+    const double dot = _mm_cvtsd_f64(w1);
+    const __m512d dot_v = _mm512_set1_pd(dot), scale = _mm512_set1_pd((double)row->scale);
 
-    /* dx = out(scale * y * (dy - dot)): y and dy of a block are loaded before its dx is stored (dx == dy). */
-    for (j = 0; j < n; j += 16) {
-        __mmask16 m = lanes16(n - j);
-        __m512 yv = _mm512_maskz_loadu_ps(m, y + j), gv = _mm512_maskz_loadu_ps(m, dy + j);
-        __m512d v_lo = _mm512_mul_pd(_mm512_mul_pd(scale, lo8_pd(yv)), _mm512_sub_pd(lo8_pd(gv), dot));
-        __m512d v_hi = _mm512_mul_pd(_mm512_mul_pd(scale, hi8_pd(yv)), _mm512_sub_pd(hi8_pd(gv), dot));
-        __m512 r = _mm512_insertf32x8(_mm512_castps256_ps512(out8(v_lo)), out8(v_hi), 1);
-        _mm512_mask_storeu_ps(dx + j, m, r);
-    }
+    /* Pass 2: y and dy of 8 columns are loaded before their dx is stored (dx == dy works). */
+    if (isfinite(dot))
+        dx_pass(y, dy, dx, n, scale, dot_v, 1);
+    else
+        dx_pass(y, dy, dx, n, scale, dot_v, 0);
 }

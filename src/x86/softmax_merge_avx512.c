@@ -80,23 +80,30 @@ static ALWAYS_INLINE __m512 logit16(const row_ctx *c, size_t j, __mmask16 m, int
     return z;
 }
 
-/* Pass 2's e of columns [j, j + 16): x = fma(scale, s, -M) [+ slope * b] [+ mask] in double, then exp. Lanes
- * outside m are 0. */
-static ALWAYS_INLINE __m512 exp_of16(const row_ctx *c, size_t j, __mmask16 m, int bias, int has_mask,
-                                     __m512d max_d)
+/* Pass 2's b of 8 columns from d = d0 + j + lane in double (exact, |d| < 2^32, and equal to the int32 b for
+ * every live column): d itself, or 0 - |d| (d = 0 gives +0, as the int32 conversion does). */
+static ALWAYS_INLINE __m512d bias8_d(__m512d d, int bias)
 {
-    __m512 s = _mm512_maskz_loadu_ps(m, c->src + j);
-    __m512d x_lo = _mm512_fmsub_pd(c->scale_d, _mm512_cvtps_pd(_mm512_castps512_ps256(s)), max_d);
-    __m512d x_hi = _mm512_fmsub_pd(c->scale_d, _mm512_cvtps_pd(_mm512_extractf32x8_ps(s, 1)), max_d);
+    return bias == POSENC_BIAS_ABS ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_abs_pd(d)) : d;
+}
+
+/* Pass 2's e of columns [j, j + 16): x = fma(scale, s, -M) [+ slope * b] [+ mask] in double, then exp. `dist`
+ * holds d of columns [j, j + 8). Lanes outside m are 0. */
+static ALWAYS_INLINE __m512 exp_of16(const row_ctx *c, size_t j, __mmask16 m, int bias, int has_mask,
+                                     __m512d max_d, __m512d dist)
+{
+    __m512d x_lo = _mm512_fmsub_pd(c->scale_d, _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)m, c->src + j)),
+                                   max_d);
+    __m512d x_hi = _mm512_fmsub_pd(c->scale_d,
+                                   _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)(m >> 8), c->src + j + 8)),
+                                   max_d);
     if (bias != POSENC_BIAS_NONE) {
-        __m512i b = bias16(c, j, bias);
-        x_lo = _mm512_fmadd_pd(c->slope_d, _mm512_cvtepi32_pd(_mm512_castsi512_si256(b)), x_lo);
-        x_hi = _mm512_fmadd_pd(c->slope_d, _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(b, 1)), x_hi);
+        x_lo = _mm512_fmadd_pd(c->slope_d, bias8_d(dist, bias), x_lo);
+        x_hi = _mm512_fmadd_pd(c->slope_d, bias8_d(_mm512_add_pd(dist, _mm512_set1_pd(8.0)), bias), x_hi);
     }
     if (has_mask) {
-        __m512 k = _mm512_maskz_loadu_ps(m, c->mask + j);
-        x_lo = _mm512_add_pd(x_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(k)));
-        x_hi = _mm512_add_pd(x_hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(k, 1)));
+        x_lo = _mm512_add_pd(x_lo, _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)m, c->mask + j)));
+        x_hi = _mm512_add_pd(x_hi, _mm512_cvtps_pd(_mm256_maskz_loadu_ps((__mmask8)(m >> 8), c->mask + j + 8)));
     }
     return _mm512_maskz_mov_ps(m, exp16(x_lo, x_hi));
 }
@@ -140,23 +147,31 @@ static ALWAYS_INLINE void stats_body(const posenc_softmax_row *row, float *stats
 
     /* Pass 2: 64 float partial sums in 4 vectors, vector a holding lanes 16a .. 16a + 15 (column j % 64). */
     const __m512d max_d = _mm512_set1_pd((double)max);
+    const __m512d step = _mm512_set1_pd(16.0);
+    __m512d dist = _mm512_add_pd(_mm512_set1_pd((double)row->d0), _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0));
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     for (j = 0; j + 64 <= n_valid; j += 64) {
-        acc0 = _mm512_add_ps(acc0, exp_of16(&c, j, 0xffff, bias, has_mask, max_d));
-        acc1 = _mm512_add_ps(acc1, exp_of16(&c, j + 16, 0xffff, bias, has_mask, max_d));
-        acc2 = _mm512_add_ps(acc2, exp_of16(&c, j + 32, 0xffff, bias, has_mask, max_d));
-        acc3 = _mm512_add_ps(acc3, exp_of16(&c, j + 48, 0xffff, bias, has_mask, max_d));
+        acc0 = _mm512_add_ps(acc0, exp_of16(&c, j, 0xffff, bias, has_mask, max_d, dist));
+        dist = _mm512_add_pd(dist, step);
+        acc1 = _mm512_add_ps(acc1, exp_of16(&c, j + 16, 0xffff, bias, has_mask, max_d, dist));
+        dist = _mm512_add_pd(dist, step);
+        acc2 = _mm512_add_ps(acc2, exp_of16(&c, j + 32, 0xffff, bias, has_mask, max_d, dist));
+        dist = _mm512_add_pd(dist, step);
+        acc3 = _mm512_add_ps(acc3, exp_of16(&c, j + 48, 0xffff, bias, has_mask, max_d, dist));
+        dist = _mm512_add_pd(dist, step);
     }
-    if (j < n_valid) {
-        /* Dead lanes add +0: a partial sum is +0, positive or NaN, so its bits stay. */
-        acc0 = _mm512_add_ps(acc0, exp_of16(&c, j, lanes16(n_valid - j), bias, has_mask, max_d));
-        if (j + 16 < n_valid)
-            acc1 = _mm512_add_ps(acc1, exp_of16(&c, j + 16, lanes16(n_valid - j - 16), bias, has_mask, max_d));
-        if (j + 32 < n_valid)
-            acc2 = _mm512_add_ps(acc2, exp_of16(&c, j + 32, lanes16(n_valid - j - 32), bias, has_mask, max_d));
-        if (j + 48 < n_valid)
-            acc3 = _mm512_add_ps(acc3, exp_of16(&c, j + 48, lanes16(n_valid - j - 48), bias, has_mask, max_d));
-    }
+    /* Dead lanes add +0: a partial sum is +0, positive or NaN, so its bits stay. */
+    if (j < n_valid)
+        acc0 = _mm512_add_ps(acc0, exp_of16(&c, j, lanes16(n_valid - j), bias, has_mask, max_d, dist));
+    if (j + 16 < n_valid)
+        acc1 = _mm512_add_ps(acc1, exp_of16(&c, j + 16, lanes16(n_valid - j - 16), bias, has_mask, max_d,
+                                            _mm512_add_pd(dist, step)));
+    if (j + 32 < n_valid)
+        acc2 = _mm512_add_ps(acc2, exp_of16(&c, j + 32, lanes16(n_valid - j - 32), bias, has_mask, max_d,
+                                            _mm512_add_pd(dist, _mm512_set1_pd(32.0))));
+    if (j + 48 < n_valid)
+        acc3 = _mm512_add_ps(acc3, exp_of16(&c, j + 48, lanes16(n_valid - j - 48), bias, has_mask, max_d,
+                                            _mm512_add_pd(dist, _mm512_set1_pd(48.0))));
     /* The halving tree: w = 32, 16 across vectors, 8, 4, 2, 1 within one. */
     __m512 w16 = _mm512_add_ps(_mm512_add_ps(acc0, acc2), _mm512_add_ps(acc1, acc3));
     __m256 w8 = _mm256_add_ps(_mm512_castps512_ps256(w16), _mm512_extractf32x8_ps(w16, 1));
