@@ -1071,6 +1071,70 @@ static void merge_special_rows(void **state)
                 bits_of(cat[2]) == 0);
 }
 
+/* ==== the parallel hook: work big enough to be split, the same bits as on the calling thread ==================== */
+
+static void parallel_split_matches(void **state)
+{
+    use(*state);
+    const size_t nh = 4, nr = 3, nc = 20000, n = nh * nr * nc;   /* 12 rows of 20000: split into 3 tasks */
+    float *y = malloc(n * sizeof(float)), *dy = malloc(n * sizeof(float));
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    float *st_a = malloc(nh * nr * 2 * sizeof(float)), *st_b = malloc(nh * nr * 2 * sizeof(float));
+    assert_true(y && dy && a && b && st_a && st_b);
+    test_fill(y, n, 0.0f, 1e-4f);
+    test_fill(dy, n, -1.0f, 1.0f);
+    size_t calls = 0;
+    posenc_parallel par = { reverse_pool, &calls, 3 };
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.scale = 0.125f;
+    posenc_tensor yv = view(y, nr * nc, nc), dyv = view(dy, nr * nc, nc), av = view(a, nr * nc, nc);
+    posenc_tensor bv = view(b, nr * nc, nc);
+    /* backward */
+    assert_int_equal(posenc_softmax_backward(&d, &yv, &dyv, &av, nh, nr, nc), POSENC_OK);
+    d.parallel = &par;
+    assert_int_equal(posenc_softmax_backward(&d, &yv, &dyv, &bv, nh, nr, nc), POSENC_OK);
+    assert_int_equal(calls, 1);
+    assert_memory_equal(a, b, n * sizeof(float));
+    /* forward with statistics (causal ALiBi) */
+    d.position = POSENC_POSITION_CAUSAL;
+    d.slopes_mode = POSENC_SLOPES_ALIBI;
+    d.q_pos0 = (int64_t)nc - 2;
+    d.parallel = NULL;
+    d.stats = st_a;
+    assert_int_equal(posenc_softmax_forward(&d, &dyv, &av, nh, nr, nc), POSENC_OK);
+    d.parallel = &par;
+    d.stats = st_b;
+    assert_int_equal(posenc_softmax_forward(&d, &dyv, &bv, nh, nr, nc), POSENC_OK);
+    assert_int_equal(calls, 2);
+    assert_memory_equal(a, b, n * sizeof(float));
+    assert_memory_equal(st_a, st_b, nh * nr * 2 * sizeof(float));
+    /* the summing merge of two blocks (a and y, the statistics above for both) and the concatenation of one */
+    float *stats2 = malloc(2 * nh * nr * 2 * sizeof(float)), *m_a = malloc(n * sizeof(float));
+    float *m_b = malloc(n * sizeof(float));
+    assert_true(stats2 && m_a && m_b);
+    memcpy(stats2, st_a, nh * nr * 2 * sizeof(float));
+    memcpy(stats2 + nh * nr * 2, st_a, nh * nr * 2 * sizeof(float));
+    posenc_tensor blocks[2] = { av, yv }, mav = view(m_a, nr * nc, nc), mbv = view(m_b, nr * nc, nc);
+    posenc_softmax_desc md;
+    posenc_softmax_desc_init(&md, sizeof md);
+    assert_int_equal(posenc_softmax_merge(&md, stats2, blocks, &mav, 2, nh, nr, nc), POSENC_OK);
+    md.parallel = &par;
+    assert_int_equal(posenc_softmax_merge(&md, stats2, blocks, &mbv, 2, nh, nr, nc), POSENC_OK);
+    assert_int_equal(calls, 3);
+    assert_memory_equal(m_a, m_b, n * sizeof(float));
+    size_t width = nc;
+    md.parallel = NULL;
+    assert_int_equal(posenc_softmax_merge_concat(&md, st_a, &width, &av, &mav, 1, nh, nr, nc), POSENC_OK);
+    md.parallel = &par;
+    assert_int_equal(posenc_softmax_merge_concat(&md, st_a, &width, &av, &mbv, 1, nh, nr, nc), POSENC_OK);
+    assert_int_equal(calls, 4);
+    assert_memory_equal(m_a, m_b, n * sizeof(float));
+    for (size_t i = 0; i < n; i++)      /* one block, no sink: the block itself (a subnormal flushed to +0) */
+        assert_true(bits_of(m_a[i]) == bits_of(fabsf(a[i]) < FLT_MIN ? 0.0f : a[i]));
+    free(y); free(dy); free(a); free(b); free(st_a); free(st_b); free(stats2); free(m_a); free(m_b);
+}
+
 /* ==== statuses ===================================================================================================== */
 
 /* Arena layout (floats): [0, 48) y, [100, 148) dy, [200, 248) dx; 2 heads x 3 rows x 8 columns, row stride 8. */
@@ -1365,6 +1429,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(merge_sum_matches, argv[1]),
         cmocka_unit_test_prestate(merge_sum_cancellation, argv[1]),
         cmocka_unit_test_prestate(merge_special_rows, argv[1]),
+        cmocka_unit_test_prestate(parallel_split_matches, argv[1]),
         cmocka_unit_test_prestate(backward_statuses, argv[1]),
         cmocka_unit_test_prestate(stats_statuses, argv[1]),
         cmocka_unit_test_prestate(merge_statuses, argv[1]),
