@@ -842,8 +842,12 @@ void register_softmax_split(const std::vector<Implementation> &variants, const I
                                              bench_softmax_backward(state, runner, workload);
                                          })
                 ->Unit(benchmark::kMicrosecond);
+    }
+    // The statistics and the concatenating merge on decode-32768 (after every backward row: one group each).
+    for (const SoftmaxWorkload &workload : softmax_workloads()) {
         if (workload.name != "decode-32768")
             continue;
+        const size_t elements = workload.elements(), copies = workload.copies;
         benchmark::RegisterBenchmark(("softmax_f32_stats/stream/" + workload.name).c_str(),
                                      [elements, copies](benchmark::State &state) {
                                          bench_stream(state, elements, copies);
