@@ -799,6 +799,238 @@ void register_threads()
     }
 }
 
+// ---- softmax backward, split-K statistics and merges -------------------------------------------------------
+// softmax_f32_backward/<impl>/<workload>: dx from y and dy, out of place (12 bytes per score: y, dy read, dx
+//   written); its roofline is a stream pass over the same 12 bytes per score.
+// softmax_f32_stats/<impl>/decode-32768: posenc_softmax_forward with desc->stats, in place (8 bytes per score).
+// softmax_f32_merge/<impl>/decode-32768-8blocks: posenc_softmax_merge_concat of decode-32768 split into 8 blocks
+//   of 4096 keys (each block's forward with its statistics, made once), in place (8 bytes per score).
+// softmax_f32_merge/<impl>/flash-decode-8blocks: posenc_softmax_merge of 8 partial attention outputs of 32 heads x
+//   128 into one (an item is one element of a block: 4 bytes read, plus 4 written per 8 items).
+
+posenc_softmax_desc split_desc(const SoftmaxWorkload &workload)
+{
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    if (workload.alibi) {
+        desc.position = POSENC_POSITION_CAUSAL;
+        desc.slopes_mode = POSENC_SLOPES_ALIBI;
+        desc.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+        desc.q_pos0 = workload.q_pos0;
+    }
+    return desc;
+}
+
+posenc_tensor workload_view(float *data, const SoftmaxWorkload &workload)
+{
+    return posenc_tensor{data, POSENC_F32, 0, workload.n_rows * workload.n_cols, workload.n_cols};
+}
+
+// y (the workload's softmax of random scores), dy and dx of one workload, made once.
+struct BackwardBuffers {
+    std::unique_ptr<FloatBuffer> y, dy, dx;
+};
+
+const BackwardBuffers &backward_buffers(const SoftmaxWorkload &workload)
+{
+    static std::map<std::string, BackwardBuffers> made;
+    BackwardBuffers &b = made[workload.name];
+    if (!b.y) {
+        b.y.reset(new FloatBuffer(workload.elements(), 11));
+        b.dy.reset(new FloatBuffer(workload.elements(), 12));
+        b.dx.reset(new FloatBuffer(workload.elements(), 13));
+        const posenc_softmax_desc desc = split_desc(workload);
+        const posenc_tensor yv = workload_view(b.y->data(), workload);
+        posenc_softmax_forward(&desc, &yv, &yv, workload.n_heads, workload.n_rows, workload.n_cols);
+    }
+    return b;
+}
+
+void bench_softmax_backward(benchmark::State &state, const Implementation &implementation,
+                            const SoftmaxWorkload &workload)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const BackwardBuffers &b = backward_buffers(workload);
+    const posenc_softmax_desc desc = split_desc(workload);
+    const posenc_tensor yv = workload_view(b.y->data(), workload), dyv = workload_view(b.dy->data(), workload);
+    const posenc_tensor dxv = workload_view(b.dx->data(), workload);
+    int status = 0;
+    for (auto _ : state) {
+        const int result = posenc_softmax_backward(&desc, &yv, &dyv, &dxv, workload.n_heads, workload.n_rows,
+                                                   workload.n_cols);
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements(), 3 * sizeof(float));
+}
+
+void bench_softmax_stats(benchmark::State &state, const Implementation &implementation,
+                         const SoftmaxWorkload &workload)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    std::vector<float> stats(workload.n_heads * workload.n_rows * 2);
+    posenc_softmax_desc desc = split_desc(workload);
+    desc.stats = stats.data();
+    const std::vector<float *> buffers = buffer_rotation(workload.elements(), workload.copies);
+    if (!timed_rotation(state, buffers, [&](float *scores) {
+            const posenc_tensor v = workload_view(scores, workload);
+            return posenc_softmax_forward(&desc, &v, &v, workload.n_heads, workload.n_rows, workload.n_cols);
+        }))
+        return;
+    report_rates(state, workload.elements());
+}
+
+// decode-32768 split into n_blocks equal blocks: the blocks' probabilities side by side and their statistics.
+struct ConcatBuffers {
+    std::unique_ptr<FloatBuffer> probs;
+    std::vector<float> stats;
+    std::vector<size_t> widths;
+};
+
+const ConcatBuffers &concat_buffers(const SoftmaxWorkload &workload, size_t n_blocks)
+{
+    static std::map<std::string, ConcatBuffers> made;
+    ConcatBuffers &c = made[workload.name];
+    if (!c.probs) {
+        c.probs.reset(new FloatBuffer(workload.elements(), 21));
+        const size_t per_block = workload.n_heads * workload.n_rows * 2, width = workload.n_cols / n_blocks;
+        c.stats.assign(n_blocks * per_block, 0.0f);
+        c.widths.assign(n_blocks, width);
+        for (size_t b = 0; b < n_blocks; b++) {
+            posenc_softmax_desc desc = split_desc(workload);
+            desc.k_pos0 = static_cast<int64_t>(b * width);
+            desc.stats = c.stats.data() + b * per_block;
+            const posenc_tensor v = workload_view(c.probs->data() + b * width, workload);
+            posenc_softmax_forward(&desc, &v, &v, workload.n_heads, workload.n_rows, width);
+        }
+    }
+    return c;
+}
+
+void bench_softmax_merge_concat(benchmark::State &state, const Implementation &implementation,
+                                const SoftmaxWorkload &workload, size_t n_blocks)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const ConcatBuffers &c = concat_buffers(workload, n_blocks);
+    std::vector<posenc_tensor> blocks;
+    for (size_t b = 0; b < n_blocks; b++)
+        blocks.push_back(workload_view(c.probs->data() + b * c.widths[b], workload));
+    const posenc_tensor dst = workload_view(c.probs->data(), workload);
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    int status = 0;
+    for (auto _ : state) {
+        const int result = posenc_softmax_merge_concat(&desc, c.stats.data(), c.widths.data(), blocks.data(), &dst,
+                                                       n_blocks, workload.n_heads, workload.n_rows,
+                                                       workload.n_cols);
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements());
+}
+
+void bench_softmax_merge_sum(benchmark::State &state, const Implementation &implementation, size_t n_blocks,
+                             size_t n_heads)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    static FloatBuffer outs(n_blocks * n_heads * kHeadDim, 31), dst(n_heads * kHeadDim, 32);
+    static std::vector<float> stats;
+    if (stats.empty())
+        for (size_t k = 0; k < n_blocks * n_heads; k++) {
+            stats.push_back(static_cast<float>(k % 5));           // M_b: blocks within a few units of each other
+            stats.push_back(static_cast<float>(1 + k % 97));      // S_b
+        }
+    std::vector<posenc_tensor> blocks;
+    for (size_t b = 0; b < n_blocks; b++)
+        blocks.push_back(posenc_tensor{outs.data() + b * n_heads * kHeadDim, POSENC_F32, 0, kHeadDim, kHeadDim});
+    const posenc_tensor dv{dst.data(), POSENC_F32, 0, kHeadDim, kHeadDim};
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    int status = 0;
+    for (auto _ : state) {
+        const int result = posenc_softmax_merge(&desc, stats.data(), blocks.data(), &dv, n_blocks, n_heads, 1,
+                                                kHeadDim);
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    const auto items = static_cast<int64_t>(state.iterations() * n_blocks * n_heads * kHeadDim);
+    state.SetItemsProcessed(items);
+    state.SetBytesProcessed(items * 4 + items / static_cast<int64_t>(n_blocks) * 4);
+}
+
+void register_softmax_split(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    std::vector<Implementation> runners(variants);
+    runners.push_back(dispatch);
+    for (const SoftmaxWorkload &workload : softmax_workloads()) {
+        if (workload.name != "decode-32768" && workload.name != "prefill")
+            continue;
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("softmax_f32_backward/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements * 3 / 2, copies, elements);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        for (const Implementation &runner : runners)
+            benchmark::RegisterBenchmark(("softmax_f32_backward/" + runner.name + "/" + workload.name).c_str(),
+                                         [runner, workload](benchmark::State &state) {
+                                             bench_softmax_backward(state, runner, workload);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+    }
+    // The statistics and the concatenating merge on decode-32768 (after every backward row: one group each).
+    for (const SoftmaxWorkload &workload : softmax_workloads()) {
+        if (workload.name != "decode-32768")
+            continue;
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("softmax_f32_stats/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements, copies);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        for (const Implementation &runner : runners)
+            benchmark::RegisterBenchmark(("softmax_f32_stats/" + runner.name + "/" + workload.name).c_str(),
+                                         [runner, workload](benchmark::State &state) {
+                                             bench_softmax_stats(state, runner, workload);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+        const std::string merged = workload.name + "-8blocks";
+        benchmark::RegisterBenchmark(("softmax_f32_merge/stream/" + merged).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements, copies);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        for (const Implementation &runner : runners)
+            benchmark::RegisterBenchmark(("softmax_f32_merge/" + runner.name + "/" + merged).c_str(),
+                                         [runner, workload](benchmark::State &state) {
+                                             bench_softmax_merge_concat(state, runner, workload, 8);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+    }
+    for (const Implementation &runner : runners)
+        benchmark::RegisterBenchmark(("softmax_f32_merge/" + runner.name + "/flash-decode-8blocks").c_str(),
+                                     [runner](benchmark::State &state) {
+                                         bench_softmax_merge_sum(state, runner, 8, 32);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+}
+
 // The CPU's name as /proc/cpuinfo gives it: x86 "model name"; on Arm (no name there) the implementer and part
 // codes; "unknown" elsewhere.
 std::string cpu_model()
@@ -875,6 +1107,7 @@ int main(int argc, char **argv)
     register_rope_reduced(variants, dispatch);
     register_softmax(variants, dispatch);
     register_threads();
+    register_softmax_split(variants, dispatch);
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv))

@@ -482,6 +482,9 @@ typedef struct posenc_softmax_desc {
                                    (default) = q_pos0 + i. Must not overlap dst */
     const posenc_parallel *parallel; /* the caller's pool, or NULL (default): the calling thread. Rows are split
                                    between tasks, never divided, so the bits do not depend on the split */
+    float   *stats;             /* optional output of posenc_softmax_forward: [n_heads][n_rows][2] floats, row
+                                   (h, i)'s max M and sum S at stats[2*(h*n_rows + i)] and [... + 1] (split-K, see
+                                   posenc_softmax_merge); NULL (default) = none */
 } posenc_softmax_desc;
 
 /* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
@@ -531,6 +534,100 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
 POSENC_API
 posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,
                                      const posenc_tensor *dst, size_t n_heads, size_t n_rows, size_t n_cols);
+
+/* Row statistics (desc->stats, split-K / paged attention). With desc->stats set, posenc_softmax_forward also
+ * writes each row's M and S exactly as it used them (src/numerics.h, "split-K statistics"): M = the largest
+ * float32 logit (and sink; a zero M is stored as +0), S = sum_j exp(z_j - M) (plus exp(sink - M)), so that
+ * y_j = exp(z_j - M) / S. A row with no live column and no sink (all masked) has M = -inf and S = 0; a NaN row
+ * has S = NaN (0x7fc00000). Accuracy: S within 1e-6 relative of float64 (measured: 2.2e-7). The stats array
+ * must not overlap src, dst, the mask, the slopes, the sinks or q_positions (POSENC_ERR_OVERLAP), and its
+ * n_heads * n_rows * 2 floats must fit in PTRDIFF_MAX bytes (POSENC_ERR_SHAPE). An empty call writes none.
+ * For split-K, run the forward once per block of key columns [c, c + w) (src, dst and the mask offset by c
+ * columns, k_pos0 + c, n_cols = w, no sinks), each with its own slice of a [n_blocks][n_heads][n_rows][2]
+ * array, then merge with one of the calls below (the sinks go to the merge, so that they count once). The
+ * statistics cost about one more forward pass: a pass of their own computes them (passes 1 and 2 of
+ * src/numerics.h without the stores). */
+
+/* Backward pass of the softmax (training): for each row of [n_heads][n_rows][n_cols], given the forward output
+ * y and dy = dL/dy, writes dx = dL/d(scores) = scale * y * (dy - <dy, y>), with scale = desc->scale (the logit
+ * is scale * s + bias + mask, so only the scale reaches the scores' gradient; masked columns, whose y is 0,
+ * get dx = 0). Only desc's struct_size, scale and parallel are read: pass the forward's descriptor as it is.
+ * Computed in double from the float32 inputs: <dy, y> summed over 32 fixed lanes (the order of
+ * src/numerics.h, "softmax backward row", bit-identical on every variant and every split between tasks),
+ * each dx rounded once to float32. Accuracy against the exact value dx64 from the same inputs, per element:
+ * |dx - dx64| <= 2^-24 |dx64| + |scale * y_j| (n_cols/32 + 6) 2^-52 sum_k |dy_k y_k| (one float32 rounding,
+ * plus the double dot's rounding, which matters only where dy_j - <dy, y> cancels). Results of magnitude below
+ * 2^-126 are flushed to +0 (no subnormal is ever produced); every NaN result is 0x7fc00000: a NaN or infinite
+ * y or dy makes its row's dot NaN or infinite, and with it every dx of the row NaN or infinite.
+ * Views: y, dy and dx are [n_heads][n_rows][n_cols] (stride_a: heads, stride_b: rows), float32 in this version
+ * (F16 and BF16 give POSENC_ERR_UNSUPPORTED). dx may be dy itself with the same strides (in place); dx must not
+ * overlap y. y and dy may overlap each other (both are only read).
+ * Returns POSENC_OK (also for an empty call: n_rows or n_cols 0, after the checks that read no element);
+ * POSENC_ERR_NULL (desc, a view or its data NULL, parallel given without parallel_for); POSENC_ERR_ENUM
+ * (unknown dtype, a view's reserved != 0); POSENC_ERR_PARAM (data not aligned to its element size, scale not
+ * finite); POSENC_ERR_STRUCT_SIZE; POSENC_ERR_SHAPE (n_heads == 0, extents overflow or exceed PTRDIFF_MAX
+ * bytes); POSENC_ERR_UNSUPPORTED (a view not float32); POSENC_ERR_STRIDE (rows of a view overlap: row stride <
+ * n_cols, head stride too small); POSENC_ERR_OVERLAP (dx overlaps y, or overlaps dy other than in place). */
+POSENC_API
+posenc_status posenc_softmax_backward(const posenc_softmax_desc *desc, const posenc_tensor *y,
+                                      const posenc_tensor *dy, const posenc_tensor *dx, size_t n_heads,
+                                      size_t n_rows, size_t n_cols);
+
+/* Merge of split-K partial results, weighted sum (flash-decoding's combine): block b (b < n_blocks) computed
+ * its softmax over its own key columns, with row statistics (M_b, S_b) at
+ * block_stats[2*((b*n_heads + h)*n_rows + i)] and [... + 1] (as posenc_softmax_forward writes them into
+ * desc->stats, or any other implementation: M_b the largest logit, S_b = sum exp(logit - M_b), (-inf, 0) for
+ * a block without a live column), and a partial result of n_cols values per row in blocks[b]: typically the
+ * partial attention output P_b V_b with P_b that block's probabilities (n_cols = head_dim). dst receives
+ *     M = max(M_b, sink_h),  S = sum_b S_b exp(M_b - M) + exp(sink_h - M),
+ *     dst = sum_b w_b blocks_b  with  w_b = S_b exp(M_b - M) / S,
+ * i.e. the result of the whole row's softmax (src/numerics.h, "merge": the weights in double with the
+ * library's exp; the sum in double, in block order, rounded once). Sinks: desc->sinks (per head, finite or
+ * -inf), added once here, so the blocks are computed without them. Only desc's struct_size, sinks and
+ * parallel are read. A block whose weight is 0 is not read (a fully masked block may hold anything). A row
+ * where every block's weight is 0 (no live column anywhere, or a sink outweighing every block) gets +0; a row
+ * whose S is NaN (a NaN block) gets 0x7fc00000 everywhere. Results below 2^-126 in magnitude are flushed to +0; NaN
+ * results are 0x7fc00000. With one block and no sink the weight is exactly 1: dst is the block's values
+ * bit for bit (normal values and +0).
+ * Accuracy (tested end to end: each block's forward, P_b V_b, the merge): against float64 attention over the
+ * whole row, |dst - dst64| <= 1e-6 sum_j p_j |v_j| per element (measured: 2.3e-7).
+ * Views: blocks points to n_blocks views, each [n_heads][n_rows][n_cols]; dst is [n_heads][n_rows][n_cols];
+ * float32 in this version. dst may be one of the blocks with the same strides (in place); otherwise it must
+ * not overlap any block, the statistics or the views array.
+ * Returns POSENC_OK (also for an empty call: n_rows or n_cols 0); POSENC_ERR_NULL (desc, block_stats,
+ * blocks, a view or its data NULL, parallel given without parallel_for); POSENC_ERR_ENUM (unknown dtype,
+ * reserved != 0); POSENC_ERR_PARAM (data not aligned, a sink NaN or +inf); POSENC_ERR_STRUCT_SIZE;
+ * POSENC_ERR_SHAPE (n_heads or n_blocks 0, n_blocks views beyond PTRDIFF_MAX bytes, extents or the
+ * statistics' n_blocks * n_heads * n_rows * 2 floats overflow); POSENC_ERR_UNSUPPORTED (a view not float32);
+ * POSENC_ERR_STRIDE (rows of a view overlap); POSENC_ERR_OVERLAP (dst partially overlaps a block, or overlaps
+ * block_stats, the blocks array or the sinks). */
+POSENC_API
+posenc_status posenc_softmax_merge(const posenc_softmax_desc *desc, const float *block_stats,
+                                   const posenc_tensor *blocks, const posenc_tensor *dst, size_t n_blocks,
+                                   size_t n_heads, size_t n_rows, size_t n_cols);
+
+/* Merge of split-K partial probabilities by concatenation: block b holds the softmax probabilities of its own
+ * block_cols[b] key columns (columns [c_b, c_b + block_cols[b]) of the whole row, c_b the sum of the widths
+ * before it), with statistics in block_stats as for posenc_softmax_merge (a block of width 0, which has no
+ * forward call, needs statistics (-inf, 0)). dst, [n_heads][n_rows][n_cols] with
+ * n_cols = the sum of the widths, receives the whole row's probabilities: block b's columns times its weight
+ *     dst[c_b + j] = w_b * blocks_b[j],   w_b = S_b exp(M_b - M) / S   (M, S, sinks as posenc_softmax_merge),
+ * each rounded once from double (src/numerics.h, "merge"). A block of weight 0 is not read and gets +0.
+ * Rows without a live column get +0, NaN rows 0x7fc00000; results below 2^-126 are flushed to +0. With one
+ * block and no sink, dst is the block bit for bit (normal values and +0).
+ * Accuracy: per element relative difference <= 1e-6 from the unsplit posenc_softmax_forward and <= 1e-6 from
+ * float64 wherever the probability is >= 1e-30 (measured: 3.9e-7 and 3.5e-7).
+ * Views: blocks points to n_blocks views, block b [n_heads][n_rows][block_cols[b]]; float32 in this version.
+ * Block b may be dst's own columns (data = dst's data + c_b elements, the same strides: in place, the usual
+ * case of blocks written side by side into one score matrix); otherwise it must not overlap dst.
+ * Returns the posenc_softmax_merge statuses, and POSENC_ERR_NULL (block_cols NULL), POSENC_ERR_SHAPE (the
+ * widths overflow or do not add up to n_cols), POSENC_ERR_OVERLAP (dst overlaps block_cols, or a block other
+ * than exactly its own columns). */
+POSENC_API
+posenc_status posenc_softmax_merge_concat(const posenc_softmax_desc *desc, const float *block_stats,
+                                          const size_t *block_cols, const posenc_tensor *blocks,
+                                          const posenc_tensor *dst, size_t n_blocks, size_t n_heads,
+                                          size_t n_rows, size_t n_cols);
 
 #ifdef __cplusplus
 }

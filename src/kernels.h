@@ -55,6 +55,23 @@ static inline int32_t posenc_bias_case(int32_t bias)
     return bias == POSENC_BIAS_NONE || bias == POSENC_BIAS_ABS ? bias : POSENC_BIAS_LINEAR;
 }
 
+/* ---- softmax backward and split-K (numerics.h, the section after the forward's) ---- */
+
+/* One row of the softmax backward pass. y, dy and dx hold n_cols floats; dx may equal dy (in place), never y. */
+typedef struct posenc_softmax_backward_row {
+    const float *y;            /* the forward output */
+    const float *dy;           /* dL/dy */
+    float *dx;                 /* dL/d(scores) */
+    size_t n_cols;             /* >= 1 */
+    float scale;               /* the forward's score scale */
+} posenc_softmax_backward_row;
+
+/* softmax_merge_step flags. FIRST: acc is not read (the sum starts at +0). LAST: the result goes to dst through
+ * out() (numerics.h) and acc is not written; otherwise it goes to acc. FIRST | LAST: a single term. x and dst may
+ * be the same memory (in place); acc holds n doubles unless the flags are FIRST | LAST (then it may be NULL). */
+#define POSENC_MERGE_FIRST 1u
+#define POSENC_MERGE_LAST  2u
+
 typedef struct posenc_kernels {
     const char *name;   /* the ISA token: "scalar", "avx2", "avx512", "neon" */
     /* cos[i], sin[i] of theta_i = pos[i] * omega[i], times cos_scale / sin_scale (numerics.h). */
@@ -67,6 +84,13 @@ typedef struct posenc_kernels {
     void (*widen)(int32_t elem, const void *src, float *dst, size_t n);
     /* n float32 at src rounded to elem (POSENC_ELEM_F16 or _BF16) at dst (numerics.h, "element types"). */
     void (*narrow)(int32_t elem, const float *src, void *dst, size_t n);
+    /* ---- softmax backward and split-K (softmax_backward_*.c, softmax_merge_*.c) ---- */
+    /* dx of one row (numerics.h, "softmax backward row"). */
+    void (*softmax_backward_row)(const posenc_softmax_backward_row *row);
+    /* stats[0] = M, stats[1] = S of one forward row (numerics.h, "split-K statistics"); row->dst is unused. */
+    void (*softmax_stats)(const posenc_softmax_row *row, float *stats);
+    /* One block's term of the merge over n columns (numerics.h, "merge"), flags POSENC_MERGE_FIRST / _LAST. */
+    void (*softmax_merge_step)(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 } posenc_kernels;
 
 /* Per-ISA tables, each defined next to its ISA's kernels: src/kernels_scalar.c, src/x86/kernels_avx2.c,
@@ -99,5 +123,12 @@ void posenc_rope_rotate_interleaved_scalar(const posenc_rope_heads *job);
 void posenc_softmax_row_scalar(const posenc_softmax_row *row);
 void posenc_widen_scalar(int32_t elem, const void *src, float *dst, size_t n);
 void posenc_narrow_scalar(int32_t elem, const float *src, void *dst, size_t n);
+
+/* Scalar reference of the softmax backward and split-K kernels (softmax_backward_scalar.c,
+ * softmax_merge_scalar.c), and numerics.h's exp, which the API layer uses for the merge weights. */
+void posenc_softmax_backward_row_scalar(const posenc_softmax_backward_row *row);
+void posenc_softmax_stats_scalar(const posenc_softmax_row *row, float *stats);
+void posenc_softmax_merge_step_scalar(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
+float posenc_softmax_exp_scalar(double x);
 
 #endif /* POSENC_KERNELS_H */

@@ -167,3 +167,65 @@ static inline float posenc_nan_value(void)
 #define POSENC_BF16_NAN_BITS  0x7fc0u
 
 #endif /* POSENC_NUMERICS_H */
+
+/* ==== softmax backward, split-K statistics and merge (src/softmax_backward_*.c, src/softmax_merge_*.c) ====
+ * A section of its own, after the guard above, so that it stays independent of the forward sections. */
+#ifndef POSENC_NUMERICS_SPLIT_H
+#define POSENC_NUMERICS_SPLIT_H
+
+/* ---- float32 output of a double result (backward and merge) -----------------------------------------------
+ *   out(v) = isnan(v) ? POSENC_NAN_BITS      (the canonical quiet NaN 0x7fc00000, whatever made the NaN)
+ *          : |v| < POSENC_OUT_MIN_D ? +0.0f        (flushed before the conversion: no subnormal is made)
+ *          : (float)v                              (round to nearest even; |v| >= 2^-126 rounds to a normal
+ *                                                   float, beyond FLT_MAX to +-inf)
+ * Every intermediate of these kernels is a double formed from float32 values, far from double's subnormal
+ * range, so speed never depends on the values.
+ */
+#define POSENC_OUT_MIN_D 0x1p-126
+
+/* ---- softmax backward row: dx = scale * y * (dy - <dy, y>) --------------------------------------------------
+ *   dot: acc[k] = +0.0 (double, k < POSENC_DOT_LANES); for every column j of the row (masked ones too, whose y
+ *   is 0): acc[j % LANES] = acc[j % LANES] + (double)dy_j * (double)y_j   (the product of two floats is exact
+ *   in double, so an FMA gives the same bits); then for w = LANES/2 .. 1 (halving): acc[k] = acc[k] + acc[k + w]
+ *   for k < w;  dot = acc[0]
+ *   per column: a = (double)scale * (double)y_j   (exact)
+ *               t = (double)dy_j - dot            (double, rounded)
+ *               dx_j = out(a * t)                 (double product, rounded, then out() above)
+ * NaN: a NaN or infinite y or dy makes dot NaN or infinite and so every dx of the row NaN (canonical) or
+ * infinite; a NaN in column j alone (with dot finite) makes dx_j NaN. out() makes every NaN canonical.
+ * A variant with V-lane double vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
+ * Lanes past the row's end add +0; that can only turn a -0 partial sum into +0, and the sign of a zero dot
+ * never reaches an output (t = dy - dot differs only for dy = +-0, and then a * t is a zero, flushed to +0).
+ */
+#define POSENC_DOT_LANES 32
+
+/* ---- split-K statistics of one forward row ------------------------------------------------------------------
+ * M and S exactly as the forward row computes them ("softmax row" above, passes 1 and 2, the sink included):
+ *   M = max(sink, float logits);  if M == -inf: S = 0, or NaN when a live logit is NaN (the row's every y is
+ *   0, or NaN); otherwise S = the pass-2 sum acc[0] + exp((double)sink - (double)M), computed with the same
+ *   64-lane tree. A NaN S is stored as POSENC_NAN_BITS. M is never NaN (the max skips NaN); a zero M is
+ *   stored as +0 (which of -0 and +0 a vector max keeps is not fixed; neither changes any e_j).
+ * For every finite row, y_j = e_j * (1/S) with e_j = exp(x_j) and x_j = z_j - M: so S_b and M_b of a block of
+ * columns are what the merge below needs to rescale that block's probabilities into the whole row's.
+ */
+
+/* ---- merge of n_blocks partial rows (the flash-decoding combine) --------------------------------------------
+ * Per row, from the blocks' (M_b, S_b) and the optional sink (the API layer, scalar code shared by every
+ * variant):
+ *   M   = -inf; for b = 0 .. n_blocks-1: M = M_b > M ? M_b : M;  if sink: M = sink > M ? sink : M   (float)
+ *   e_b = M_b == -inf ? 0 : exp((double)M_b - (double)M)     (the exp above, double argument, float result;
+ *                                                            M_b == M gives exactly 1)
+ *   f_b = (double)S_b * (double)e_b                          (exact)
+ *   S   = +0.0; for b in order: S = S + f_b;  if sink > -inf: S = S + (double)exp((double)sink - (double)M)
+ *   S == 0 (no block has a live column): every output is +0.  S NaN, negative or infinite: every output is
+ *   POSENC_NAN_BITS.  Otherwise w_b = f_b / S (double).
+ * Per column j (the kernel): acc = +0.0; for every block b with w_b != 0, in order b = 0, 1, ...:
+ *   acc = fma(w_b, (double)x_bj, acc)   (double)
+ *   dst_j = out(acc)
+ * A block whose weight is 0 is not read (its values, even NaN, do not matter). The concatenating merge runs
+ * the same with one block per column: dst_j = out(fma(w_b, x_j, +0.0)), +0 for a block whose weight is 0.
+ * One block and no sink: w = S_0 / S_0 = 1 exactly, so dst_j = out(x_j): the block's own bits (normal values
+ * and +0; -0 and subnormals become +0, NaN the canonical NaN).
+ */
+
+#endif /* POSENC_NUMERICS_SPLIT_H */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "softmax_internal.h"
 #include "validate.h"
 
 /* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
@@ -163,6 +164,8 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
             int64_t live = qpos - d->k_pos0 + 1;      /* keys with kpos <= qpos */
             row.n_valid = live <= 0 ? 0 : (uint64_t)live < job->n_cols ? (size_t)live : job->n_cols;
         }
+        if (d->stats)   /* split-K statistics: before the row kernel, which may overwrite src in place */
+            posenc_softmax_write_stats(job->k, &row, d->stats, u);
         job->k->softmax_row(&row);
     }
 }
@@ -257,6 +260,11 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
         for (size_t i = 0; i < n_rows; i++)
             if (d->q_positions[i] < 0 || d->q_positions[i] > POSENC_MAX_POSITION)
                 return POSENC_ERR_RANGE;
+    }
+    if (d->stats) {
+        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_extent, dst, dst_extent, mask_extent);
+        if (st != POSENC_OK)
+            return st;
     }
 
     job.k = posenc_active_kernels();

@@ -7,7 +7,7 @@
 #include "numerics.h"
 
 /* exp(x) for a double x <= ~0 (or NaN), exactly as numerics.h specifies. */
-static float exp_ref(double x)
+float posenc_softmax_exp_scalar(double x)
 {
     x = x < -POSENC_EXP_CLAMP ? -POSENC_EXP_CLAMP : x;   /* NaN stays NaN */
     x = x > POSENC_EXP_CLAMP ? POSENC_EXP_CLAMP : x;
@@ -87,14 +87,14 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
-        float e = exp_ref(exp_arg(row, j, (double)max));
+        float e = posenc_softmax_exp_scalar(exp_arg(row, j, (double)max));
         row->dst[j] = e;
         acc[j % POSENC_SUM_LANES] += e;
     }
     for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
         for (size_t k = 0; k < w; k++)
             acc[k] = acc[k] + acc[k + w];
-    float sum = acc[0] + exp_ref((double)row->sink - (double)max);
+    float sum = acc[0] + posenc_softmax_exp_scalar((double)row->sink - (double)max);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {

@@ -13,4 +13,8 @@ const posenc_kernels posenc_kernels_neon = {
     .softmax_row = posenc_softmax_row_neon,
     .widen = posenc_widen_neon,
     .narrow = posenc_narrow_neon,
+    /* softmax backward and split-K (softmax_backward_neon.c, softmax_merge_neon.c) */
+    .softmax_backward_row = posenc_softmax_backward_row_neon,
+    .softmax_stats = posenc_softmax_stats_neon,
+    .softmax_merge_step = posenc_softmax_merge_step_neon,
 };
