@@ -95,6 +95,7 @@ class SoftmaxDesc(ctypes.Structure):
         # appended in 0.2
         ("q_positions", _void_p),
         ("parallel", _void_p),
+        ("stats", _void_p),
     ]
 
 
