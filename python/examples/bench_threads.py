@@ -9,6 +9,7 @@ Usage: python bench_threads.py [--threads 2] [--repeat 5] [--rounds 5] [--max-ta
    32768-key causal ALiBi decode softmax (4 MiB in place), each timed with pool=None (1 worker) and with
    ThreadPool(--threads) (the calling thread plus threads-1 helpers), alternately, --rounds times. The ratio is
    1-worker time / pooled time (2.00x = twice as fast); its spread over the rounds shows the machine's noise.
+   CPU/wall below 1 for the 1-worker run means the machine took the core away (other load, a shared VM).
 2. Many calls: a list of independent calls (chunks of a prefill), run serially and spread over a
    ThreadPoolExecutor.
 CPU/wall is the process's CPU time over the wall time of the parallel run (up to the thread count; above 1 only
@@ -88,21 +89,23 @@ def bench_pool(args):
     pool = posenc.ThreadPool(args.threads, max_tasks=args.max_tasks)
     print("\n1. one call, its tasks on posenc.ThreadPool(%d, max_tasks=%d) vs pool=None; median of %d runs, %d "
           "alternating rounds" % (pool.workers, pool.max_tasks, args.repeat, args.rounds))
-    print("%-40s %10s %10s %8s %18s %9s" % ("workload", "1 worker", "%d workers" % pool.workers, "ratio",
-                                              "ratio min..max", "CPU/wall"))
+    print("%-40s %10s %10s %8s %18s %14s" % ("workload", "1 worker", "%d workers" % pool.workers, "ratio",
+                                               "ratio min..max", "CPU/wall 1, %d" % pool.workers))
     for name, call, repeat in (("rope 4096 tok x 32 heads x 128 (DRAM)", rope, args.repeat),
                                ("softmax 32 heads x 32768 keys (decode)", softmax, args.repeat * 10)):
-        ones, pooled, usages, ratios = [], [], [], []
+        ones, pooled, one_usages, usages, ratios = [], [], [], [], []
         for _ in range(args.rounds):
-            one, _ = timed(lambda: call(None), repeat)
+            one, one_usage = timed(lambda: call(None), repeat)
             many, usage = timed(lambda: call(pool), repeat)
             ones.append(one)
             pooled.append(many)
+            one_usages.append(one_usage)
             usages.append(usage)
             ratios.append(one / many)
         med = lambda v: sorted(v)[len(v) // 2]        # noqa: E731
-        print("%-40s %7.3f ms %7.3f ms %7.2fx %9.2f..%.2fx %9.2f" % (
-            name, med(ones) * 1e3, med(pooled) * 1e3, med(ratios), min(ratios), max(ratios), med(usages)))
+        print("%-40s %7.3f ms %7.3f ms %7.2fx %9.2f..%.2fx %8.2f, %.2f" % (
+            name, med(ones) * 1e3, med(pooled) * 1e3, med(ratios), min(ratios), max(ratios), med(one_usages),
+            med(usages)))
     pool.close()
 
 
