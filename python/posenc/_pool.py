@@ -5,6 +5,7 @@ import ctypes
 import itertools
 import operator
 import os
+import threading
 
 from . import _lib
 
@@ -64,6 +65,7 @@ class ThreadPool:
         self._executor = executor
         self._owned = executor is None
         self._closed = False
+        self._lock = threading.Lock()
 
     @staticmethod
     def _count(value, name):
@@ -94,19 +96,22 @@ class ThreadPool:
 
     def _helpers(self):
         """The executor to submit helpers to, starting an owned one on first use."""
-        if self._closed:
-            raise RuntimeError("this ThreadPool has been closed")
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(self._workers - 1, 1),
-                                                                   thread_name_prefix="posenc-pool")
-        return self._executor
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this ThreadPool has been closed")
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=max(self._workers - 1, 1),
+                                                                       thread_name_prefix="posenc-pool")
+            return self._executor
 
     def close(self, wait=True):
         """Shut down the pool's own executor (not one you passed in). Later calls with this pool raise
         RuntimeError. Also done by ``with ThreadPool(...) as pool:``."""
-        self._closed = True
-        if self._owned and self._executor is not None:
-            self._executor.shutdown(wait=wait)
+        with self._lock:
+            self._closed = True
+            executor = self._executor if self._owned else None
+        if executor is not None:
+            executor.shutdown(wait=wait)
 
     def __enter__(self):
         return self
@@ -162,14 +167,18 @@ class ThreadPool:
         # Helpers that have not started are not needed any more (and may never start: a busy executor, or a
         # call from inside one of its own threads). Wait for the others: none may run after this returns.
         # (Future.exception() waits for one future at a fraction of concurrent.futures.wait's cost.)
-        pending = [f for f in helpers if not f.cancel()]
+        pending, withdrawn = helpers, False
         while pending:
             try:
+                if not withdrawn:
+                    pending = [f for f in pending if not f.cancel()]
+                    withdrawn = True
                 for f in pending:
                     f.exception()
+                pending = []
             except BaseException as exc:  # noqa: B036
                 errors.append(exc)
-            pending = [f for f in pending if not f.done()]
+                pending = [f for f in pending if not f.done()]
         # A task the calling thread claimed but an exception cut short before it started (never one a helper
         # claimed: helpers finish every task they take).
         i = 0

@@ -1,5 +1,6 @@
 """test_pool.py - posenc.ThreadPool: every task once, the serial bits with a pool, exceptions held back, shared pools."""
 import ctypes
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -108,6 +109,41 @@ def test_parallel_for_runs_every_task_when_some_raise():
         ran.clear()
         pool.parallel_for(10, lambda arg, i: ran.append(i))   # still usable
         assert sorted(ran) == list(range(10))
+
+
+def test_ctrl_c_while_waiting_is_raised_after_every_task_finished():
+    """SIGALRM's handler raises KeyboardInterrupt in the calling thread while a helper still runs a task: the
+    pool keeps waiting, and raises it once the helper's task is done."""
+    main = threading.get_ident()
+    helper_started, release, helper_done = threading.Event(), threading.Event(), threading.Event()
+    ran = []
+
+    def task(arg, i):
+        ran.append(i)
+        if threading.get_ident() == main:
+            helper_started.wait(WATCHDOG)     # the helper holds the other task now
+            timer = threading.Timer(0.3, release.set)
+            timer.daemon = True
+            timer.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+        else:
+            helper_started.set()
+            release.wait(WATCHDOG)
+            helper_done.set()
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with posenc.ThreadPool(2) as pool:
+            with pytest.raises(KeyboardInterrupt):
+                pool.parallel_for(2, task)
+            assert helper_done.is_set()        # raised only after the helper's task had finished
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert sorted(ran) == [0, 1]
 
 
 def test_a_shut_down_executor_leaves_the_work_to_the_calling_thread():
