@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import posenc
+from posenc import _lib
 from hf_reference import assert_probs_close, softmax64
 
 TINY = 1e-30      # below this a probability may be flushed (the library's documented accuracy range)
@@ -144,7 +145,7 @@ def test_backward_errors_leave_the_output_untouched(rng):
 
 
 # ---- forward statistics -----------------------------------------------------------------------------------------
-def test_stats_are_each_rows_max_and_sum(rng):
+def test_stats_are_each_rows_max_and_sum(rng, api):
     h, r, c = 6, 5, 3000
     scores = (rng.standard_normal((h, r, c)) * 6).astype(np.float32)
     mask = np.where(rng.random((r, c)) < 0.1, -np.inf, rng.uniform(-2, 2, (r, c))).astype(np.float32)
@@ -177,6 +178,23 @@ def test_stats_are_each_rows_max_and_sum(rng):
     assert np.array_equal(all_stats[1], posenc.softmax(scores, stats=True)[1])
     p0, s0 = posenc.softmax(scores[0], stats=True)
     assert s0.shape == (r, 2) and np.array_equal(s0, all_stats[1, 0])
+
+
+def test_an_older_library_raises_not_implemented(rng, monkeypatch):
+    """A library without the 0.2 descriptor fields and calls: each new feature says so before any call."""
+    lib = posenc.library()
+    monkeypatch.setattr(lib, "softmax_desc_size", _lib._prefix_size(_lib.SoftmaxDesc, _lib.SOFTMAX_DESC_FIRST_FIELDS))
+    new_calls = ("posenc_softmax_backward", "posenc_softmax_merge", "posenc_softmax_merge_concat")
+    has = lib.has
+    monkeypatch.setattr(lib, "has", lambda name: name not in new_calls and has(name))
+    s = rng.standard_normal((2, 3, 8)).astype(np.float32)
+    stats = np.zeros((1, 2, 3, 2), np.float32)
+    with posenc.ThreadPool(2) as pool:
+        for call in (lambda: posenc.softmax(s, stats=True), lambda: posenc.softmax(s, pool=pool),
+                     lambda: posenc.softmax_backward(s, s), lambda: posenc.softmax_merge(stats, [s]),
+                     lambda: posenc.softmax_merge_concat(stats, [s])):
+            with pytest.raises(NotImplementedError):
+                call()
 
 
 def test_stats_errors(rng):
