@@ -5,9 +5,12 @@
     q = np.random.rand(16, 32, 128).astype(np.float32)        # [tokens, heads, head_dim]
     plan.apply(q, start=100, out=q)                           # in place, positions 100..115
     p = posenc.softmax(scores, alibi=True, causal=True, scale=128 ** -0.5)
+    with posenc.ThreadPool(2) as pool:                        # the library's tasks on 2 threads, same bits
+        plan.apply(q, start=100, out=q, pool=pool)
 
 The library is found by posenc.load(path), the POSENC_LIBRARY environment variable, the system loader
 (libposenc.so.0) or the build tree of a source checkout, in that order. Every call releases the GIL.
+Training and split-K: softmax(..., stats=True), softmax_backward, softmax_merge, softmax_merge_concat.
 """
 
 from . import _lib
@@ -15,13 +18,15 @@ from ._arrays import DTYPES
 from ._errors import (ConfigError, DimError, EnumError, Error, LibraryError, NoMemError, NullError, OverlapError,
                       ParamError, RangeError, ShapeError, StrideError, StructSizeError, UnsupportedError)
 from ._lib import Library, load
+from ._pool import ThreadPool
 from ._rope import RopePlan
-from ._softmax import alibi_slopes, softmax
+from ._softmax import alibi_slopes, softmax, softmax_backward, softmax_merge, softmax_merge_concat
 
 __version__ = "0.2.0"   # released with libposenc 0.2; works with 0.1 and 0.2
 
 __all__ = [
-    "RopePlan", "softmax", "alibi_slopes", "isa", "isas", "set_isa", "isa_forced", "version", "load", "library",
+    "RopePlan", "softmax", "softmax_backward", "softmax_merge", "softmax_merge_concat", "alibi_slopes",
+    "ThreadPool", "isa", "isas", "set_isa", "isa_forced", "version", "load", "library",
     "Library", "DTYPES", "Error", "NullError", "DimError", "ShapeError", "StrideError", "OverlapError",
     "EnumError", "ParamError", "RangeError", "StructSizeError", "NoMemError", "UnsupportedError", "ConfigError",
     "LibraryError",

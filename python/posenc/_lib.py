@@ -128,6 +128,16 @@ class RopeArgs(ctypes.Structure):
 ROPE_ARGS_FIRST_FIELDS = 6
 
 
+class ParallelHook(ctypes.Structure):
+    """Mirror of posenc_parallel (0.2, frozen): the caller's thread pool. parallel_for is the address of a
+    C-callable void (*)(void *pool, size_t n_tasks, posenc_task_fn fn, void *task_arg); posenc._pool makes it."""
+    _fields_ = [
+        ("parallel_for", _void_p),
+        ("pool", _void_p),
+        ("max_tasks", ctypes.c_size_t),
+    ]
+
+
 def _prefix_size(struct, n_fields):
     """struct_size of the first n_fields fields: up to the next field's offset (or the whole struct), so the
     size covers the padding a C compiler puts there (the library wants multiples of 8)."""
@@ -176,6 +186,11 @@ _SIGNATURES = {
     "posenc_rope_rotate_tables": (_status, [_void_p, _void_p, _void_p, _void_p, _void_p, _size, _void_p, _size,
                                             _size], False),
     "posenc_softmax_forward": (_status, [_void_p, _void_p, _void_p, _size, _size, _size], False),
+    # 0.2: training and split-K (desc.stats is their forward half)
+    "posenc_softmax_backward": (_status, [_void_p, _void_p, _void_p, _void_p, _size, _size, _size], False),
+    "posenc_softmax_merge": (_status, [_void_p, _void_p, _void_p, _void_p, _size, _size, _size, _size], False),
+    "posenc_softmax_merge_concat": (_status, [_void_p, _void_p, _void_p, _void_p, _void_p, _size, _size, _size,
+                                              _size], False),
 }
 
 _TENSOR_API = ("posenc_rope_args_init", "posenc_rope_rotate", "posenc_rope_rotate_qk", "posenc_rope_rotate_tables",

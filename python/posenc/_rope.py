@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _lib
 from ._arrays import FLOAT32, as_index_array, as_param_array, as_tensor
+from ._pool import parallel_hook
 
 __all__ = ["RopePlan"]
 
@@ -37,6 +38,13 @@ def require_computable(tensor, name, lib):
     if tensor.dtype is not FLOAT32 and not lib.tensor_api:
         raise TypeError("%s is %s: libposenc %s computes float32 only (other element types need the 0.2 calls on "
                         "tensor views); convert it to float32" % (name, tensor.dtype.name, lib.version))
+
+
+def require_pool_support(lib, pool, call):
+    """Refuse pool= on a library without the parallel hook (the 0.2 tensor-view calls)."""
+    if pool is not None and not lib.tensor_api:
+        raise NotImplementedError("%s(pool=...) needs the caller's thread pool of the 0.2 tensor-view calls; "
+                                  "libposenc %s has none (or they are switched off)" % (call, lib.version))
 
 
 def view(tensor, stride_a, stride_b):
@@ -256,12 +264,13 @@ class RopePlan:
     def _flags(inverse, no_mscale):
         return (_lib.ROPE_INVERSE if inverse else 0) | (_lib.ROPE_NO_MSCALE if no_mscale else 0)
 
-    def _args(self, flags, pos_ptr=None, axis_stride=0, start=0):
+    def _args(self, flags, pos_ptr=None, axis_stride=0, start=0, parallel=None):
         args = self._lib.new_rope_args()
         args.flags = flags
         args.positions = pos_ptr
         args.position_axis_stride = axis_stride
         args.start_pos = int(start)
+        args.parallel = parallel
         return args
 
     def _output(self, src, out, name="out"):
@@ -277,7 +286,7 @@ class RopePlan:
 
     # ---- apply calls ----------------------------------------------------------------------------------------
     def apply(self, x, positions=None, start=0, out=None, inverse=False, no_mscale=False, axis_major=False,
-              copy=False):
+              copy=False, pool=None):
         """Rotate x [n_tokens, n_heads, head_dim] (or [n_tokens, head_dim]) and return the result.
 
         positions: integers [n_tokens] (or [n_tokens, n_axes], token-major; [n_axes, n_tokens] with
@@ -286,9 +295,11 @@ class RopePlan:
         any strides, any element type the library takes: float32 -> bfloat16 straight into a KV cache) receives
         the result; out=x rotates in place. inverse rotates by -angle; no_mscale leaves out the magnitude
         factor. copy=True lets an x that is not addressable as it is (negative strides, non-contiguous last
-        axis, float64, a list) be copied to float32 first.
+        axis, float64, a list) be copied to float32 first. pool: a posenc.ThreadPool (or a
+        concurrent.futures.Executor) to split the call over threads; the same bits as without.
         """
         lib = self._lib
+        require_pool_support(lib, pool, "apply")
         src = as_tensor(x, "x", copy=copy)
         require_computable(src, "x", lib)
         n_tokens, n_heads, sts, shs = self._layout(src, "x")
@@ -297,21 +308,25 @@ class RopePlan:
         keep, pos_ptr, axis_stride = self._positions(positions, n_tokens, axis_major)
         flags = self._flags(inverse, no_mscale)
         if lib.tensor_api:
-            args = self._args(flags, pos_ptr, axis_stride, start)
-            st = lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(view(src, sts, shs)),
-                                        ctypes.byref(view(dst, dts, dhs)), n_tokens, n_heads)
+            with parallel_hook(pool) as parallel:
+                args = self._args(flags, pos_ptr, axis_stride, start, parallel)
+                st = lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(view(src, sts, shs)),
+                                            ctypes.byref(view(dst, dts, dhs)), n_tokens, n_heads)
             lib.check(st, "posenc_rope_rotate")
         else:
             lib.check(lib.posenc_rope_apply_to(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,
                                                n_heads, pos_ptr, int(start), flags), "posenc_rope_apply_to")
         return result
 
-    def apply_qk(self, q, k, positions=None, start=0, inverse=False, no_mscale=False, axis_major=False):
+    def apply_qk(self, q, k, positions=None, start=0, inverse=False, no_mscale=False, axis_major=False,
+                 pool=None):
         """Rotate q [n_tokens, n_q_heads, head_dim] and k [n_tokens, n_k_heads, head_dim] in place, in one pass
         (each token's cos/sin computed once; GQA head counts may differ; q and k may be views of one fused QKV
         buffer, and of different element types). Returns (q, k). For out of place, apply() each with out=.
+        pool: as in apply().
         """
         lib = self._lib
+        require_pool_support(lib, pool, "apply_qk")
         qt = as_tensor(q, "q", writable=True)
         kt = as_tensor(k, "k", writable=True)
         require_computable(qt, "q", lib)
@@ -323,39 +338,46 @@ class RopePlan:
         keep, pos_ptr, axis_stride = self._positions(positions, n_tokens, axis_major)
         flags = self._flags(inverse, no_mscale)
         if lib.tensor_api:
-            args = self._args(flags, pos_ptr, axis_stride, start)
             qv, kv = view(qt, qts, qhs), view(kt, kts, khs)
-            st = lib.posenc_rope_rotate_qk(self._handle(), ctypes.byref(args), ctypes.byref(qv), ctypes.byref(kv),
-                                           ctypes.byref(qv), ctypes.byref(kv), n_tokens, n_q, n_k)
+            with parallel_hook(pool) as parallel:
+                args = self._args(flags, pos_ptr, axis_stride, start, parallel)
+                st = lib.posenc_rope_rotate_qk(self._handle(), ctypes.byref(args), ctypes.byref(qv),
+                                               ctypes.byref(kv), ctypes.byref(qv), ctypes.byref(kv), n_tokens, n_q,
+                                               n_k)
             lib.check(st, "posenc_rope_rotate_qk")
         else:
             lib.check(lib.posenc_rope_apply_qk(self._handle(), qt.ptr, n_q, qts, qhs, kt.ptr, n_k, kts, khs,
                                                n_tokens, pos_ptr, int(start), flags), "posenc_rope_apply_qk")
         return q, k
 
-    def shift(self, x, delta, inverse=False):
+    def shift(self, x, delta, inverse=False, pool=None):
         """Re-rotate every token of x in place by the same position delta (KV-cache shift). The magnitude
-        factor is never applied (cached keys already carry it). Returns x."""
+        factor is never applied (cached keys already carry it). pool: as in apply(). Returns x."""
         lib = self._lib
+        require_pool_support(lib, pool, "shift")
         t = as_tensor(x, "x", writable=True)
         require_computable(t, "x", lib)
         n_tokens, n_heads, ts, hs = self._layout(t, "x")
         if lib.tensor_api:
             flags = self._flags(inverse, True) | _lib.ROPE_SAME_POSITION
-            args = self._args(flags, start=delta)
             v = view(t, ts, hs)
-            lib.check(lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(v), ctypes.byref(v),
-                                             n_tokens, n_heads), "posenc_rope_rotate")
+            with parallel_hook(pool) as parallel:
+                args = self._args(flags, start=delta, parallel=parallel)
+                st = lib.posenc_rope_rotate(self._handle(), ctypes.byref(args), ctypes.byref(v), ctypes.byref(v),
+                                            n_tokens, n_heads)
+            lib.check(st, "posenc_rope_rotate")
         else:
             lib.check(lib.posenc_rope_shift(self._handle(), t.ptr, n_tokens, n_heads, ts, hs, int(delta),
                                             self._flags(inverse, False)), "posenc_rope_shift")
         return x
 
-    def apply_tables(self, x, cos, sin, out=None, inverse=False, copy=False):
+    def apply_tables(self, x, cos, sin, out=None, inverse=False, copy=False, pool=None):
         """Rotate x with your own float32 tables cos, sin [n_tokens, rotary_dim/2] (or [rotary_dim/2] for one
         token), which already include any magnitude factor; the plan supplies head_dim, rotary_dim and pairing
-        only. out as in apply(). cos and sin must share their row stride (copy=True copies them otherwise)."""
+        only. out and pool as in apply(). cos and sin must share their row stride (copy=True copies them
+        otherwise)."""
         lib = self._lib
+        require_pool_support(lib, pool, "apply_tables")
         src = as_tensor(x, "x", copy=copy)
         require_computable(src, "x", lib)
         n_tokens, n_heads, sts, shs = self._layout(src, "x")
@@ -387,10 +409,12 @@ class RopePlan:
         _, dts, dhs = self._layout(dst, "out")[1:]
         flags = self._flags(inverse, False)
         if lib.tensor_api:
-            args = self._args(flags)
-            st = lib.posenc_rope_rotate_tables(self._handle(), ctypes.byref(args), ctypes.byref(view(src, sts, shs)),
-                                               cos_t.ptr, sin_t.ptr, table_stride, ctypes.byref(view(dst, dts, dhs)),
-                                               n_tokens, n_heads)
+            with parallel_hook(pool) as parallel:
+                args = self._args(flags, parallel=parallel)
+                st = lib.posenc_rope_rotate_tables(self._handle(), ctypes.byref(args),
+                                                   ctypes.byref(view(src, sts, shs)), cos_t.ptr, sin_t.ptr,
+                                                   table_stride, ctypes.byref(view(dst, dts, dhs)), n_tokens,
+                                                   n_heads)
             lib.check(st, "posenc_rope_rotate_tables")
         else:
             lib.check(lib.posenc_rope_apply_tables(self._handle(), src.ptr, sts, shs, dst.ptr, dts, dhs, n_tokens,

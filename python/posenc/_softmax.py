@@ -1,14 +1,16 @@
-"""posenc._softmax - the fused, optionally ALiBi-biased softmax over posenc_softmax, and posenc_alibi_slopes."""
+"""posenc._softmax - the fused ALiBi-biased softmax, its backward pass, split-K merges, and posenc_alibi_slopes."""
 
 import ctypes
 
 import numpy as np
 
 from . import _lib
-from ._arrays import FLOAT32, as_index_array, as_param_array, as_tensor
+from ._arrays import FLOAT32, Tensor, as_index_array, as_param_array, as_tensor
+from ._errors import ShapeError
+from ._pool import parallel_hook
 from ._rope import require_computable, view
 
-__all__ = ["softmax", "alibi_slopes"]
+__all__ = ["softmax", "softmax_backward", "softmax_merge", "softmax_merge_concat", "alibi_slopes"]
 
 
 def alibi_slopes(n_heads, max_bias=8.0):
@@ -46,8 +48,49 @@ def _feature(lib, field):
                                   % (field, field, lib.version))
 
 
+def _function(lib, name):
+    if not lib.has(name):
+        raise NotImplementedError("libposenc %s has no %s (added in 0.2)" % (lib.version, name))
+    return getattr(lib, name)
+
+
+def _pool_feature(lib, pool):
+    if pool is not None:
+        _feature(lib, "parallel")
+
+
+def _float32_out(shape, out, name, like=None):
+    """(numpy result, Tensor) of an output: a new float32 array when out is None, else out validated."""
+    if out is None:
+        array = np.empty(shape, np.float32)
+        return array, as_tensor(array, name, writable=True)
+    t = as_tensor(out, name, writable=True)
+    if t.shape != tuple(shape):
+        raise ShapeError("%s has shape %s; expected %s" % (name, t.shape, tuple(shape)))
+    return out, t
+
+
+def _contiguous_float32(obj, name, shape, writable=False, copy=False):
+    """A Tensor of a C-contiguous float32 array of exactly `shape` (the statistics' fixed C layout)."""
+    t = as_tensor(obj, name, writable=writable, copy=copy)
+    if t.dtype is not FLOAT32:
+        if copy and not writable:
+            t = Tensor(np.ascontiguousarray(t.array, np.float32), FLOAT32, obj)
+        else:
+            raise TypeError("%s must be float32, not %s" % (name, t.dtype.name))
+    if t.shape != tuple(shape):
+        raise ShapeError("%s has shape %s; expected %s" % (name, t.shape, tuple(shape)))
+    if not t.array.flags.c_contiguous:
+        if writable or not copy:
+            raise ValueError("%s must be C-contiguous (the statistics have a fixed layout)%s" % (
+                name, "" if writable else "; copy=True makes a contiguous copy"))
+        t = Tensor(np.ascontiguousarray(t.array), FLOAT32, obj)
+    return t
+
+
 def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=False, symmetric=False, mask=None,
-            sinks=None, q_start=None, k_start=0, out=None, copy=False, q_positions=None, k_positions=None):
+            sinks=None, q_start=None, k_start=0, out=None, copy=False, q_positions=None, k_positions=None,
+            stats=False, pool=None):
     """Softmax over the last axis of scores [n_heads, n_rows, n_cols] (or [n_rows, n_cols]: one head).
 
     z = scale * s [+ slope_h * b(k - q)] [+ mask]; row i sits at position q_start + i, column j at k_start + j.
@@ -61,6 +104,11 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
     out: None allocates a numpy array of the scores' dtype; out=scores works in place. copy=True lets inputs
     that are not addressable as they are be copied to float32 first. Element types other than float32 need a
     library whose posenc_softmax_forward takes them (0.2 refuses them: UnsupportedError).
+    stats=True also returns each row's statistics (M, S) as float32 [n_heads, n_rows, 2] (scores' leading axes,
+    then 2): M the largest logit, S = sum exp(z - M), so y = exp(z - M) / S; (-inf, 0) for a row with no live
+    column. stats= a C-contiguous float32 array of that shape (e.g. block b of a [n_blocks, n_heads, n_rows, 2]
+    array for softmax_merge) receives them. The result is then (probs, stats). pool: a posenc.ThreadPool (or a
+    concurrent.futures.Executor) to split the rows over threads; the same bits as without.
     """
     lib = _lib.library()
     src = as_tensor(scores, "scores", copy=copy)
@@ -133,11 +181,164 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
         keep.append(p)
         setattr(desc, field, p.ctypes.data)
 
-    if lib.tensor_api:
-        st = lib.posenc_softmax_forward(ctypes.byref(desc), ctypes.byref(view(src, shs, srs)),
-                                        ctypes.byref(view(dst, dhs, drs)), n_heads, n_rows, n_cols)
-        lib.check(st, "posenc_softmax_forward")
-    else:
-        lib.check(lib.posenc_softmax(ctypes.byref(desc), src.ptr, shs, srs, dst.ptr, dhs, drs, n_heads, n_rows,
-                                     n_cols), "posenc_softmax")
+    stats_result = None
+    if stats is not None and stats is not False:
+        _feature(lib, "stats")
+        lead = src.shape[:-1] + (2,)
+        if stats is True:
+            stats_result = np.empty(lead, np.float32)
+            st_t = as_tensor(stats_result, "stats", writable=True)
+        else:
+            stats_result = stats
+            st_t = _contiguous_float32(stats, "stats", lead, writable=True)
+        keep.append(st_t)
+        desc.stats = st_t.ptr
+    _pool_feature(lib, pool)
+
+    with parallel_hook(pool) as parallel:
+        desc.parallel = parallel
+        if lib.tensor_api:
+            st = lib.posenc_softmax_forward(ctypes.byref(desc), ctypes.byref(view(src, shs, srs)),
+                                            ctypes.byref(view(dst, dhs, drs)), n_heads, n_rows, n_cols)
+            function = "posenc_softmax_forward"
+        else:
+            st = lib.posenc_softmax(ctypes.byref(desc), src.ptr, shs, srs, dst.ptr, dhs, drs, n_heads, n_rows,
+                                    n_cols)
+            function = "posenc_softmax"
+    lib.check(st, function)
+    return result if stats_result is None else (result, stats_result)
+
+
+def softmax_backward(y, dy, scale=1.0, out=None, pool=None, copy=False):
+    """The softmax's backward pass (posenc_softmax_backward): dx = scale * y * (dy - <dy, y>) per row.
+
+    y: the forward's output, dy = dL/dy, both float32 [n_heads, n_rows, n_cols] (or [n_rows, n_cols]); scale:
+    the forward's (only the scale reaches the scores' gradient; masked columns, y = 0, get dx = 0). Computed in
+    double, each dx rounded once to float32. out: None allocates, out=dy works in place, any other float32
+    array of that shape receives dx (it must not overlap y). pool as in softmax(). Returns dx.
+    """
+    lib = _lib.library()
+    backward = _function(lib, "posenc_softmax_backward")
+    yt = as_tensor(y, "y", copy=copy)
+    dyt = as_tensor(dy, "dy", copy=copy)
+    if dyt.shape != yt.shape:
+        raise ShapeError("dy has shape %s but y has shape %s" % (dyt.shape, yt.shape))
+    n_heads, n_rows, n_cols, yhs, yrs = _layout(yt, "y")
+    _, _, _, dyhs, dyrs = _layout(dyt, "dy")
+    result, dxt = _float32_out(yt.shape, out, "out")
+    _, _, _, dxhs, dxrs = _layout(dxt, "out")
+    _pool_feature(lib, pool)
+    desc = lib.new_softmax_desc()
+    desc.scale = float(scale)
+    with parallel_hook(pool) as parallel:
+        desc.parallel = parallel
+        st = backward(ctypes.byref(desc), ctypes.byref(view(yt, yhs, yrs)), ctypes.byref(view(dyt, dyhs, dyrs)),
+                      ctypes.byref(view(dxt, dxhs, dxrs)), n_heads, n_rows, n_cols)
+    lib.check(st, "posenc_softmax_backward")
     return result
+
+
+def _blocks(blocks, copy, block_cols=None):
+    """The blocks argument as a list of Tensors: a list / tuple of arrays, or one array whose first axis counts
+    the blocks (or, with block_cols, whose last axis is split into blocks of those widths)."""
+    if isinstance(blocks, (list, tuple)):
+        return [as_tensor(b, "blocks[%d]" % i, copy=copy) for i, b in enumerate(blocks)]
+    t = as_tensor(blocks, "blocks", copy=copy)
+    if block_cols is None:
+        if t.array.ndim not in (3, 4):
+            raise ShapeError("blocks as one array is [n_blocks, n_heads, n_rows, n_cols] (or [n_blocks, n_rows, "
+                             "n_cols]), not of shape %s" % (t.shape,))
+        return [Tensor(t.array[b], t.dtype, blocks) for b in range(t.shape[0])]
+    out, c = [], 0
+    for w in block_cols:
+        out.append(Tensor(t.array[..., c:c + w], t.dtype, blocks))
+        c += w
+    if c != t.shape[-1]:
+        raise ShapeError("block_cols add up to %d but blocks has %d columns" % (c, t.shape[-1]))
+    return out
+
+
+def _widths(block_cols):
+    if isinstance(block_cols, (str, bytes)):
+        raise TypeError("block_cols must be a sequence of ints")
+    widths = []
+    for w in block_cols:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 0:
+            raise ValueError("block_cols must hold non-negative ints, not %r" % (w,))
+        widths.append(int(w))
+    return widths
+
+
+def _merge(function, block_stats, block_list, widths, sinks, out, pool, copy):
+    lib = _lib.library()
+    merge = _function(lib, function)
+    if not block_list:
+        raise ShapeError("no blocks: a merge needs n_blocks >= 1")
+    lead = block_list[0].shape[:-1]
+    for i, b in enumerate(block_list):
+        if b.array.ndim not in (2, 3) or b.shape[:-1] != lead or (widths is None and b.shape != block_list[0].shape):
+            raise ShapeError("blocks[%d] has shape %s; block 0 has %s (blocks are [n_heads, n_rows, n_cols] or "
+                             "[n_rows, n_cols]%s)" % (i, b.shape, block_list[0].shape,
+                                                      ", widths may differ" if widths is not None else ""))
+    n_blocks = len(block_list)
+    n_cols = sum(widths) if widths is not None else block_list[0].shape[-1]
+    layouts = [_layout(b, "blocks[%d]" % i) for i, b in enumerate(block_list)]
+    n_heads, n_rows = layouts[0][0], layouts[0][1]
+    stats = _contiguous_float32(block_stats, "block_stats", (n_blocks,) + lead + (2,), copy=copy)
+    result, dst = _float32_out(lead + (n_cols,), out, "out")
+    _, _, _, dhs, drs = _layout(dst, "out")
+    views = (_lib.TensorView * n_blocks)(*[view(b, l[3], l[4]) for b, l in zip(block_list, layouts)])
+    desc = lib.new_softmax_desc()
+    keep = []
+    if sinks is not None:
+        s = as_param_array(sinks, "sinks", np.float32, n_heads)
+        keep.append(s)
+        desc.sinks = s.ctypes.data
+    _pool_feature(lib, pool)
+    with parallel_hook(pool) as parallel:
+        desc.parallel = parallel
+        if widths is None:
+            st = merge(ctypes.byref(desc), stats.ptr, views, ctypes.byref(view(dst, dhs, drs)), n_blocks, n_heads,
+                       n_rows, n_cols)
+        else:
+            cols = (ctypes.c_size_t * n_blocks)(*widths)
+            st = merge(ctypes.byref(desc), stats.ptr, cols, views, ctypes.byref(view(dst, dhs, drs)), n_blocks,
+                       n_heads, n_rows, n_cols)
+    lib.check(st, function)
+    return result
+
+
+def softmax_merge(block_stats, blocks, sinks=None, out=None, pool=None, copy=False):
+    """Merge split-K partial results by their weights (posenc_softmax_merge, flash-decoding's combine).
+
+    Block b computed a softmax over its own key columns, with statistics block_stats[b] (M_b, S_b) as
+    softmax(..., stats=True) returns them, and a partial result blocks[b] of n_cols values per row (typically
+    P_b V_b, n_cols = head_dim). With M = max(M_b, sink), S = sum_b S_b exp(M_b - M) + exp(sink - M), the
+    result is sum_b (S_b exp(M_b - M) / S) blocks[b]: what the whole row's softmax gives.
+    block_stats: float32 [n_blocks, n_heads, n_rows, 2], C-contiguous. blocks: a list of n_blocks float32
+    [n_heads, n_rows, n_cols] (or [n_rows, n_cols]) arrays, or one [n_blocks, ...] array. sinks: per-head sink
+    logits [n_heads], counted once here (compute the blocks without them). out: None allocates float32
+    [n_heads, n_rows, n_cols]; out may be one of the blocks (in place). pool as in softmax(). Returns out.
+    """
+    return _merge("posenc_softmax_merge", block_stats, _blocks(blocks, copy), None, sinks, out, pool, copy)
+
+
+def softmax_merge_concat(block_stats, blocks, block_cols=None, sinks=None, out=None, pool=None, copy=False):
+    """Merge split-K partial probabilities by concatenation (posenc_softmax_merge_concat).
+
+    Block b holds the softmax probabilities of its own block_cols[b] key columns, with statistics
+    block_stats[b]; the result [n_heads, n_rows, sum of the widths] is the whole row's softmax: block b's
+    columns times its weight S_b exp(M_b - M) / S (M, S and sinks as in softmax_merge).
+    blocks: a list of float32 [n_heads, n_rows, w_b] (or [n_rows, w_b]) arrays, their widths read from their
+    shapes (block_cols, if given, must agree); or one [n_heads, n_rows, n_cols] array split into block_cols
+    widths (the usual case: blocks written side by side into one score matrix, merged with out=that array, in
+    place). A block of width 0 needs statistics (-inf, 0). Returns out.
+    """
+    if not isinstance(blocks, (list, tuple)) and block_cols is None:
+        raise TypeError("blocks as one array needs block_cols (the widths of its column blocks)")
+    widths = _widths(block_cols) if block_cols is not None else None
+    block_list = _blocks(blocks, copy, widths if not isinstance(blocks, (list, tuple)) else None)
+    shape_widths = [b.shape[-1] for b in block_list]
+    if widths is not None and widths != shape_widths:
+        raise ShapeError("block_cols %s differ from the blocks' widths %s" % (widths, shape_widths))
+    return _merge("posenc_softmax_merge_concat", block_stats, block_list, shape_widths, sinks, out, pool, copy)
