@@ -442,11 +442,15 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
  * -inf mask entries, and -inf scores when scale > 0, are masked (y = 0). A row whose every entry is masked gives
  * all zeros. A NaN (or +inf) score makes its whole row NaN, and so does a -inf score when scale <= 0 (its logit
  * scale * s is NaN or +inf) and a finite score whose float32 logit overflows (|z| > FLT_MAX, e.g. scale 2 on a
- * score of 3e38: the row maximum is computed in float32). Optional per-head sink logits join
- * the max and the denominator but produce no column.
+ * score of 3e38: the row maximum is computed in float32, except on some far rows: below). Optional per-head
+ * sink logits join the max and the denominator but produce no column.
  * Accuracy: per-element relative error <= 1e-6 wherever the exact result is >= 1e-30 (the exp argument z - max
  * is formed and reduced in double); rows sum to 1 +- 1e-6. Results below ~1e-38 are flushed to 0 (exp of
  * arguments below -87 is exactly 0, never a denormal), so speed never depends on the values.
+ * Far positions keep that accuracy: a row whose bias |slope * d| exceeds 2^24 (e.g. a query at 2^31 - 1 and keys
+ * near 0) takes its bias relative to the row's largest one, an exact integer shift that leaves the softmax
+ * unchanged; with a sink, or when |slope| times the row length still exceeds 2^24, the row maximum is taken in
+ * float64 instead of float32 (then no finite score makes the row NaN), accurate to ~2^-52 |slope * d|.
  * ------------------------------------------------------------------------------------------------------------ */
 
 #define POSENC_POSITION_NONE       0

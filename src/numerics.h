@@ -10,7 +10,11 @@
 #ifndef POSENC_NUMERICS_H
 #define POSENC_NUMERICS_H
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "kernels.h"   /* POSENC_BIAS_NONE, _LINEAR, _ABS */
 
 /* ---- RoPE sin/cos of theta = pos * omega (double) --------------------------------------------------------
  *   t  = theta * POSENC_2_OVER_PI                      (double mul)
@@ -81,24 +85,47 @@
 #define POSENC_EXP_CLAMP    88.5
 
 /* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
- * Pass 1, the max, uses the float logit:
- *   zf_j = scale * s_j;  if bias: zf_j = fma(slope, (float)b_j, zf_j)  with b_j = d_j (causal) or -|d_j|
- *   (symmetric), d_j = d0 + j as int32;   if mask: zf_j = zf_j + mask_j
- *   M = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it)
- *   if M == -inf: every live logit is -inf or NaN: the row is all +0, or all POSENC_NAN_BITS (every column,
- *   live and masked) if a live logit is NaN
+ * The bias term: b_j = d_j (causal, POSENC_BIAS_LINEAR) or -|d_j| (symmetric, POSENC_BIAS_ABS), d_j = d0 + j as
+ * int32. Far rows (numerics of the position, done once per row by the API layer, src/softmax.c, before any
+ * variant's row kernel runs: posenc_softmax_rebase_far_bias below): when a row without a sink has a bias
+ * magnitude |slope| * max_live |d_j| above POSENC_SOFTMAX_FLOAT_MAX_BIAS (2^24), the bias is taken relative to
+ * its largest live value, b_j - max_live b_k, an exact integer shift that leaves the softmax unchanged (a
+ * constant per row cancels) and bounds the term by |slope| * (n_valid - 1) instead of |slope| * 2^31. As
+ * (d0, bias):
+ *   LINEAR: d0 = 1 - n_valid;  ABS with every live d >= 0: d0 = 0 (b = -j);  ABS with every live d <= 0: LINEAR
+ *   with d0 = 1 - n_valid;  ABS with live d of both signs: unchanged (max b = 0 already).
+ * A row with a sink keeps its bias (the sink is a logit on the unshifted scale, and sink - slope * max b is not
+ * a float): it takes the double max below, accurate to ~2^-52 of |slope * d|. Rows within the bound keep their
+ * bias as it is (the bits of 0.1).
+ * Pass 1, the max M (a double), is taken in one of two ways, chosen per row by posenc_softmax_max_in_double
+ * (below) from the bias magnitude of the row as the kernel receives it (after the shift above):
+ * Float max (bias magnitude <= 2^24, which includes every row without a bias):
+ *   zf_j = scale * s_j;  if bias: zf_j = fma(slope, (float)b_j, zf_j);   if mask: zf_j = zf_j + mask_j
+ *   Mf = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it);
+ *   M = (double)Mf
+ * Double max (a bias magnitude still above 2^24 after the shift: |slope| * n_valid > 2^24): the float logit's
+ * error, 2^-24 of its terms, could exceed the exp range (a bias of ~2^30 rounds by ~64: a finite row would come
+ * out NaN), so the max is taken over the double logits that pass 2 forms, the max not yet subtracted:
+ *   zd_j = fma((double)slope, (double)b_j, (double)scale * (double)s_j);  if mask: zd_j = zd_j + (double)mask_j
+ *   M = max(max_j zd_j, (double)sink)       (zd_j is pass 2's x_j below with M = 0: fma(scale, s, -0.0) is
+ *                                            the exact product, whatever its sign)
+ *   Pass 2's arguments are then zd_j - M to within 2^-53 of the logit terms: <= ~0, never beyond exp's range.
+ * Either way, if M == -inf: every live logit (of the kind the max was taken over) is -inf or NaN: the row is
+ *   all +0, or all POSENC_NAN_BITS (every column, live and masked) if such a logit is NaN
  * Pass 2 forms the exp argument in double, the max subtracted first (scale*s is exact in double, so the first
  * fma rounds once, at 2^-53 of the argument):
- *   x_j = fma((double)scale, (double)s_j, -(double)M);  if bias: x_j = fma((double)slope, (double)b_j, x_j);
+ *   x_j = fma((double)scale, (double)s_j, -M);  if bias: x_j = fma((double)slope, (double)b_j, x_j);
  *   if mask: x_j = x_j + (double)mask_j;   e_j = exp(x_j) as above, written to dst
  *   sum: acc[j % POSENC_SUM_LANES] += e_j (float, acc starts at +0), then for w = LANES/2 .. 1 (halving):
- *   acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp((double)sink - (double)M)
+ *   acc[k] = acc[k] + acc[k + w] for k < w;  S = acc[0] + exp((double)sink - M)
  * Row check (once per row, posenc_softmax_row_scales): unless 0 < S <= 2^126, the row is a NaN row: every
  * column, live and masked, is POSENC_NAN_BITS. Every e_j is +0, normal, +inf or NaN (exp above), so:
  *   S is NaN when a live logit is NaN, or +inf (then M = +inf and its argument is inf - inf);
- *   S = 0 when a float logit overflows (M = +inf while every double logit is finite: every argument is -inf);
+ *   S = 0 when a float logit overflows on a float-max row (M = +inf while every double logit is finite: every
+ *   argument is -inf; a double-max row has no such overflow: its logits are finite);
  *   S = +inf or S > 2^126 (1/S would be subnormal) only when some argument exceeds 126 ln2 - ln(n_cols + 1),
- *   more than 65: the float32 max then rounds below a double logit by that much (logit terms above ~3e8).
+ *   more than 65: a float max then rounds below a double logit by that much (scores or mask terms above
+ *   ~3e8; the bias term is bounded by 2^24 on float-max rows), never on a double-max row.
  * Pass 3 (S in (0, 2^126]):
  *   inv = 1.0f / S;  thr = (S > 0.5f ? S : 0.5f) * 0x1p-125f;
  *   live:   y_j = (e_j < thr ? 0.0f : e_j) * inv      (the zeroing comes before the multiply)
@@ -106,7 +133,7 @@
  * Why no output and no product is subnormal: inv >= 2^-126 since S <= 2^126. thr is exact and normal
  * (S * 2^-125 >= 2^-126 for S >= 0.5). Normally S >= 1: the column attaining M (or the sink) has an argument
  * within the float rounding of its logit of 0, so its e is ~1 (the sink's is exactly 1); S < 0.5 needs that
- * rounding to exceed ln 2, i.e. logit terms (scale * s, slope * b, mask) above ~4e6.
+ * rounding to exceed ln 2, i.e. logit terms (scale * s, slope * b, mask) above ~4e6 on a float-max row.
  *   S >= 0.5: e_j >= thr = S * 2^-125 gives e_j * inv >= 2^-125 (1 - 2^-24) before rounding, so
  *   y_j >= 2^-125 - 2^-149 > FLT_MIN.
  *   S < 0.5: thr = 2^-126 zeroes nothing (a nonzero e is >= 1.41 * 2^-126), and inv > 2 makes every nonzero
@@ -116,6 +143,51 @@
  * A variant with V-lane float vectors keeps LANES/V accumulator vectors: vector a holds lanes a*V .. a*V+V-1.
  */
 #define POSENC_SUM_LANES 64
+
+/* Largest bias magnitude |slope| * max_live |b_j| of a row that keeps its bias unshifted, and that takes pass 1's
+ * float max (numerics.h, "softmax row"): the float rounding of such a bias, 2^-24 of it plus that of (float)d,
+ * stays below ~2, far inside exp's range. */
+#define POSENC_SOFTMAX_FLOAT_MAX_BIAS 0x1p24
+
+/* |slope| * max |d_j| over the live columns j < n_valid of a row with a bias (|b_j| = |d_j| either way; |d| is
+ * largest at an end of the row): the product of a float and an integer below 2^32, rounded once in double, the
+ * same way everywhere. 0 without a bias or live column. */
+static inline double posenc_softmax_bias_magnitude(int32_t bias_case, float slope, int32_t d0, size_t n_valid)
+{
+    if (bias_case == POSENC_BIAS_NONE || n_valid == 0)
+        return 0.0;
+    int64_t first = d0, last = (int64_t)d0 + (int64_t)(n_valid - 1);
+    int64_t far = first < 0 ? -first : first, far_last = last < 0 ? -last : last;
+    far = far_last > far ? far_last : far;
+    return (double)(slope < 0.0f ? -slope : slope) * (double)far;
+}
+
+/* The far-row shift of the bias (numerics.h, "softmax row"): rewrites *bias_case (as posenc_bias_case reads
+ * it) and *d0 of a row without a sink (sink == -inf) whose bias magnitude exceeds POSENC_SOFTMAX_FLOAT_MAX_BIAS
+ * so that b_j becomes b_j - max_live b_k; any other row is left as it is. The new d0 + j fits int32 for every
+ * live j. */
+static inline void posenc_softmax_rebase_far_bias(int32_t *bias_case, int32_t *d0, float slope, float sink,
+                                                  size_t n_valid)
+{
+    if (sink != -INFINITY ||
+        !(posenc_softmax_bias_magnitude(*bias_case, slope, *d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS))
+        return;
+    int64_t last = (int64_t)*d0 + (int64_t)(n_valid - 1);
+    int32_t to_last = (int32_t)(1 - (int64_t)n_valid);   /* b_j = j - (n_valid - 1) */
+    if (*bias_case == POSENC_BIAS_LINEAR || last <= 0) {
+        *bias_case = POSENC_BIAS_LINEAR;   /* b = d rising to its max at the last live column */
+        *d0 = to_last;
+    } else if (*d0 >= 0) {
+        *d0 = 0;                           /* b = -d falling from its max at column 0: -j */
+    }                                      /* d of both signs: max b = -0 = 0 already */
+}
+
+/* 1 when the row takes pass 1's double max: a bias magnitude (of the row as the kernel receives it, after the
+ * far-row shift) above POSENC_SOFTMAX_FLOAT_MAX_BIAS. Computed once per row, the same way by every variant. */
+static inline int posenc_softmax_max_in_double(int32_t bias_case, float slope, int32_t d0, size_t n_valid)
+{
+    return posenc_softmax_bias_magnitude(bias_case, slope, d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS;
+}
 
 /* The row check and pass 3's constants from the row sum S (numerics.h, "softmax row"), shared by every
  * variant. Returns 0 for a NaN row (S outside (0, 2^126]); otherwise 1 with *inv = 1/S and *thr. */

@@ -4,6 +4,7 @@
 
 #include "kernels.h"
 #include "softmax_internal.h"
+#include "numerics.h"
 #include "validate.h"
 
 /* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
@@ -164,6 +165,9 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
             int64_t live = qpos - d->k_pos0 + 1;      /* keys with kpos <= qpos */
             row.n_valid = live <= 0 ? 0 : (uint64_t)live < job->n_cols ? (size_t)live : job->n_cols;
         }
+        /* Far rows take their bias relative to its largest live value (numerics.h, "softmax row"). */
+        row.bias = job->bias;
+        posenc_softmax_rebase_far_bias(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
         if (d->stats)   /* split-K statistics: before the row kernel, which may overwrite src in place */
             posenc_softmax_write_stats(job->k, &row, d->stats, u);
         job->k->softmax_row(&row);

@@ -54,7 +54,8 @@ static float logit_f(const posenc_softmax_row *row, size_t j)
     return z;
 }
 
-/* Pass 2's exp argument of column j: the double logit minus the row maximum max_d. */
+/* Pass 2's exp argument of column j: the double logit minus the row maximum max_d (max_d = 0: the double logit
+ * of pass 1's double max, exactly: fma(scale, s, -0.0) is the product with its sign). */
 static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
     double z = fma((double)row->scale, (double)row->src[j], -max_d);
@@ -65,36 +66,59 @@ static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
     return z;
 }
 
+/* The row filled with +0, or with POSENC_NAN_BITS if `nan`: the M == -inf outcome of pass 1. */
+static void fill_row(const posenc_softmax_row *row, int nan)
+{
+    float fill = nan ? posenc_nan_value() : 0.0f;
+    for (size_t j = 0; j < row->n_cols; j++)
+        row->dst[j] = fill;
+}
+
 void posenc_softmax_row_scalar(const posenc_softmax_row *row)
 {
     size_t n_valid = row->n_valid;
-    float max = row->sink;   /* z > max ignores NaN; a NaN logit makes the sum NaN below */
-    for (size_t j = 0; j < n_valid; j++) {
-        float z = logit_f(row, j);
-        max = z > max ? z : max;
-    }
-    if (max == -INFINITY) {
-        /* Every live entry is -inf or NaN (max ignores NaN): zeros, or the NaN row if any entry is NaN. */
-        float fill = 0.0f;
-        for (size_t j = 0; j < n_valid; j++)
-            if (isnan(logit_f(row, j)))
-                fill = posenc_nan_value();
-        for (size_t j = 0; j < row->n_cols; j++)
-            row->dst[j] = fill;
-        return;
+    double max;
+    if (!posenc_softmax_max_in_double(posenc_bias_case(row->bias), row->slope, row->d0, n_valid)) {
+        float max_f = row->sink;   /* z > max ignores NaN; a NaN logit makes the sum NaN below */
+        for (size_t j = 0; j < n_valid; j++) {
+            float z = logit_f(row, j);
+            max_f = z > max_f ? z : max_f;
+        }
+        if (max_f == -INFINITY) {
+            /* Every live entry is -inf or NaN (max ignores NaN): zeros, or the NaN row if any entry is NaN. */
+            int nan = 0;
+            for (size_t j = 0; j < n_valid; j++)
+                nan |= isnan(logit_f(row, j));
+            fill_row(row, nan);
+            return;
+        }
+        max = (double)max_f;
+    } else {
+        /* The double max: pass 2's argument with M = 0 is the double logit itself. */
+        max = (double)row->sink;
+        int nan = 0;
+        for (size_t j = 0; j < n_valid; j++) {
+            double z = exp_arg(row, j, 0.0);
+            max = z > max ? z : max;
+            nan |= isnan(z);
+        }
+        if (max == -INFINITY) {
+            fill_row(row, nan);
+            return;
+        }
     }
 
     /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
-        float e = posenc_softmax_exp_scalar(exp_arg(row, j, (double)max));
+        float e = posenc_softmax_exp_scalar(exp_arg(row, j, max));
         row->dst[j] = e;
         acc[j % POSENC_SUM_LANES] += e;
     }
     for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
         for (size_t k = 0; k < w; k++)
             acc[k] = acc[k] + acc[k + w];
-    float sum = acc[0] + posenc_softmax_exp_scalar((double)row->sink - (double)max);
+    float sum = acc[0] + posenc_softmax_exp_scalar((double)row->sink - max);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {

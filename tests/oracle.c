@@ -40,30 +40,35 @@ double oracle_rel_l2(const float *y, const double *y64, size_t n)
 void oracle_softmax_row(const float *s, size_t n_cols, double scale, double slope, int mode, int64_t d0,
                         const float *mask, double sink, double *y64)
 {
-    double max = sink;
+    /* Logits in long double (64-bit significand on x86, 113 on AArch64): a bias slope * d of ~2^31 keeps
+     * ~1e-10 absolute accuracy, where double's 2^-53 would leave ~3e-7, too close to the 1e-6 bound checked. */
+    long double max = sink;
+    long double *z = malloc((n_cols + 1) * sizeof *z);
     for (size_t j = 0; j < n_cols; j++) {
         int64_t d = d0 + (int64_t)j;
-        double z = scale * (double)s[j];
+        long double zj = (long double)scale * (long double)s[j];
         if (mode == 1)
-            z = d > 0 ? -INFINITY : z + slope * (double)d;
+            zj = d > 0 ? -INFINITY : zj + (long double)slope * (long double)d;
         else if (mode == 2)
-            z += slope * -(double)llabs(d);
+            zj += (long double)slope * -(long double)llabs(d);
         if (mask)
-            z += mask[j];
-        y64[j] = z;
-        if (z > max)
-            max = z;
+            zj += mask[j];
+        z[j] = zj;
+        if (zj > max)
+            max = zj;
     }
     if (max == -INFINITY) {
         for (size_t j = 0; j < n_cols; j++)
             y64[j] = 0;
+        free(z);
         return;
     }
-    double sum = exp(sink - max);
+    double sum = exp((double)((long double)sink - max));
     for (size_t j = 0; j < n_cols; j++) {
-        y64[j] = exp(y64[j] - max);
+        y64[j] = exp((double)(z[j] - max));
         sum += y64[j];
     }
     for (size_t j = 0; j < n_cols; j++)
         y64[j] /= sum;
+    free(z);
 }

@@ -70,8 +70,17 @@ static void check_against_oracle(const posenc_softmax_desc *desc, const float *s
             for (size_t j = 0; j < n_cols; j++) {
                 sum += out[j];
                 sum64 += y64[j];
-                if (y64[j] == 0.0)
-                    assert_true(out[j] == 0.0f);      /* masked: exactly zero */
+                if (isnan(out[j]) && !isnan(y64[j])) {
+                    fprintf(stderr, "head %zu row %zu col %zu: NaN where the oracle gives %.9g\n", h, i, j,
+                            y64[j]);
+                    fail();
+                }
+                if (y64[j] == 0.0 && out[j] != 0.0f) {      /* masked: exactly zero */
+                    fprintf(stderr, "head %zu row %zu col %zu: %a where the oracle gives 0 (position %d, slope "
+                            "%a, q_pos0 %lld, k_pos0 %lld)\n", h, i, j, (double)out[j], mode, slope,
+                            (long long)desc->q_pos0, (long long)desc->k_pos0);
+                    fail();
+                }
                 if (y64[j] >= 1e-30) {
                     double rel = fabs(out[j] - y64[j]) / y64[j];
                     if (rel > *worst)
@@ -135,6 +144,82 @@ static void softmax_matches_oracle(void **state)
         free(s); free(mask); free(custom); free(sinks);
     }
     fprintf(stderr, "# worst softmax relative error vs float64 oracle (y64 >= 1e-30): %.3g (bound 1e-6)\n", worst);
+}
+
+/* Rows whose ALiBi bias |slope * d| exceeds 2^24 take pass 1's max in double (numerics.h): before that, the
+ * float max rounded by more than the exp range and such rows came out NaN. The differential fuzzer's case first:
+ * causal, slope 0.515625, query at 2^31 - 1, keys at 61..64 of score 0: y_j = e^(0.515625 j) / sum. */
+static void far_rows_match_oracle(void **state)
+{
+    (void)state;
+    float s[4] = { 0, 0, 0, 0 }, y[4], slope = 0.515625f;
+    posenc_softmax_desc d;
+    posenc_softmax_desc_init(&d, sizeof d);
+    d.position = POSENC_POSITION_CAUSAL;
+    d.slopes_mode = POSENC_SLOPES_CUSTOM;
+    d.slopes = &slope;
+    d.q_pos0 = POSENC_MAX_POSITION;
+    d.k_pos0 = 61;
+    assert_int_equal(posenc_softmax(&d, s, 4, 4, y, 4, 4, 1, 1, 4), POSENC_OK);
+    double denom = 0;
+    for (int j = 0; j < 4; j++)
+        denom += exp(0.515625 * j);
+    for (int j = 0; j < 4; j++)
+        assert_true(fabs(y[j] - exp(0.515625 * j) / denom) <= 1e-6 * exp(0.515625 * j) / denom);
+
+    /* Random far rows: queries far after the keys (causal: every key live) or keys far from the queries, ALiBi
+     * or custom slopes, masks, sinks, rows straddling the 2^24 bias threshold. */
+    double worst = 0;
+    for (int iter = 0; iter < 300; iter++) {
+        size_t n_heads = 1 + test_rand_below(4), n_rows = 1 + test_rand_below(4);
+        size_t n_cols = 1 + test_rand_below(iter < 280 ? 200 : 20000);
+        size_t n = n_heads * n_rows * n_cols;
+        float *src = malloc(n * sizeof(float)), *mask = NULL, *custom = NULL, *sinks = NULL;
+        test_fill(src, n, -30.0f, 30.0f);
+        posenc_softmax_desc fd;
+        posenc_softmax_desc_init(&fd, sizeof fd);
+        fd.position = 1 + (int32_t)test_rand_below(2);
+        fd.slopes_mode = 1 + (int32_t)test_rand_below(2);
+        fd.scale = test_rand_below(2) ? 1.0f : 0.08838834764831845f;
+        fd.max_bias = test_rand_below(2) ? 8.0f : test_rand_float(1.0f, 16.0f);
+        int64_t room = POSENC_MAX_POSITION - (int64_t)(n_rows + n_cols) - 1000;
+        int64_t far = ((int64_t)1 << 24) + (int64_t)test_rand_below((size_t)(room - ((int64_t)1 << 24)));
+        if (fd.slopes_mode == POSENC_SLOPES_CUSTOM) {
+            custom = malloc(n_heads * sizeof(float));
+            test_fill(custom, n_heads, -2.0f, 2.0f);
+            fd.slopes = custom;
+            if (iter % 3 == 0) {   /* |slope * d| within n_cols of 2^24: shifted and unshifted rows in one call */
+                custom[0] = test_rand_float(0.25f, 2.0f);
+                far = (int64_t)(0x1p24 / custom[0]) - (int64_t)test_rand_below(n_cols + n_rows);
+            }
+            if (iter % 5 == 1)     /* |slope| * n_cols above 2^24 even after the shift: the double max */
+                custom[n_heads - 1] = test_rand_float(0.3f, 3.0f) * 0x1p24f / (float)(n_cols > 8 ? 8 : n_cols);
+        }
+        if (test_rand_below(2)) {
+            fd.k_pos0 = (int64_t)test_rand_below(1000);
+            fd.q_pos0 = fd.k_pos0 + far;
+        } else {
+            fd.q_pos0 = (int64_t)test_rand_below(1000);
+            fd.k_pos0 = fd.q_pos0 + far;
+        }
+        if (test_rand_below(3) == 0) {
+            mask = malloc(n_rows * n_cols * sizeof(float));
+            test_fill(mask, n_rows * n_cols, -5.0f, 5.0f);
+            for (size_t k = 0; k < n_rows * n_cols; k++)
+                if (test_rand_below(8) == 0)
+                    mask[k] = -INFINITY;
+            fd.mask = mask;
+            fd.mask_row_stride = n_cols;
+        }
+        if (test_rand_below(4) == 0) {
+            sinks = malloc(n_heads * sizeof(float));
+            test_fill(sinks, n_heads, -3.0f, 3.0f);
+            fd.sinks = sinks;
+        }
+        check_against_oracle(&fd, src, n_heads, n_rows, n_cols, &worst);
+        free(src); free(mask); free(custom); free(sinks);
+    }
+    fprintf(stderr, "# worst far-row relative error vs float64 oracle (y64 >= 1e-30): %.3g (bound 1e-6)\n", worst);
 }
 
 /* Causal masking: keys after the query get exactly 0; the first query sees only key 0. */
@@ -269,6 +354,7 @@ int main(void)
         cmocka_unit_test(slopes_match_paper),
         cmocka_unit_test(slopes_match_bloom),
         cmocka_unit_test(softmax_matches_oracle),
+        cmocka_unit_test(far_rows_match_oracle),
         cmocka_unit_test(causal_is_exact),
         cmocka_unit_test(symmetric_bias),
         cmocka_unit_test(special_rows),

@@ -350,6 +350,7 @@ typedef struct softmax_case {
     size_t n_heads, n_rows, n_cols;
     posenc_softmax_desc desc;
     int in_place, kind;    /* kind: 0 random, 1 underflow-heavy, 2 large 90..100, 3 with -inf, 4 NaN */
+    float slope_range;     /* custom slopes in [-slope_range, slope_range); 0: in [0, 1) */
 } softmax_case;
 
 static void run_softmax_case(const char *isa, const softmax_case *sc, const float *src0, size_t n,
@@ -400,7 +401,10 @@ static void check_softmax_case(const char *isa, softmax_case *sc)
     }
     if (sc->desc.slopes_mode == POSENC_SLOPES_CUSTOM) {
         slopes = malloc(sc->n_heads * sizeof(float));
-        test_fill(slopes, sc->n_heads, 0.0f, 1.0f);
+        if (sc->slope_range > 0.0f)
+            test_fill(slopes, sc->n_heads, -sc->slope_range, sc->slope_range);
+        else
+            test_fill(slopes, sc->n_heads, 0.0f, 1.0f);
         sc->desc.slopes = slopes;
     }
     if (test_rand_below(3) == 0) {
@@ -507,6 +511,73 @@ static void softmax_rows_vs_scalar(const char *isa, const posenc_softmax_desc *d
         fail();
     }
     free(want);
+}
+
+/* Far rows (numerics.h): a bias |slope * d| above 2^24 is shifted by its row maximum (rows without a sink) and
+ * takes pass 1's max in double when still above 2^24. Queries far after the keys, or keys far from the queries,
+ * every tail length, large custom slopes (the double max), sinks (unshifted rows), every value kind. */
+static void far_positions(softmax_case *sc)
+{
+    sc->desc.position = 1 + (int32_t)test_rand_below(2);
+    sc->desc.slopes_mode = 1 + (int32_t)test_rand_below(2);
+    int64_t room = POSENC_MAX_POSITION - (int64_t)(sc->n_rows + sc->n_cols) - 1000;
+    int64_t far = ((int64_t)1 << 24) + (int64_t)test_rand_below((size_t)(room - ((int64_t)1 << 24)));
+    switch (test_rand_below(4)) {
+    case 0: sc->slope_range = 2.0f; break;
+    case 1: sc->slope_range = 1e6f; break;    /* |slope| * n_cols above 2^24: the double max */
+    case 2: far = (int64_t)test_rand_below(1u << 25); break;    /* around the 2^24 threshold */
+    default: break;
+    }
+    if (test_rand_below(3)) {
+        sc->desc.k_pos0 = (int64_t)test_rand_below(1000);
+        sc->desc.q_pos0 = sc->desc.k_pos0 + far;
+    } else {
+        sc->desc.q_pos0 = (int64_t)test_rand_below(1000);
+        sc->desc.k_pos0 = sc->desc.q_pos0 + far;
+    }
+}
+
+static void softmax_far_rows(void **state)
+{
+    const char *isa = *state;
+    softmax_case sc;
+    for (size_t n_cols = 0; n_cols <= 129; n_cols++)
+        for (int rep = 0; rep < 3; rep++) {
+            random_softmax_case(&sc, n_cols);
+            far_positions(&sc);
+            check_softmax_case(isa, &sc);
+        }
+    for (int iter = 0; iter < 20; iter++) {
+        random_softmax_case(&sc, 130 + test_rand_below(iter < 15 ? 3000 : 40000));
+        sc.n_heads = sc.n_rows = 1;
+        far_positions(&sc);
+        check_softmax_case(isa, &sc);
+    }
+    /* The differential fuzzer's case (every variant used to give NaN): causal, slope 0.515625, query at 2^31 - 1,
+     * keys at 61..64 of score 0, without and with a mask; any length of the same kind of row. */
+    const float slope = 0.515625f;
+    for (size_t n_cols = 1; n_cols <= 70; n_cols++) {
+        float *src = calloc(n_cols, sizeof(float)), *got = malloc(n_cols * sizeof(float));
+        float *mask = calloc(n_cols, sizeof(float));
+        assert_non_null(src);
+        assert_non_null(got);
+        assert_non_null(mask);
+        posenc_softmax_desc d;
+        posenc_softmax_desc_init(&d, sizeof d);
+        d.position = POSENC_POSITION_CAUSAL;
+        d.slopes_mode = POSENC_SLOPES_CUSTOM;
+        d.slopes = &slope;
+        d.q_pos0 = POSENC_MAX_POSITION;
+        d.k_pos0 = 61;
+        d.mask = n_cols % 2 ? mask : NULL;
+        softmax_rows_vs_scalar(isa, &d, src, 1, n_cols, got, "far row");
+        for (size_t j = 0; j < n_cols; j++)
+            assert_true(got[j] > 0.0f && got[j] <= 1.0f);   /* finite, never NaN */
+        assert_true(got[n_cols - 1] > got[0] || n_cols == 1);
+        free(src);
+        free(got);
+        free(mask);
+    }
 }
 
 /* Every output is +0 or at least 2^-125 - 2^-149 (src/numerics.h): never subnormal. */
@@ -870,6 +941,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(rope_matches_scalar, argv[1]),
         cmocka_unit_test_prestate(rope_schemes_match_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_matches_scalar, argv[1]),
+        cmocka_unit_test_prestate(softmax_far_rows, argv[1]),
         cmocka_unit_test_prestate(softmax_never_subnormal, argv[1]),
         cmocka_unit_test_prestate(softmax_nan_rows, argv[1]),
         cmocka_unit_test_prestate(rope_nan_bits, argv[1]),

@@ -53,9 +53,10 @@ static inline float32x4_t logit4(const logit_params *lp, const float *src, const
     return z;
 }
 
-/* Pass 2: e = exp(z_d - M) of columns j .. j+3, with the logit formed in double (two lanes per half). Every
- * float and int32 converts to double exactly. */
-static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+/* Pass 2's arguments x = z_d - M of columns j .. j+3, the logit formed in double (two lanes per half; lp->neg_max_d
+ * = -0.0 gives the double logit itself, pass 1's double max). Every float and int32 converts to double exactly. */
+static inline void exp_args4(const logit_params *lp, const float *src, const float *mask, size_t j,
+                             float64x2_t *x_lo, float64x2_t *x_hi)
 {
     float32x4_t s = vld1q_f32(src);
     /* fma(scale, s, -M): one rounding of the exact product minus M. */
@@ -71,7 +72,22 @@ static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, c
         z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
         z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
     }
-    return tpl_exp(z_lo, z_hi);
+    *x_lo = z_lo;
+    *x_hi = z_hi;
+}
+
+/* Pass 2: e = exp(z_d - M) of columns j .. j+3. */
+static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+{
+    float64x2_t x_lo, x_hi;
+    exp_args4(lp, src, mask, j, &x_lo, &x_hi);
+    return tpl_exp(x_lo, x_hi);
+}
+
+/* The scalar's `max = z > max ? z : max` on doubles: a NaN z never replaces max. */
+static inline float64x2_t max_ignoring_nan_d(float64x2_t max, float64x2_t z)
+{
+    return vbslq_f64(vcgtq_f64(z, max), z, max);
 }
 
 /* Lanes below count (1..3) of a partial block. */
@@ -92,6 +108,19 @@ static inline void copy_tail_in(tail_copy *tc, const float *src, const float *ma
     memcpy(tc->src, src, count * sizeof(float));
     if (mask)
         memcpy(tc->mask, mask, count * sizeof(float));
+}
+
+/* All bits flipped (Advanced SIMD has no vmvnq_u64). */
+static inline uint64x2_t not_u64(uint64x2_t v)
+{
+    return vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(v)));
+}
+
+/* dst[0, n) = value. */
+static inline void fill_row(float *dst, size_t n, float value)
+{
+    for (size_t j = 0; j < n; j++)
+        dst[j] = value;
 }
 
 /* The scalar's `max = z > max ? z : max`, per lane: a NaN z never replaces max (vmaxq_f32 would propagate it). */
@@ -118,40 +147,73 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         copy_tail_in(&tc, src + n_full, mask ? mask + n_full : NULL, rest);
     const float *tail_mask = mask ? tc.mask : NULL;
 
-    /* ---- pass 1: M = max(sink, float logits). The maximum is exact, so lane order does not matter (a -0/+0
-     * tie cannot change any later bit: exp gives 1 for either zero). ---- */
-    float32x4_t max_v = vdupq_n_f32(row->sink);
-    for (size_t j = 0; j < n_full; j += LANES)
-        max_v = max_ignoring_nan(max_v, logit4(&lp, src + j, mask ? mask + j : NULL, j));
-    if (rest) {
-        float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
-        max_v = max_ignoring_nan(max_v, vbslq_f32(live_lanes(rest), z, vdupq_n_f32(-INFINITY)));
-    }
-    float32x2_t max_2 = vget_low_f32(max_v), max_hi = vget_high_f32(max_v);
-    max_2 = vbsl_f32(vcgt_f32(max_hi, max_2), max_hi, max_2);
-    float max = vget_lane_f32(max_2, 0), max_b = vget_lane_f32(max_2, 1);
-    max = max_b > max ? max_b : max;
-
-    if (max == -INFINITY) {
-        /* Every live logit is -inf or NaN (the max ignores NaN): all zeros, or all NaN if a logit is NaN. */
-        uint32x4_t any_nan = vdupq_n_u32(0);
-        for (size_t j = 0; j < n_full; j += LANES) {
-            float32x4_t z = logit4(&lp, src + j, mask ? mask + j : NULL, j);
-            any_nan = vorrq_u32(any_nan, vmvnq_u32(vceqq_f32(z, z)));
-        }
+    double max_d;
+    if (!posenc_softmax_max_in_double(lp.bias, row->slope, row->d0, n_valid)) {
+        /* ---- pass 1: M = max(sink, float logits). The maximum is exact, so lane order does not matter (a -0/+0
+         * tie cannot change any later bit: exp gives 1 for either zero). ---- */
+        float32x4_t max_v = vdupq_n_f32(row->sink);
+        for (size_t j = 0; j < n_full; j += LANES)
+            max_v = max_ignoring_nan(max_v, logit4(&lp, src + j, mask ? mask + j : NULL, j));
         if (rest) {
             float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
-            any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
+            max_v = max_ignoring_nan(max_v, vbslq_f32(live_lanes(rest), z, vdupq_n_f32(-INFINITY)));
         }
-        float fill = vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f;
-        for (size_t j = 0; j < row->n_cols; j++)
-            dst[j] = fill;
-        return;
+        float32x2_t max_2 = vget_low_f32(max_v), max_hi = vget_high_f32(max_v);
+        max_2 = vbsl_f32(vcgt_f32(max_hi, max_2), max_hi, max_2);
+        float max = vget_lane_f32(max_2, 0), max_b = vget_lane_f32(max_2, 1);
+        max = max_b > max ? max_b : max;
+
+        if (max == -INFINITY) {
+            /* Every live logit is -inf or NaN (the max ignores NaN): all zeros, or all NaN if a logit is NaN. */
+            uint32x4_t any_nan = vdupq_n_u32(0);
+            for (size_t j = 0; j < n_full; j += LANES) {
+                float32x4_t z = logit4(&lp, src + j, mask ? mask + j : NULL, j);
+                any_nan = vorrq_u32(any_nan, vmvnq_u32(vceqq_f32(z, z)));
+            }
+            if (rest) {
+                float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
+                any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
+            }
+            fill_row(dst, row->n_cols, vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f);
+            return;
+        }
+        max_d = (double)max;
+    } else {
+        /* ---- pass 1 in double (rows whose bias magnitude exceeds 2^24): the double logits are pass 2's
+         * arguments with M = 0 (fma(scale, s, -0.0) is the exact product). ---- */
+        lp.neg_max_d = vdupq_n_f64(-0.0);
+        float64x2_t max_v = vdupq_n_f64((double)row->sink), minus_inf = vdupq_n_f64(-INFINITY);
+        uint64x2_t any_nan = vdupq_n_u64(0);
+        for (size_t j = 0; j < n_valid; j += LANES) {
+            float64x2_t z_lo, z_hi;
+            if (j < n_full) {
+                exp_args4(&lp, src + j, mask ? mask + j : NULL, j, &z_lo, &z_hi);
+            } else {
+                exp_args4(&lp, tc.src, tail_mask, j, &z_lo, &z_hi);
+                uint32x4_t live = live_lanes(rest);
+                /* all-ones / zero 32-bit lanes sign-extended to 64-bit lane masks */
+                int32x4_t live_s = vreinterpretq_s32_u32(live);
+                uint64x2_t live_lo = vreinterpretq_u64_s64(vmovl_s32(vget_low_s32(live_s)));
+                uint64x2_t live_hi = vreinterpretq_u64_s64(vmovl_high_s32(live_s));
+                z_lo = vbslq_f64(live_lo, z_lo, minus_inf);
+                z_hi = vbslq_f64(live_hi, z_hi, minus_inf);
+            }
+            any_nan = vorrq_u64(any_nan, not_u64(vceqq_f64(z_lo, z_lo)));
+            any_nan = vorrq_u64(any_nan, not_u64(vceqq_f64(z_hi, z_hi)));
+            max_v = max_ignoring_nan_d(max_ignoring_nan_d(max_v, z_lo), z_hi);
+        }
+        double max_a = vgetq_lane_f64(max_v, 0), max_b = vgetq_lane_f64(max_v, 1);
+        max_d = max_b > max_a ? max_b : max_a;
+        if (max_d == -INFINITY) {
+            fill_row(dst, row->n_cols, (vgetq_lane_u64(any_nan, 0) | vgetq_lane_u64(any_nan, 1)) ? posenc_nan_value()
+                                                                                                  : 0.0f);
+            return;
+        }
     }
 
     /* ---- pass 2: e_j = exp(z_j - M) into dst, summed in 64 float lanes (16 vectors). Logits are recomputed so
      * that src == dst works: each block is loaded before it is stored. ---- */
-    lp.neg_max_d = vdupq_n_f64(-(double)max);
+    lp.neg_max_d = vdupq_n_f64(-max_d);
     float32x4_t acc[N_ACC];
     for (int a = 0; a < N_ACC; a++)
         acc[a] = vdupq_n_f32(0.0f);
@@ -192,7 +254,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             acc[a] = vaddq_f32(acc[a], acc[a + w]);
     float32x2_t sum_2 = vadd_f32(vget_low_f32(acc[0]), vget_high_f32(acc[0]));
     float sum = vget_lane_f32(sum_2, 0) + vget_lane_f32(sum_2, 1);
-    float64x2_t sink_x = vdupq_n_f64((double)row->sink - (double)max);
+    float64x2_t sink_x = vdupq_n_f64((double)row->sink - max_d);
     sum = sum + vgetq_lane_f32(tpl_exp(sink_x, sink_x), 0);
 
     float inv, thr;

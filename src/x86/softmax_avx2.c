@@ -101,6 +101,32 @@ static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int 
     return tpl_exp(x_lo, x_hi);
 }
 
+/* Pass 1's double max (numerics.h: rows whose bias magnitude exceeds 2^24): the max over the double logits,
+ * pass 2's arguments with M = 0, and the sink. *any_nan tells whether a live double logit is NaN. Rare rows:
+ * one accumulator, masked loads, out of line (bias and has_mask at run time) so the hot row body stays as it was. */
+static __attribute__((noinline)) double max_of_logits_d(const logit_params *lp, size_t n_valid, float sink, int bias,
+                                           int has_mask, int *any_nan)
+{
+    const __m256d minus_inf = _mm256_set1_pd(-INFINITY), zero = _mm256_setzero_pd();
+    __m256d m = _mm256_set1_pd((double)sink), nan = zero;
+    for (size_t j = 0; j < n_valid; j += LANES) {
+        __m256d z_lo, z_hi;
+        exp_args8(lp, j, 0, avx2_lanes_below(n_valid - j), bias, has_mask, zero, &z_lo, &z_hi);
+        __m256d live_lo = _mm256_castsi256_pd(avx2_lanes_below_pd(n_valid - j));
+        __m256d live_hi = _mm256_castsi256_pd(avx2_lanes_below_pd(n_valid - j > 4 ? n_valid - j - 4 : 0));
+        z_lo = _mm256_blendv_pd(minus_inf, z_lo, live_lo);   /* dead lanes never win */
+        z_hi = _mm256_blendv_pd(minus_inf, z_hi, live_hi);
+        nan = _mm256_or_pd(nan, _mm256_or_pd(_mm256_cmp_pd(z_lo, z_lo, _CMP_UNORD_Q),
+                                             _mm256_cmp_pd(z_hi, z_hi, _CMP_UNORD_Q)));
+        m = _mm256_max_pd(z_lo, m);   /* max(z, m) is m when z is NaN, as `z > m ? z : m` */
+        m = _mm256_max_pd(z_hi, m);
+    }
+    *any_nan = _mm256_movemask_pd(nan) != 0;
+    __m128d m2 = _mm_max_pd(_mm256_castpd256_pd128(m), _mm256_extractf128_pd(m, 1));
+    m2 = _mm_max_sd(m2, _mm_unpackhi_pd(m2, m2));
+    return _mm_cvtsd_f64(m2);
+}
+
 /* Largest lane. Order is free: max is exact, and no lane is NaN here (NaN logits were already skipped). */
 static inline float hmax8(__m256 v)
 {
@@ -135,42 +161,53 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     lp.d_lanes_d = _mm256_add_pd(_mm256_set1_pd((double)row->d0), _mm256_setr_pd(0, 1, 2, 3));
     const __m256i all = _mm256_set1_epi32(-1);
 
-    /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are skipped.
-     * Four chains hide the max latency. */
-    __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
+    double max;
     size_t j = 0;
-    for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
-        m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, bias, has_mask), m0);
-        m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, bias, has_mask), m1);
-        m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, bias, has_mask), m2);
-        m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, bias, has_mask), m3);
-    }
-    for (; j < n_valid; j += LANES) {
-        __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
-        /* Dead lanes become -inf, which never wins. */
-        z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
-        m0 = _mm256_max_ps(z, m0);
-    }
-    const float max = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
-
-    if (max == -INFINITY) {
-        /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (as the reference). */
-        __m256 any_nan = _mm256_setzero_ps();
-        for (j = 0; j < n_valid; j += LANES) {
+    if (!posenc_softmax_max_in_double(bias, row->slope, row->d0, n_valid)) {
+        /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are
+         * skipped. Four chains hide the max latency. */
+        __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
+        for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
+            m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, bias, has_mask), m0);
+            m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, bias, has_mask), m1);
+            m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, bias, has_mask), m2);
+            m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, bias, has_mask), m3);
+        }
+        for (; j < n_valid; j += LANES) {
             __m256i live = avx2_lanes_below(n_valid - j);
             __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
-            any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
-                                                          _mm256_castsi256_ps(live)));
+            /* Dead lanes become -inf, which never wins. */
+            z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
+            m0 = _mm256_max_ps(z, m0);
         }
-        float value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
-        fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
-        return;
+        const float max_f = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+
+        if (max_f == -INFINITY) {
+            /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (as the reference). */
+            __m256 any_nan = _mm256_setzero_ps();
+            for (j = 0; j < n_valid; j += LANES) {
+                __m256i live = avx2_lanes_below(n_valid - j);
+                __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
+                any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
+                                                              _mm256_castsi256_ps(live)));
+            }
+            float value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
+            fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
+            return;
+        }
+        max = (double)max_f;
+    } else {
+        int any_nan;
+        max = max_of_logits_d(&lp, n_valid, row->sink, bias, has_mask, &any_nan);
+        if (max == -INFINITY) {
+            fill(dst, 0, row->n_cols, _mm256_set1_ps(any_nan ? posenc_nan_value() : 0.0f));
+            return;
+        }
     }
 
     /* Pass 2: e = exp(z - max), formed in double, to dst and the 64 partial sums. Logits are recomputed from src
      * (not kept), so src == dst works: each block is read before it is written. */
-    const __m256d max_d = _mm256_set1_pd((double)max);
+    const __m256d max_d = _mm256_set1_pd(max);
     __m256 acc[SUM_VECTORS];
     for (int a = 0; a < SUM_VECTORS; a++)
         acc[a] = _mm256_setzero_ps();
@@ -210,7 +247,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(acc[0]), _mm256_extractf128_ps(acc[0], 1));   /* w = 4 */
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
     __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
-    const __m256d sink_x = _mm256_set1_pd((double)row->sink - (double)max);
+    const __m256d sink_x = _mm256_set1_pd((double)row->sink - max);
     float sink_term = _mm256_cvtss_f32(tpl_exp(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
 

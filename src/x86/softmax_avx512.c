@@ -107,6 +107,80 @@ static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const float *s
     return tpl_exp(x_lo, x_hi);
 }
 
+/* Pass 1's double max (numerics.h: rows whose bias magnitude exceeds 2^24): the max over the double logits,
+ * pass 2's arguments with M = 0, and the sink. *any_nan tells whether a live double logit is NaN. Rare rows:
+ * one accumulator, masked loads, out of line (bias and has_mask at run time) so the hot row body stays as it was. */
+static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, const float *src, const float *mask,
+                                            size_t n_valid, float sink, int bias, int has_mask, int *any_nan)
+{
+    const __m512d zero = _mm512_setzero_pd();
+    __m512d m = _mm512_set1_pd((double)sink);
+    __mmask8 nan = 0;
+    for (size_t j = 0; j < n_valid; j += 8) {
+        __mmask8 lanes = (__mmask8)avx512_lanes16(n_valid - j);
+        __m512d distance = bias != POSENC_BIAS_NONE ? distance8_d(ctx, j) : zero;
+        __m512d z = arg8_d(ctx, src, mask, j, lanes, 0, bias, has_mask, zero, distance);
+        m = _mm512_mask_max_pd(m, lanes, z, m);   /* max(z, m) is m when z is NaN, as `z > m ? z : m` */
+        nan |= _mm512_mask_cmp_pd_mask(lanes, z, z, _CMP_UNORD_Q);
+    }
+    *any_nan = nan != 0;
+    return _mm512_reduce_max_pd(m);
+}
+
+/* Pass 1's float max (numerics.h): the max over the float logits of the live columns and the sink.
+ * max(z, m) returns m when z is NaN, the scalar `z > max ? z : max`; the max is exact, so four independent
+ * running maxima and any final order give the same value. */
+static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const float *src, const float *mask,
+                                           size_t n_valid, size_t n_full, float sink, int bias, int has_mask)
+{
+    __m512 m0 = _mm512_set1_ps(sink), m1 = m0, m2 = m0, m3 = m0;
+    size_t j = 0;
+    /* While every |d| of the row is <= 2^24, d in float is exact, and consecutive vectors are the previous one
+     * plus 16: one add instead of an int32 broadcast, add and conversion per vector. */
+    const int64_t d_first = ctx->d0, d_last = (int64_t)ctx->d0 + (int64_t)n_full;
+    if (bias != POSENC_BIAS_NONE && llabs(d_first) <= (1 << 24) && llabs(d_last) <= (1 << 24)) {
+        const __m512 lane_index = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        const __m512 step16 = _mm512_set1_ps(16.0f);
+        __m512 d = _mm512_add_ps(_mm512_set1_ps((float)d_first), lane_index);
+        for (; j < n_full; j += 64) {
+            __m512 d16 = _mm512_add_ps(d, step16), d32 = _mm512_add_ps(d16, step16);
+            __m512 d48 = _mm512_add_ps(d32, step16);
+            m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d, bias)), m0);
+            m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d16, bias)), m1);
+            m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d32, bias)), m2);
+            m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                         bias_of_distance_f(d48, bias)), m3);
+            d = _mm512_add_ps(d48, step16);
+        }
+    }
+    for (; j < n_full; j += 64) {
+        m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, bias16_f(ctx, j, bias)), m0);
+        m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                     bias16_f(ctx, j + 16, bias)), m1);
+        m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                     bias16_f(ctx, j + 32, bias)), m2);
+        m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                     bias16_f(ctx, j + 48, bias)), m3);
+    }
+    for (; j < n_valid; j += 16) {
+        __mmask16 lanes = avx512_lanes16(n_valid - j);
+        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(ctx, src, mask, j, lanes, 0, bias, has_mask,
+                                                     bias16_f(ctx, j, bias)), m0);
+    }
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+}
+
+/* dst[0, n) = value. */
+static inline void fill_row(float *dst, size_t n, float value)
+{
+    __m512 v = _mm512_set1_ps(value);
+    for (size_t j = 0; j < n; j += 16)
+        _mm512_mask_storeu_ps(dst + j, avx512_lanes16(n - j), v);
+}
+
 /* Sum of 4 accumulators (64 lanes) in the halving tree of numerics.h: w = 32, 16, 8, 4, 2, 1. */
 static inline float sum_tree64(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc3)
 {
@@ -137,66 +211,36 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     };
     const size_t n_full = n_valid / 64 * 64;
 
-    /* Pass 1. max(z, m) returns m when z is NaN, the scalar `z > max ? z : max`; the max is exact, so four
-     * independent running maxima and any final order give the same value. */
-    __m512 m0 = _mm512_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
-    size_t j = 0;
-    /* While every |d| of the row is <= 2^24, d in float is exact, and consecutive vectors are the previous one
-     * plus 16: one add instead of an int32 broadcast, add and conversion per vector. */
-    const int64_t d_first = row->d0, d_last = (int64_t)row->d0 + (int64_t)n_full;
-    if (bias != POSENC_BIAS_NONE && llabs(d_first) <= (1 << 24) && llabs(d_last) <= (1 << 24)) {
-        const __m512 lane_index = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        const __m512 step16 = _mm512_set1_ps(16.0f);
-        __m512 d = _mm512_add_ps(_mm512_set1_ps((float)d_first), lane_index);
-        for (; j < n_full; j += 64) {
-            __m512 d16 = _mm512_add_ps(d, step16), d32 = _mm512_add_ps(d16, step16);
-            __m512 d48 = _mm512_add_ps(d32, step16);
-            m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask,
-                                         bias_of_distance_f(d, bias)), m0);
-            m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
-                                         bias_of_distance_f(d16, bias)), m1);
-            m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
-                                         bias_of_distance_f(d32, bias)), m2);
-            m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
-                                         bias_of_distance_f(d48, bias)), m3);
-            d = _mm512_add_ps(d48, step16);
+    double max;
+    if (!posenc_softmax_max_in_double(bias, row->slope, row->d0, n_valid)) {
+        float max_f = max_of_logits_f(&ctx, src, mask, n_valid, n_full, row->sink, bias, has_mask);
+        if (max_f == -INFINITY) {
+            /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). Rare: the
+             * logits are recomputed rather than kept by pass 1. */
+            __mmask16 any_nan = 0;
+            for (size_t k = 0; k < n_valid; k += 16) {
+                __mmask16 lanes = avx512_lanes16(n_valid - k);
+                __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, bias16_f(&ctx, k, bias));
+                any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
+            }
+            fill_row(dst, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
+            return;
         }
-    }
-    for (; j < n_full; j += 64) {
-        m0 = _mm512_max_ps(logit16_f(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, bias16_f(&ctx, j, bias)), m0);
-        m1 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
-                                     bias16_f(&ctx, j + 16, bias)), m1);
-        m2 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
-                                     bias16_f(&ctx, j + 32, bias)), m2);
-        m3 = _mm512_max_ps(logit16_f(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
-                                     bias16_f(&ctx, j + 48, bias)), m3);
-    }
-    for (; j < n_valid; j += 16) {
-        __mmask16 lanes = avx512_lanes16(n_valid - j);
-        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(&ctx, src, mask, j, lanes, 0, bias, has_mask,
-                                                     bias16_f(&ctx, j, bias)), m0);
-    }
-    float max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
-
-    if (max == -INFINITY) {
-        /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). Rare: the
-         * logits are recomputed rather than kept by pass 1. */
-        __mmask16 any_nan = 0;
-        for (size_t k = 0; k < n_valid; k += 16) {
-            __mmask16 lanes = avx512_lanes16(n_valid - k);
-            __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, bias16_f(&ctx, k, bias));
-            any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
+        max = (double)max_f;
+    } else {
+        int any_nan;
+        max = max_of_logits_d(&ctx, src, mask, n_valid, row->sink, bias, has_mask, &any_nan);
+        if (max == -INFINITY) {
+            fill_row(dst, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
+            return;
         }
-        __m512 fill = _mm512_set1_ps(any_nan ? posenc_nan_value() : 0.0f);
-        for (size_t k = 0; k < row->n_cols; k += 16)
-            _mm512_mask_storeu_ps(dst + k, avx512_lanes16(row->n_cols - k), fill);
-        return;
     }
 
     /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. */
-    __m512d max_d = _mm512_set1_pd((double)max);
+    __m512d max_d = _mm512_set1_pd(max);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     const __m512d step16 = _mm512_set1_pd(16.0);
+    size_t j;
     for (j = 0; j < n_full; j += 64) {
         __m512d d0 = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
         __m512d d16 = _mm512_add_pd(d0, step16), d32 = _mm512_add_pd(d16, step16);
@@ -229,9 +273,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
-        __m512 nan_fill = _mm512_set1_ps(posenc_nan_value());   /* the NaN row */
-        for (j = 0; j < row->n_cols; j += 16)
-            _mm512_mask_storeu_ps(dst + j, avx512_lanes16(row->n_cols - j), nan_fill);
+        fill_row(dst, row->n_cols, posenc_nan_value());   /* the NaN row */
         return;
     }
 
