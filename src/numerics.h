@@ -50,18 +50,20 @@
  * up to |x| * 2^-24 (2e-6 at x = -69, where exp(x) = 1e-30), which the 1e-6 relative accuracy bound forbids.
  *   x  = x < -POSENC_EXP_CLAMP ? -POSENC_EXP_CLAMP : x;  x = x > POSENC_EXP_CLAMP ? POSENC_EXP_CLAMP : x
  *                                                     (double; NaN stays NaN)
- *   t  = fma(x, LOG2E_D, POSENC_ROUND_MAGIC_D)        (n = round(x*log2e) sits in the low mantissa bits of t)
- *   n  = t - POSENC_ROUND_MAGIC_D
+ *   t  = fma(x, LOG2E_D, POSENC_EXP_SHIFT_D)          (POSENC_ROUND_MAGIC_D + 127: t is an integer in
+ *                                                      [2^52, 2^53), and its low mantissa bits hold
+ *                                                      k = n + 127 with n = round(x*log2e))
+ *   n  = t - POSENC_EXP_SHIFT_D
  *   r  = fma(n, -LN2_D, x)          (double, |r| <= ~0.347; ln2's own rounding, n * 2^-54, is far below the
  *                                    float rounding of r that follows)
  *   rf = (float)r
  *   p  = E5; p = fma(p, rf, E4); p = fma(p, rf, E3); p = fma(p, rf, E2); p = fma(p, rf, E1); p = fma(p, rf, E0)
  *   y  = fma(p, rf*rf, rf);  y = y + 1.0f                        (float)
- *   k  = (low 32 bits of bits(t)) + 127, as int32 (wrapping)     (k = n + 127)
+ *   k  = low 32 bits of bits(t), as int32                        (= n + 127: the magic's low bits are 0)
  *   2^n as float bits: k > 1 ? k << 23 : 0                       (the cutoff: n <= -126 gives +0)
  *   e  = y * 2^n
  * What e can be (no subnormal is ever made):
- *   The clamp keeps |x * log2e| <= 127.7, so n is exact in t's low word and lies in [-128, 128].
+ *   The clamp keeps |x * log2e| <= 127.7, so n lies in [-128, 128] and k = n + 127 is exact in t's low word.
  *   y = exp(r) (1 +- 2^-22) lies in [0.70, 1.42] and is finite and positive.
  *   n <= -126 (x <= -125.5 ln2 = -86.99, also -inf and every x below -88.5): 2^n is +0 and e = +0.
  *   -125 <= n <= 127: e = y * 2^n is exact and normal: 0.70 * 2^-125 > FLT_MIN, 1.42 * 2^127 < FLT_MAX.
@@ -83,6 +85,7 @@
 #define POSENC_EXP_E1       1.6666665459e-1f
 #define POSENC_EXP_E0       5.0000001201e-1f
 #define POSENC_EXP_CLAMP    88.5
+#define POSENC_EXP_SHIFT_D  (POSENC_ROUND_MAGIC_D + 127.0)   /* exact: an integer below 2^53 */
 
 /* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
  * The bias term: b_j = d_j (causal, POSENC_BIAS_LINEAR) or -|d_j| (symmetric, POSENC_BIAS_ABS), d_j = d0 + j as

@@ -11,8 +11,8 @@ float posenc_softmax_exp_scalar(double x)
 {
     x = x < -POSENC_EXP_CLAMP ? -POSENC_EXP_CLAMP : x;   /* NaN stays NaN */
     x = x > POSENC_EXP_CLAMP ? POSENC_EXP_CLAMP : x;
-    double t = fma(x, POSENC_EXP_LOG2E_D, POSENC_ROUND_MAGIC_D);
-    double n = t - POSENC_ROUND_MAGIC_D;
+    double t = fma(x, POSENC_EXP_LOG2E_D, POSENC_EXP_SHIFT_D);
+    double n = t - POSENC_EXP_SHIFT_D;
     double r = fma(n, -POSENC_EXP_LN2_D, x);
     float rf = (float)r;
     float p = POSENC_EXP_E5;
@@ -25,7 +25,7 @@ float posenc_softmax_exp_scalar(double x)
     y = y + 1.0f;
     uint64_t t_bits;
     memcpy(&t_bits, &t, sizeof t_bits);
-    uint32_t k = (uint32_t)t_bits + 127u;   /* n + 127 */
+    uint32_t k = (uint32_t)t_bits;   /* n + 127 */
     int32_t k_signed;
     memcpy(&k_signed, &k, sizeof k_signed);
     uint32_t bits = k_signed > 1 ? k << 23 : 0u;   /* n <= -126: 2^n = +0 (the cutoff); n = 128: +inf */
