@@ -10,9 +10,8 @@
  *
  * Values: the main path keeps every input finite and small enough that no intermediate overflows, so outputs
  * are finite and compared byte for byte. A second path (about one input in four) plants NaN / +inf / -inf in
- * the inputs; NaN outputs are then compared by NaN-ness (same_outputs below) unless the harness is built with
- * -DFUZZ_DIFF_CANONICAL_NAN, which requires equal bytes for NaN outputs too (every variant writing the
- * canonical quiet NaN).
+ * the inputs; NaN outputs are compared byte for byte too (every variant writes the canonical quiet NaN,
+ * src/numerics.h); -DFUZZ_DIFF_NAN_BY_CLASS relaxes that to NaN-ness, for bisecting a payload difference.
  *
  * Build and run: tests/fuzz/README.md. */
 #include <math.h>
@@ -160,11 +159,11 @@ static char call_text[768];
         }                                                                                                      \
     } while (0)
 
-/* Equal outputs. Byte equality, except that with nan_by_class two NaNs match whatever their payload: until
- * every variant writes the canonical quiet NaN; -DFUZZ_DIFF_CANONICAL_NAN makes NaN bytes count too. */
+/* Equal outputs: byte equality, NaN bytes included. Built with -DFUZZ_DIFF_NAN_BY_CLASS, two NaNs on the
+ * NaN-input path match whatever their payload (for bisecting a payload difference). */
 static int same_outputs(const float *a, const float *b, size_t n, int nan_by_class)
 {
-#ifdef FUZZ_DIFF_CANONICAL_NAN
+#ifndef FUZZ_DIFF_NAN_BY_CLASS
     nan_by_class = 0;
 #endif
     if (!nan_by_class)
