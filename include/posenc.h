@@ -488,7 +488,10 @@ typedef struct posenc_softmax_desc {
                                    between tasks, never divided, so the bits do not depend on the split */
     float   *stats;             /* optional output of posenc_softmax_forward: [n_heads][n_rows][2] floats, row
                                    (h, i)'s max M and sum S at stats[2*(h*n_rows + i)] and [... + 1] (split-K, see
-                                   posenc_softmax_merge); NULL (default) = none */
+                                   posenc_softmax_merge); NULL (default) = none. With statistics every
+                                   row's bias magnitude |slope| * max |kpos - qpos| over its live keys must be
+                                   <= 2^24 (POSENC_ERR_RANGE otherwise): beyond it a float (max, sum) pair cannot
+                                   carry the row's frame to another block's merge */
 } posenc_softmax_desc;
 
 /* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
@@ -533,7 +536,8 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
  * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
  * without parallel_for); POSENC_ERR_ENUM (unknown dtype, reserved != 0); POSENC_ERR_PARAM (data not aligned
  * to its element size); POSENC_ERR_UNSUPPORTED (an element type this version does not take here);
- * POSENC_ERR_OVERLAP (q_positions overlaps dst); POSENC_ERR_RANGE (a q_positions entry outside
+ * POSENC_ERR_OVERLAP (q_positions overlaps dst); POSENC_ERR_RANGE (statistics asked for a row whose bias
+ * magnitude exceeds 2^24, or a q_positions entry outside
  * [0, POSENC_MAX_POSITION]). */
 POSENC_API
 posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,

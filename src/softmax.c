@@ -137,6 +137,39 @@ static size_t elem_size(int32_t dtype)
     return dtype == POSENC_F32 ? 4 : 2;
 }
 
+/* The distance of column 0 (key minus query position) and the live columns of a row at query position qpos. */
+static void row_span(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, int32_t *d0, size_t *n_valid)
+{
+    *d0 = (int32_t)(d->k_pos0 - qpos);
+    *n_valid = n_cols;
+    if (d->position == POSENC_POSITION_CAUSAL) {
+        int64_t live = qpos - d->k_pos0 + 1;      /* keys with kpos <= qpos */
+        *n_valid = live <= 0 ? 0 : (uint64_t)live < n_cols ? (size_t)live : n_cols;
+    }
+}
+
+/* Split-K statistics are float (max, sum) pairs that another block's merge rescales by exp(M_b - M): a row whose
+ * bias magnitude exceeds POSENC_SOFTMAX_FLOAT_MAX_BIAS has no such float frame (numerics.h, far rows), so a call
+ * asking for statistics must keep every row within it. */
+static posenc_status check_stats_rows(const softmax_job *job, size_t n_heads, size_t n_rows)
+{
+    const posenc_softmax_desc *d = &job->d;
+    if (job->bias == POSENC_BIAS_NONE)
+        return POSENC_OK;
+    for (size_t h = 0; h < n_heads; h++) {
+        float slope = d->slopes_mode == POSENC_SLOPES_CUSTOM ? d->slopes[h]
+                                                              : alibi_slope(h, job->alibi_c, d->max_bias);
+        for (size_t i = 0; i < n_rows; i++) {
+            int32_t d0;
+            size_t n_valid;
+            row_span(d, job->n_cols, d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i, &d0, &n_valid);
+            if (posenc_softmax_bias_magnitude(job->bias, slope, d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS)
+                return POSENC_ERR_RANGE;
+        }
+    }
+    return POSENC_OK;
+}
+
 /* Rows [u0, u1) of the flattened (head, row) grid, in order. */
 static void run_rows(const softmax_job *job, size_t u0, size_t u1)
 {
@@ -159,12 +192,7 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
         row.src = (const float *)(const void *)(job->src + (h * job->src_head_stride + i * job->src_row_stride) * 4);
         row.dst = (float *)(void *)(job->dst + (h * job->dst_head_stride + i * job->dst_row_stride) * 4);
         row.mask = d->mask ? d->mask + h * d->mask_head_stride + i * d->mask_row_stride : NULL;
-        row.d0 = (int32_t)(d->k_pos0 - qpos);
-        row.n_valid = job->n_cols;
-        if (d->position == POSENC_POSITION_CAUSAL) {
-            int64_t live = qpos - d->k_pos0 + 1;      /* keys with kpos <= qpos */
-            row.n_valid = live <= 0 ? 0 : (uint64_t)live < job->n_cols ? (size_t)live : job->n_cols;
-        }
+        row_span(d, job->n_cols, qpos, &row.d0, &row.n_valid);
         /* Far rows take their bias relative to its largest live value (numerics.h, "softmax row"). */
         row.bias = job->bias;
         posenc_softmax_rebase_far_bias(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
@@ -265,19 +293,22 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
             if (d->q_positions[i] < 0 || d->q_positions[i] > POSENC_MAX_POSITION)
                 return POSENC_ERR_RANGE;
     }
-    if (d->stats) {
-        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_extent, dst, dst_extent, mask_extent);
-        if (st != POSENC_OK)
-            return st;
-    }
-
-    job.k = posenc_active_kernels();
     job.bias = POSENC_BIAS_NONE;
     if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_CAUSAL)
         job.bias = POSENC_BIAS_LINEAR;
     if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_SYMMETRIC)
         job.bias = POSENC_BIAS_ABS;
     job.alibi_c = alibi_power_of_two(n_heads);
+    job.n_cols = n_cols;
+    if (d->stats) {
+        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_extent, dst, dst_extent, mask_extent);
+        if (st == POSENC_OK)
+            st = check_stats_rows(&job, n_heads, n_rows);
+        if (st != POSENC_OK)
+            return st;
+    }
+
+    job.k = posenc_active_kernels();
     job.src = (const char *)src;
     job.dst = (char *)dst;
     job.src_head_stride = src_head_stride, job.src_row_stride = src_row_stride;

@@ -1282,6 +1282,20 @@ static void stats_statuses(void **state)
     big.stats = stats;
     posenc_tensor one_col = view(src, 1, 0);
     EXPECT(posenc_softmax_forward(&big, &one_col, &one_col, (size_t)1 << 60, 1, 1), POSENC_ERR_SHAPE);
+    /* Rows whose bias magnitude exceeds 2^24 have no float frame to merge in: statistics refused, nothing
+     * written (without statistics the same call is valid). */
+    d.stats = stats;
+    d.q_positions = NULL;
+    int64_t far_q_pos0 = POSENC_MAX_POSITION - (int64_t)NR;
+    d.q_pos0 = far_q_pos0;
+    arena_snapshot();
+    EXPECT(posenc_softmax_forward(&d, &sv, &dv, NH, NR, NC), POSENC_ERR_RANGE);
+    assert_true(arena_untouched());
+    d.stats = NULL;
+    assert_int_equal(posenc_softmax_forward(&d, &sv, &dv, NH, NR, NC), POSENC_OK);
+    d.q_pos0 = 0;
+    d.q_positions = qpos;
+    arena_refill();
     /* A valid call writes exactly n_heads * n_rows * 2 floats; an empty one none. */
     d.stats = stats;
     arena_snapshot();
