@@ -8,19 +8,28 @@
 /* Upper bound on rotary_dim/2 (POSENC_MAX_HEAD_DIM / 2): per-token tables live on the stack. */
 #define POSENC_MAX_PAIRS 512
 
-/* Rotate n_heads head rows of one token with one pair of cos/sin tables (numerics.h, "rotation").
- * Elements [2*n_pairs, head_dim) are copied from src to dst when src != dst. Heads never overlap; src == dst
- * is allowed (in place, same head stride). */
+/* Element types of the RoPE and conversion kernels (the API layer maps the public POSENC_F32/F16/BF16 onto these). */
+#define POSENC_ELEM_F32   0
+#define POSENC_ELEM_F16   1
+#define POSENC_ELEM_BF16  2
+
+/* Rotate n_heads head rows of one token with one pair of cos/sin tables (numerics.h, "rotation" and "element
+ * types"): elements of src_type are widened, rotated as float32, and rounded to dst_type; the unrotated rest of
+ * each head, [2*n_pairs, head_dim), is converted from src_type to dst_type (numerics.h, "element types"; float32
+ * to float32 out of place copies the bits, in place leaves them). Heads never overlap; src == dst is allowed (in
+ * place: same type and head stride). Every variant implements every (src_type, dst_type) combination. */
 typedef struct posenc_rope_heads {
     const float *cos;          /* n_pairs entries */
     const float *sin;          /* n_pairs entries, already signed for the direction */
     size_t n_pairs;            /* rotary_dim / 2, >= 1 */
     size_t head_dim;           /* >= 2 * n_pairs */
     size_t n_heads;            /* >= 1 */
-    const float *src;
-    size_t src_head_stride;
-    float *dst;
-    size_t dst_head_stride;
+    const void *src;           /* aligned to its element size */
+    size_t src_head_stride;    /* elements of src_type */
+    void *dst;                 /* aligned to its element size */
+    size_t dst_head_stride;    /* elements of dst_type */
+    int32_t src_type;          /* POSENC_ELEM_F32, _F16 or _BF16 */
+    int32_t dst_type;
 } posenc_rope_heads;
 
 /* One softmax row (numerics.h, "softmax row"). Validated by the API layer: n_valid <= n_cols,
@@ -41,11 +50,6 @@ typedef struct posenc_softmax_row {
 #define POSENC_BIAS_NONE      0
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
 #define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
-
-/* Element types of the conversion kernels (the API layer maps the public POSENC_F32/F16/BF16 onto these). */
-#define POSENC_ELEM_F32   0
-#define POSENC_ELEM_F16   1
-#define POSENC_ELEM_BF16  2
 
 /* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE and
  * ABS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the three defined
@@ -110,9 +114,11 @@ const posenc_kernels *posenc_active_kernels(void);
 #define POSENC_CPU_NEON    (1u << 2)   /* AArch64 Advanced SIMD */
 uint32_t posenc_cpu_detect(void);
 
-/* Replace every NaN among the rotated elements [0, 2 * n_pairs) of each head of job->dst by POSENC_NAN_BITS
- * (numerics.h, "NaN results"). The SIMD rotations keep a running sum of their results and call this only when
- * that sum is NaN: one add per vector on the fast path instead of a compare and a blend. */
+/* Replace every NaN among the rotated elements [0, 2 * n_pairs) of each head of job->dst by the canonical NaN of
+ * job->dst_type (numerics.h, "NaN results"). The SIMD rotations keep a running sum of their float32 results and
+ * call this only when that sum is NaN: one add per vector on the fast path instead of a compare and a blend. A
+ * NaN must stay a NaN (of any pattern) through the variant's rounding for this to be exact: true of float32 (no
+ * rounding) and of the f16 conversion instructions, not of the bf16 rounding on the bit pattern (numerics.h). */
 void posenc_rope_canonicalize_nans(const posenc_rope_heads *job);
 
 /* Scalar reference kernels (the specification of the bits); also used by tests directly. */

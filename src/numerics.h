@@ -209,7 +209,7 @@ static inline int posenc_softmax_row_scales(float sum, float *inv, float *thr)
  * invalid operation and propagates an input NaN's payload by its own operand priority, Arm by another. So:
  *   RoPE: every rotated element is y = isnan(y) ? POSENC_NAN_BITS : y (a compare and a blend per output
  *   vector). The unrotated tail [2 * n_pairs, head_dim) that an out-of-place call copies keeps its input bits,
- *   NaN payloads included: a copy is not arithmetic.
+ *   NaN payloads included: a copy is not arithmetic (float32 to float32; other element types convert it, below).
  *   Softmax: a NaN row is filled with POSENC_NAN_BITS (above); no other output can be NaN.
  */
 #define POSENC_NAN_BITS 0x7fc00000u
@@ -235,8 +235,23 @@ static inline float posenc_nan_value(void)
  * Hardware conversions are used only where they give these bits for every input: F16C / AVX-512 VCVTPS2PH
  * with round-to-nearest-even and VCVTPH2PS are exact for every non-NaN input (NaN lanes are replaced);
  * AVX-512 BF16's VCVTNEPS2BF16 flushes float32 subnormals to zero, so bf16 is narrowed with integer ops.
- * A reduced-precision RoPE or softmax call widens its inputs, runs the float32 computation unchanged, and
- * narrows its outputs: float32 elements keep their bits, and a NaN output is the destination's canonical NaN.
+ *
+ * RoPE with element types (src type S, dst type D, each f32, f16 or bf16; in place only when S == D):
+ *   rotated element:  y = narrow_D(canonical(fma(widen_S(a), c, widen_S(b) * -s)))  and likewise for b', i.e.
+ *                     the float32 rotation above on the widened inputs, its NaN step, then one rounding. For
+ *                     S = D = f32 these are the float32 bits exactly.
+ *   unrotated element [2 * n_pairs, head_dim):  narrow_D(widen_S(x)), a conversion: the value when D holds it
+ *                     (always when S = D), else its rounding; a NaN becomes D's canonical NaN, in place too. The
+ *                     one exception is S = D = f32: a copy of the bits (NaN payloads kept), nothing in place.
+ * What a variant may do instead, with the same bits:
+ *   - widen a NaN input of a rotated pair to any float32 NaN (a bf16 shift, VCVTPH2PS): a NaN input makes both
+ *     results of its pair NaN, and the NaN step replaces them.
+ *   - canonicalize after narrowing to f16 (a pass over the destination when the results held a NaN): the f16
+ *     conversion instructions narrow every NaN to a NaN and nothing else to one.
+ *   - not so for bf16: the rounding above applied to a NaN pattern can carry through the exponent into the
+ *     sign (0x7fffffff gives 0x8000, -0), so a bf16 destination needs canonical float32 results first.
+ * A reduced-precision softmax call likewise widens its inputs, runs the float32 computation unchanged, and
+ * narrows its outputs: a NaN output is the destination's canonical NaN.
  */
 #define POSENC_F16_NAN_BITS   0x7e00u
 #define POSENC_BF16_NAN_BITS  0x7fc0u

@@ -100,8 +100,6 @@ size_t posenc_rope_plan_axes(const posenc_rope_plan *plan)
 
 /* ---- apply ------------------------------------------------------------------------------------------------ */
 
-/* Heads staged per kernel call when a tensor is not float32: 16 KiB of floats on the stack. */
-#define STAGE_FLOATS 4096
 /* Work (elements rotated) below which a task is not worth a task switch. */
 #define MIN_TASK_ELEMENTS 32768
 
@@ -265,52 +263,25 @@ static posenc_status check_args(const posenc_rope_plan *plan, const posenc_rope_
     return POSENC_OK;
 }
 
-/* Rotate the heads [h0, h0 + n) of token t of view v: straight through the kernel when both sides are float32,
- * else through a float32 stage (widen, rotate, narrow: numerics.h "element types"). */
-static void rotate_heads(const rope_job *job, const rope_view *v, size_t t, size_t h0, size_t n,
-                         const float *cos, const float *sin, float *stage)
+/* Rotate every head of token t of every view: one kernel call per view, which reads src's element type and writes
+ * dst's (numerics.h, "element types"). */
+static void rotate_token(const rope_job *job, size_t t, const float *cos, const float *sin)
 {
     const posenc_rope_plan *plan = job->plan;
-    const posenc_kernels *k = job->k;
-    size_t head_dim = plan->head_dim;
-    size_t src_size = elem_size(v->src_dtype), dst_size = elem_size(v->dst_dtype);
-    const char *src = v->src + (t * v->src_token_stride + h0 * v->src_head_stride) * src_size;
-    char *dst = v->dst + (t * v->dst_token_stride + h0 * v->dst_head_stride) * dst_size;
-    posenc_rope_heads heads = {
-        .cos = cos, .sin = sin, .n_pairs = plan->n_pairs, .head_dim = head_dim, .n_heads = n,
-        .src = (const float *)(const void *)src, .src_head_stride = v->src_head_stride,
-        .dst = (float *)(void *)dst, .dst_head_stride = v->dst_head_stride,
-    };
-    if (v->src_dtype != POSENC_F32) {
-        for (size_t h = 0; h < n; h++)
-            k->widen(v->src_dtype, src + h * v->src_head_stride * src_size, stage + h * head_dim, head_dim);
-        heads.src = stage;
-        heads.src_head_stride = head_dim;
-    }
-    if (v->dst_dtype != POSENC_F32) {
-        heads.dst = stage;
-        heads.dst_head_stride = head_dim;
-    }
-    if (plan->pairing == POSENC_ROPE_HALF)
-        k->rope_rotate_half(&heads);
-    else
-        k->rope_rotate_interleaved(&heads);
-    if (v->dst_dtype != POSENC_F32)
-        for (size_t h = 0; h < n; h++)
-            k->narrow(v->dst_dtype, stage + h * head_dim, dst + h * v->dst_head_stride * dst_size, head_dim);
-}
-
-static void rotate_token(const rope_job *job, size_t t, const float *cos, const float *sin, float *stage)
-{
     for (size_t i = 0; i < job->n_views; i++) {
         const rope_view *v = &job->views[i];
-        if (v->src_dtype == POSENC_F32 && v->dst_dtype == POSENC_F32) {
-            rotate_heads(job, v, t, 0, v->n_heads, cos, sin, stage);
-            continue;
-        }
-        size_t per_stage = STAGE_FLOATS / job->plan->head_dim;   /* >= 4: head_dim <= POSENC_MAX_HEAD_DIM */
-        for (size_t h = 0; h < v->n_heads; h += per_stage)
-            rotate_heads(job, v, t, h, v->n_heads - h < per_stage ? v->n_heads - h : per_stage, cos, sin, stage);
+        posenc_rope_heads heads = {
+            .cos = cos, .sin = sin, .n_pairs = plan->n_pairs, .head_dim = plan->head_dim, .n_heads = v->n_heads,
+            .src = v->src + t * v->src_token_stride * elem_size(v->src_dtype),
+            .src_head_stride = v->src_head_stride,
+            .dst = v->dst + t * v->dst_token_stride * elem_size(v->dst_dtype),
+            .dst_head_stride = v->dst_head_stride,
+            .src_type = v->src_dtype, .dst_type = v->dst_dtype,
+        };
+        if (plan->pairing == POSENC_ROPE_HALF)
+            job->k->rope_rotate_half(&heads);
+        else
+            job->k->rope_rotate_interleaved(&heads);
     }
 }
 
@@ -334,7 +305,6 @@ static void pair_positions(const rope_job *job, size_t t, double *pos)
 static void run_tokens(const rope_job *job, size_t t0, size_t t1)
 {
     const posenc_rope_plan *plan = job->plan;
-    float stage[STAGE_FLOATS];
     float cos[POSENC_MAX_PAIRS], sin[POSENC_MAX_PAIRS];
     double pos[POSENC_MAX_PAIRS];
     if (job->cos_table) {
@@ -346,7 +316,7 @@ static void run_tokens(const rope_job *job, size_t t0, size_t t1)
                     sin[i] = -s[i];
                 s = sin;
             }
-            rotate_token(job, t, c, s, stage);
+            rotate_token(job, t, c, s);
         }
         return;
     }
@@ -358,7 +328,7 @@ static void run_tokens(const rope_job *job, size_t t0, size_t t1)
             pair_positions(job, t, pos);
             job->k->rope_sincos(plan->omega, pos, plan->n_pairs, cos_scale, sin_scale, cos, sin);
         }
-        rotate_token(job, t, cos, sin, stage);
+        rotate_token(job, t, cos, sin);
     }
 }
 

@@ -244,27 +244,74 @@ static void guard_ok(const typed_buf *b, size_t misalign_bytes)
         assert_int_equal((unsigned char)b->base[i], 0xa5);
 }
 
-/* One random case: src (dtype s) -> dst (dtype d) through posenc_rope_rotate on `isa`, against: widen with the
- * oracle, posenc_rope_apply_to in float32 on the scalar reference, round with the oracle. */
-static void rope_case(int s, int d, int in_place, int specials)
+/* Raw bit patterns of every class for element i of a `dtype` buffer: mostly ordinary values, then any pattern,
+ * subnormals, NaNs with payloads of either sign (which every destination must turn into its canonical NaN),
+ * infinities, the extremes, and float32 patterns that a bf16 rounding ties on. */
+static void store_raw(int dtype, void *base, size_t i)
 {
-    size_t head_dim = 2 + 2 * test_rand_below(80);
-    size_t rotary_dim = test_rand_below(3) == 0 ? 2 + 2 * test_rand_below(head_dim / 2) : head_dim;
-    int pairing = (int)test_rand_below(2);
-    size_t n_tokens = 1 + test_rand_below(9), n_heads = 1 + test_rand_below(7);
-    size_t head_stride = head_dim + test_rand_below(3), token_stride = n_heads * head_stride + test_rand_below(5);
-    size_t n = n_tokens * token_stride;
-    posenc_rope_plan *plan = test_plain_plan(head_dim, rotary_dim, pairing, 10000.0);
-    assert_non_null(plan);
-    int64_t start = (int64_t)test_rand_below(1u << 31) - (1 << 30);
-    uint32_t flags = test_rand_below(2) ? POSENC_ROPE_INVERSE : 0;
+    static const uint32_t f32_specials[] = { 0x7fffffffu, 0xffffffffu, 0x7f800001u, 0xff800001u, 0x7fc00000u,
+                                             0xffc00000u, 0x7fbfffffu, 0x7f800000u, 0xff800000u, 0x00000001u,
+                                             0x807fffffu, 0x7f7fffffu, 0xff7fffffu, 0x00000000u, 0x80000000u };
+    static const uint16_t f16_specials[] = { 0x7c01, 0x7fff, 0xfe01, 0xffff, 0x7e00, 0x7c00, 0xfc00, 0x0001,
+                                             0x83ff, 0x7bff, 0xfbff, 0x8000, 0x0000 };
+    static const uint16_t bf16_specials[] = { 0x7f81, 0x7fff, 0xff81, 0xffff, 0x7fc0, 0x7f80, 0xff80, 0x0001,
+                                              0x807f, 0x7f7f, 0xff7f, 0x8000, 0x0000 };
+    size_t kind = test_rand_below(10);
+    if (kind < 5) {
+        store_elem(dtype, base, i, test_rand_float(-4.0f, 4.0f));
+        return;
+    }
+    if (dtype == POSENC_F32) {
+        uint32_t b = (uint32_t)test_rand_u64();
+        if (kind == 6)
+            b &= 0x807fffffu;                                                /* subnormal */
+        else if (kind == 7)
+            b = f32_specials[test_rand_below(sizeof f32_specials / sizeof f32_specials[0])];
+        else if (kind >= 8)
+            b = (b & 0x807f0000u) | ((uint32_t)(120 + test_rand_below(16)) << 23) | 0x8000u;   /* a bf16 tie */
+        memcpy((char *)base + 4 * i, &b, 4);
+        return;
+    }
+    uint16_t h = (uint16_t)test_rand_u64();
+    if (kind == 6)
+        h &= dtype == POSENC_F16 ? 0x83ff : 0x807f;                          /* subnormal */
+    else if (kind >= 7)
+        h = dtype == POSENC_F16 ? f16_specials[test_rand_below(sizeof f16_specials / sizeof f16_specials[0])]
+                                : bf16_specials[test_rand_below(sizeof bf16_specials / sizeof bf16_specials[0])];
+    memcpy((char *)base + 2 * i, &h, 2);
+}
 
+/* Values of a case: ordinary ones, some of the f32 special values, or raw patterns of every class (store_raw). */
+#define VALUES_PLAIN 0
+#define VALUES_SPECIALS 1
+#define VALUES_RAW 2
+
+typedef struct rope_shape {
+    size_t head_dim, rotary_dim, n_tokens, n_heads, head_stride, token_stride;
+    int pairing;
+} rope_shape;
+
+/* One case: src (dtype s) -> dst (dtype d) through posenc_rope_rotate on `isa`, against the specification:
+ * widen with the oracle, posenc_rope_apply_to in float32 on the scalar reference, round with the oracle (in place
+ * too: every element of a reduced-precision head is written). Unaligned data, guard bytes around both buffers,
+ * gaps between rows that must stay untouched. */
+static void rope_case_shaped(int s, int d, int in_place, int values, const rope_shape *sh, int64_t start,
+                             uint32_t flags)
+{
+    const size_t head_dim = sh->head_dim, n_tokens = sh->n_tokens, n_heads = sh->n_heads;
+    const size_t head_stride = sh->head_stride, token_stride = sh->token_stride, n = n_tokens * token_stride;
+    posenc_rope_plan *plan = test_plain_plan(head_dim, sh->rotary_dim, sh->pairing, 10000.0);
+    assert_non_null(plan);
     size_t mis_s = test_rand_below(3), mis_d = in_place ? mis_s : test_rand_below(3);
     typed_buf src = typed_new(n, s, mis_s), dst = in_place ? src : typed_new(n, d, mis_d);
     float *wide = malloc(n * 4), *want_f = malloc(n * 4);
     assert_true(wide && want_f);
-    for (size_t i = 0; i < n; i++)
-        store_elem(s, src.data, i, random_value(s, specials));
+    for (size_t i = 0; i < n; i++) {
+        if (values == VALUES_RAW)
+            store_raw(s, src.data, i);
+        else
+            store_elem(s, src.data, i, random_value(s, values == VALUES_SPECIALS));
+    }
     for (size_t i = 0; i < n; i++)
         wide[i] = load_elem(s, src.data, i);
     /* float32 result on the scalar reference, then the oracle's rounding into the expected dst bytes */
@@ -292,10 +339,19 @@ static void rope_case(int s, int d, int in_place, int specials)
     posenc_tensor sv = view(src.data, s, token_stride, head_stride), dv = view(dst.data, d, token_stride, head_stride);
     assert_int_equal(posenc_rope_rotate(plan, &args, &sv, &dv, n_tokens, n_heads), POSENC_OK);
     if (memcmp(dst.data, want.data, want.bytes) != 0) {
-        for (size_t i = 0; i < n; i++)
-            if (memcmp((char *)dst.data + i * dtype_size(d), (char *)want.data + i * dtype_size(d), dtype_size(d)))
-                fail_msg("%s %d->%d in_place %d head_dim %zu rotary %zu pairing %d: element %zu differs", isa, s, d,
-                         in_place, head_dim, rotary_dim, pairing, i);
+        for (size_t i = 0; i < n; i++) {
+            size_t size = dtype_size(d);
+            if (memcmp((char *)dst.data + i * size, (char *)want.data + i * size, size)) {
+                uint32_t got = 0, exp = 0, in = 0;
+                memcpy(&got, (char *)dst.data + i * size, size);
+                memcpy(&exp, (char *)want.data + i * size, size);
+                memcpy(&in, (char *)src.data + i * dtype_size(s), in_place ? 0 : dtype_size(s));
+                fail_msg("%s %d->%d in_place %d head_dim %zu rotary %zu pairing %d tokens %zu heads %zu: element "
+                         "%zu (head offset %zu) is 0x%x, want 0x%x (input 0x%x)", isa, s, d, in_place, head_dim,
+                         sh->rotary_dim, sh->pairing, n_tokens, n_heads, i, i % token_stride % head_stride, got, exp,
+                         in);
+            }
+        }
     }
     guard_ok(&src, mis_s * dtype_size(s));
     if (!in_place) {
@@ -304,6 +360,29 @@ static void rope_case(int s, int d, int in_place, int specials)
     }
     free(src.base), free(want.base), free(wide), free(want_f);
     posenc_rope_plan_destroy(plan);
+}
+
+/* A random shape of the given head_dim and rotary_dim: 1-2 tokens of 1-3 heads, rows with small gaps. */
+static rope_shape small_shape(size_t head_dim, size_t rotary_dim, int pairing)
+{
+    rope_shape sh = { head_dim, rotary_dim, 1 + test_rand_below(2), 1 + test_rand_below(3), 0, 0, pairing };
+    sh.head_stride = head_dim + test_rand_below(3);
+    sh.token_stride = sh.n_heads * sh.head_stride + test_rand_below(5);
+    return sh;
+}
+
+/* One random case of any shape (up to head_dim 160, 9 tokens, 7 heads). */
+static void rope_case(int s, int d, int in_place, int specials)
+{
+    size_t head_dim = 2 + 2 * test_rand_below(80);
+    size_t rotary_dim = test_rand_below(3) == 0 ? 2 + 2 * test_rand_below(head_dim / 2) : head_dim;
+    rope_shape sh = { head_dim, rotary_dim, 1 + test_rand_below(9), 1 + test_rand_below(7), 0, 0,
+                      (int)test_rand_below(2) };
+    sh.head_stride = head_dim + test_rand_below(3);
+    sh.token_stride = sh.n_heads * sh.head_stride + test_rand_below(5);
+    int64_t start = (int64_t)test_rand_below(1u << 31) - (1 << 30);
+    rope_case_shaped(s, d, in_place, specials ? VALUES_SPECIALS : VALUES_PLAIN, &sh, start,
+                     test_rand_below(2) ? POSENC_ROPE_INVERSE : 0);
 }
 
 static void rope_types_match_spec(void **state)
@@ -316,6 +395,28 @@ static void rope_types_match_spec(void **state)
                 if (s == d)
                     rope_case(s, d, 1, rep % 3 == 1);
             }
+}
+
+/* Every head_dim from 2 to 130 (n_pairs 1..65: every tail of every vector width and of the 64-pair chunks, odd
+ * head_dims with an unrotated element), rotary over the whole head and over part of it, both pairings, every
+ * type combination, in place and out of place, with raw patterns of every class (NaN payloads, subnormals,
+ * infinities, bf16 ties) and at position 0 (cos 1, sin 0: the rotated elements are the inputs rounded, so the
+ * roundings of every pattern class are checked where the rotation writes them). */
+static void rope_every_tail(void **state)
+{
+    (void)state;
+    for (size_t head_dim = 2; head_dim <= 130; head_dim++)
+        for (int pairing = POSENC_ROPE_HALF; pairing <= POSENC_ROPE_INTERLEAVED; pairing++)
+            for (int s = POSENC_F32; s <= POSENC_BF16; s++)
+                for (int d = POSENC_F32; d <= POSENC_BF16; d++)
+                    for (int in_place = 0; in_place <= (s == d); in_place++) {
+                        size_t full = head_dim & ~(size_t)1;
+                        size_t rotary = head_dim % 3 == 0 && full > 2 ? 2 + 2 * test_rand_below(full / 2 - 1) : full;
+                        rope_shape sh = small_shape(head_dim, rotary, pairing);
+                        int values = (int)((head_dim + (size_t)s + (size_t)d) % 3);
+                        int64_t start = head_dim % 4 == 0 ? 0 : (int64_t)test_rand_below(1u << 20);
+                        rope_case_shaped(s, d, in_place, values, &sh, start, head_dim % 5 == 0 ? POSENC_ROPE_INVERSE : 0);
+                    }
 }
 
 /* q and k of different types in one call equal two single calls; f32 -> bf16 into a "KV cache". */
@@ -784,6 +885,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conversions_match_oracle),
         cmocka_unit_test(rope_types_match_spec),
+        cmocka_unit_test(rope_every_tail),
         cmocka_unit_test(rope_qk_types),
         cmocka_unit_test(rope_reduced_accuracy),
         cmocka_unit_test(rope_positions_layouts),

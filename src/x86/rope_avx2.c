@@ -1,6 +1,6 @@
-/* rope_avx2.c - RoPE kernels for the avx2 bundle (AVX2 + FMA; built with -mavx2 -mfma): sincos, rotations. */
-#if !defined(__AVX2__) || !defined(__FMA__)
-#error "rope_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma"
+/* rope_avx2.c - RoPE kernels for the avx2 bundle (AVX2 + FMA + F16C; -mavx2 -mfma -mf16c): sincos, rotations. */
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "rope_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma -mf16c"
 #endif
 
 #include <immintrin.h>
@@ -58,69 +58,148 @@ void posenc_rope_sincos_avx2(const double *omega, const double *pos, size_t n_pa
         sincos8(omega + i, pos + i, n_pairs - i, cs, ss, cos + i, sin + i);
 }
 
-/* ---- rotations ---------------------------------------------------------------------------------------------- */
+/* ---- element types in registers (numerics.h, "element types") ---------------------------------------------- */
 
-/* Copy the unrotated rest of a head when out of place (as the scalar reference does). */
-static inline void copy_unrotated(const posenc_rope_heads *job, const float *x, float *y)
+/* Every rotation below is one always-inline body instantiated per (src type, dst type, pairing): the type
+ * arguments are constants at each call, so each combination compiles to its own loop with no type tests. */
+#define T_F32  POSENC_ELEM_F32
+#define T_F16  POSENC_ELEM_F16
+#define T_BF16 POSENC_ELEM_BF16
+#define INLINE static inline __attribute__((always_inline))
+
+static inline size_t elem_size(int32_t type)
 {
-    size_t rotary_dim = 2 * job->n_pairs;
-    if (x != y && job->head_dim > rotary_dim)
-        memcpy(y + rotary_dim, x + rotary_dim, (job->head_dim - rotary_dim) * sizeof(float));
+    return type == T_F32 ? sizeof(float) : sizeof(uint16_t);
 }
 
-/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN
- * for good (so may inf - inf: a false alarm costs a scan, nothing else); when the call's sum is NaN,
- * posenc_rope_canonicalize_nans rewrites its NaN results. One add per vector on the fast path. */
+/* 8 consecutive elements of `type` at p, widened. A NaN widens to some NaN: enough for rotated elements, whose
+ * NaN step follows (numerics.h). */
+INLINE __m256 load8(int32_t type, const void *p)
+{
+    if (type == T_F32)
+        return _mm256_loadu_ps(p);
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (type == T_F16)
+        return _mm256_cvtph_ps(h);   /* VCVTPH2PS (F16C): exact */
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+/* y with every NaN lane made POSENC_NAN_BITS. */
+INLINE __m256 canonical(__m256 y)
+{
+    return _mm256_blendv_ps(y, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_NAN_BITS)),
+                            _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
+}
+
+/* numerics.h's bf16 rounding on the bit pattern, x + 0x7fff + bit 16 of x: the bf16 is the high half of each
+ * lane. A NaN must be canonical first (the callers' NaN step, see rotate_typed). */
+INLINE __m256i bf16_round(__m256 y)
+{
+    __m256i x = _mm256_castps_si256(y);
+    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
+    return _mm256_add_epi32(_mm256_add_epi32(x, _mm256_set1_epi32(0x7fff)), odd);
+}
+
+/* 8 float32 results rounded to `type` and stored as consecutive elements at p. f16: VCVTPS2PH rounds every
+ * non-NaN as numerics.h does and keeps a NaN a NaN. */
+INLINE void store8(int32_t type, void *p, __m256 y)
+{
+    if (type == T_F32) {
+        _mm256_storeu_ps(p, y);
+    } else if (type == T_F16) {
+        _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    } else {
+        __m256i t = _mm256_srli_epi32(bf16_round(y), 16);
+        _mm_storeu_si128((__m128i *)p, _mm_packus_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1)));
+    }
+}
+
+/* bf16 -> bf16, split layout: 16 bf16 (one 256-bit load) are two float vectors without a shuffle, the even
+ * elements (word << 16) and the odd ones (word & 0xffff0000); the rounded results go back with one blend. A
+ * NaN element widens to a NaN whose low 16 bits are 0, and so does every NaN the rotation makes of them (x86
+ * keeps an operand's payload, or makes 0xffc00000): the rounding keeps such a NaN a NaN, and the post-pass
+ * rewrites it canonically. */
+INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
+{
+    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int32_t)0xffff0000u)));
+}
+
+INLINE void store16_split(uint16_t *p, __m256 even, __m256 odd)
+{
+    __m256i w = _mm256_blend_epi16(_mm256_srli_epi32(bf16_round(even), 16), bf16_round(odd), 0xAA);
+    _mm256_storeu_si256((__m256i *)p, w);
+}
+
+/* ---- rotations ---------------------------------------------------------------------------------------------- */
+
+/* NaN results (numerics.h): every rotated vector is added into a running sum, which a NaN result makes NaN for
+ * good (so may inf - inf: a false alarm costs a second pass, nothing else). When the call's sum is NaN: float32
+ * and f16 destinations, and bf16 ones from bf16 (whose NaNs round to NaNs), get posenc_rope_canonicalize_nans;
+ * a bf16 destination from float32 or f16 (out of place: src is intact) is rotated again with `careful` set,
+ * which makes each result canonical before it is rounded. One add per vector on the fast path. */
 static inline int witness_is_nan(__m256 witness)
 {
     return _mm256_movemask_ps(_mm256_cmp_ps(witness, witness, _CMP_UNORD_Q)) != 0;
 }
 
-/* Half pairing: a = x[i], b = x[i + n]. a' = fma(a, c, b * -s), b' = fma(b, c, a * s). Within one block both
- * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
+/* Elements the tails go through: a block's partial vectors are copied into zero-padded buffers of this many
+ * bytes, rotated by the very same vector code, and copied back. */
+#define PAD_BYTES 64
 
-/* The 8 pairs at x[i], x[i + n] into y; returns a' + b' for the witness. */
-static inline __m256 rotate8_half(const float *x, float *y, size_t i, size_t n, const float *cos, const float *sin)
+/* Half pairing, consecutive elements: a = x[i], b = x[i + n], a' = fma(a, c, b * -s), b' = fma(b, c, a * s).
+ * The 8 pairs at element i of the rows x, y (bytes) with tables c, s; returns a' + b' for the witness. Both
+ * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
+INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, const float *s, int32_t st,
+                    int32_t dt, int careful)
 {
-    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + n);
-    __m256 c = _mm256_loadu_ps(cos + i), s = _mm256_loadu_ps(sin + i);
-    __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
-    __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
-    _mm256_storeu_ps(y + i, ya);
-    _mm256_storeu_ps(y + i + n, yb);
-    return _mm256_add_ps(ya, yb);
+    const size_t ss = elem_size(st), ds = elem_size(dt);
+    __m256 a = load8(st, x + i * ss), b = load8(st, x + (i + n) * ss);
+    __m256 cv = _mm256_loadu_ps(c), sv = _mm256_loadu_ps(s);
+    __m256 ya = _mm256_fmadd_ps(a, cv, _mm256_mul_ps(b, avx2_negate(sv)));
+    __m256 yb = _mm256_fmadd_ps(b, cv, _mm256_mul_ps(a, sv));
+    __m256 sum = _mm256_add_ps(ya, yb);
+    if (careful) {
+        ya = canonical(ya);
+        yb = canonical(yb);
+    }
+    store8(dt, y + i * ds, ya);
+    store8(dt, y + (i + n) * ds, yb);
+    return sum;
 }
 
-void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
+INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
 {
-    const size_t n = job->n_pairs;
-    const size_t full = n & ~(size_t)7;
-    const __m256i tail = avx2_lanes_below(n - full);
+    const size_t n = job->n_pairs, full = n & ~(size_t)7, ss = elem_size(st), ds = elem_size(dt);
     /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
     __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t h = 0; h < job->n_heads; h++) {
-        const float *x = job->src + h * job->src_head_stride;
-        float *y = job->dst + h * job->dst_head_stride;
+        const char *x = (const char *)job->src + h * job->src_head_stride * ss;
+        char *y = (char *)job->dst + h * job->dst_head_stride * ds;
         size_t i = 0;
         for (; i + 16 <= full; i += 16) {
-            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
-            witness2 = _mm256_add_ps(witness2, rotate8_half(x, y, i + 8, n, job->cos, job->sin));
+            witness = _mm256_add_ps(witness, half8(x, y, i, n, job->cos + i, job->sin + i, st, dt, careful));
+            witness2 = _mm256_add_ps(witness2,
+                                     half8(x, y, i + 8, n, job->cos + i + 8, job->sin + i + 8, st, dt, careful));
         }
         if (i < full)
-            witness = _mm256_add_ps(witness, rotate8_half(x, y, i, n, job->cos, job->sin));
+            witness = _mm256_add_ps(witness, half8(x, y, i, n, job->cos + i, job->sin + i, st, dt, careful));
         if (full < n) {
-            __m256 a = _mm256_maskload_ps(x + full, tail), b = _mm256_maskload_ps(x + full + n, tail);
-            __m256 c = _mm256_maskload_ps(job->cos + full, tail), s = _mm256_maskload_ps(job->sin + full, tail);
-            __m256 ya = _mm256_fmadd_ps(a, c, _mm256_mul_ps(b, avx2_negate(s)));
-            __m256 yb = _mm256_fmadd_ps(b, c, _mm256_mul_ps(a, s));
-            _mm256_maskstore_ps(y + full, tail, ya);
-            _mm256_maskstore_ps(y + full + n, tail, yb);
-            witness2 = _mm256_add_ps(witness2, _mm256_add_ps(ya, yb));   /* masked-off lanes are 0 */
+            /* The last r < 8 pairs: a and b zero-padded to 8 each (padding rotates to 0 and is never stored). */
+            size_t r = n - full;
+            _Alignas(32) char in[PAD_BYTES] = { 0 }, out[PAD_BYTES];
+            float c[8] = { 0 }, s[8] = { 0 };
+            memcpy(in, x + full * ss, r * ss);
+            memcpy(in + 8 * ss, x + (full + n) * ss, r * ss);
+            memcpy(c, job->cos + full, r * sizeof(float));
+            memcpy(s, job->sin + full, r * sizeof(float));
+            witness2 = _mm256_add_ps(witness2, half8(in, out, 0, 8, c, s, st, dt, careful));
+            memcpy(y + full * ds, out, r * ds);
+            memcpy(y + (full + n) * ds, out + 8 * ds, r * ds);
         }
-        copy_unrotated(job, x, y);
     }
-    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
-        posenc_rope_canonicalize_nans(job);
+    return _mm256_add_ps(witness, witness2);
 }
 
 /* Interleaved pairing: a = x[2i], b = x[2i+1]. Every element is y = fma(x, c, partner * signed_s), so one
@@ -129,21 +208,25 @@ void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
  * reused by every head; the tables stay on the stack. */
 #define INTERLEAVED_BLOCK_PAIRS 256
 
-/* 8 elements (4 pairs) at x with the duplicated tables at c_dup / s_dup (aligned). */
-static inline __m256 rotate8_interleaved(const float *x, const float *c_dup, const float *s_dup)
+/* 8 elements (4 pairs) at x with the duplicated tables at c_dup / s_dup (aligned) into y. */
+INLINE __m256 interleaved8(const char *x, char *y, const float *c_dup, const float *s_dup, int32_t st, int32_t dt,
+                           int careful)
 {
-    __m256 v = _mm256_loadu_ps(x);
+    __m256 v = load8(st, x);
     __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
-    return _mm256_fmadd_ps(v, _mm256_load_ps(c_dup), _mm256_mul_ps(partner, _mm256_load_ps(s_dup)));
+    __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(c_dup), _mm256_mul_ps(partner, _mm256_load_ps(s_dup)));
+    store8(dt, y, careful ? canonical(r) : r);
+    return r;
 }
 
-void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
+INLINE __m256 rotate_interleaved(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
 {
     _Alignas(32) float cos_dup[2 * INTERLEAVED_BLOCK_PAIRS];
     _Alignas(32) float sin_dup[2 * INTERLEAVED_BLOCK_PAIRS];
     const __m256i dup_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
     const __m256i dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
     const __m256 even_sign = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+    const size_t ss = elem_size(st), ds = elem_size(dt);
 
     __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
     for (size_t first = 0; first < job->n_pairs; first += INTERLEAVED_BLOCK_PAIRS) {
@@ -164,37 +247,186 @@ void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
 
         const size_t elems = 2 * pairs;
         const size_t full = elems & ~(size_t)7;
-        const __m256i tail = avx2_lanes_below(elems - full);   /* an even count: pairs are never split */
         for (size_t h = 0; h < job->n_heads; h++) {
-            const float *x = job->src + h * job->src_head_stride + 2 * first;
-            float *y = job->dst + h * job->dst_head_stride + 2 * first;
+            const char *x = (const char *)job->src + (h * job->src_head_stride + 2 * first) * ss;
+            char *y = (char *)job->dst + (h * job->dst_head_stride + 2 * first) * ds;
             /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
             size_t k = 0;
             for (; k + 16 <= full; k += 16) {
-                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
-                __m256 r2 = rotate8_interleaved(x + k + 8, cos_dup + k + 8, sin_dup + k + 8);
-                _mm256_storeu_ps(y + k, r);
-                _mm256_storeu_ps(y + k + 8, r2);
-                witness = _mm256_add_ps(witness, r);
-                witness2 = _mm256_add_ps(witness2, r2);
+                witness = _mm256_add_ps(witness, interleaved8(x + k * ss, y + k * ds, cos_dup + k, sin_dup + k,
+                                                              st, dt, careful));
+                witness2 = _mm256_add_ps(witness2, interleaved8(x + (k + 8) * ss, y + (k + 8) * ds,
+                                                                cos_dup + k + 8, sin_dup + k + 8, st, dt, careful));
             }
-            if (k < full) {
-                __m256 r = rotate8_interleaved(x + k, cos_dup + k, sin_dup + k);
-                _mm256_storeu_ps(y + k, r);
-                witness = _mm256_add_ps(witness, r);
-            }
+            if (k < full)
+                witness = _mm256_add_ps(witness, interleaved8(x + k * ss, y + k * ds, cos_dup + k, sin_dup + k, st,
+                                                              dt, careful));
             if (full < elems) {
-                __m256 v = _mm256_maskload_ps(x + full, tail);
-                __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
-                __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(cos_dup + full),
-                                           _mm256_mul_ps(partner, _mm256_load_ps(sin_dup + full)));
-                _mm256_maskstore_ps(y + full, tail, r);
-                witness2 = _mm256_add_ps(witness2, r);   /* masked-off lanes are 0 */
+                /* An even count below 8 (pairs are never split), zero-padded; the duplicated tables' lanes past
+                 * `pairs` are 0, so the padding rotates to 0 and is never stored. */
+                _Alignas(32) char in[PAD_BYTES] = { 0 }, out[PAD_BYTES];
+                memcpy(in, x + full * ss, (elems - full) * ss);
+                witness2 = _mm256_add_ps(witness2, interleaved8(in, out, cos_dup + full, sin_dup + full, st, dt,
+                                                                careful));
+                memcpy(y + full * ds, out, (elems - full) * ds);
             }
         }
     }
-    if (witness_is_nan(_mm256_add_ps(witness, witness2)))
-        posenc_rope_canonicalize_nans(job);
-    for (size_t h = 0; h < job->n_heads; h++)
-        copy_unrotated(job, job->src + h * job->src_head_stride, job->dst + h * job->dst_head_stride);
+    return _mm256_add_ps(witness, witness2);
+}
+
+/* bf16 -> bf16 in the split layout. Half pairing: 16 pairs of each half per block, cos/sin split into even and
+ * odd pairs once per call (on the stack); interleaved: 16 words are 8 pairs, (even, odd) = (a, b), so cos/sin
+ * are used as they are and the partners need no swap. */
+INLINE __m256 rotate16_split(const uint16_t *x, uint16_t *y, size_t b_offset, const float *ce, const float *co,
+                             const float *se, const float *so, int interleaved)
+{
+    __m256 ae, ao, be, bo, yae, yao, ybe, ybo;
+    if (interleaved) {
+        load16_split(x, &ae, &be);   /* even words are first elements (a), odd words second (b) */
+        __m256 c = _mm256_loadu_ps(ce), s = _mm256_loadu_ps(se);
+        yae = _mm256_fmadd_ps(ae, c, _mm256_mul_ps(be, avx2_negate(s)));
+        ybe = _mm256_fmadd_ps(be, c, _mm256_mul_ps(ae, s));
+        store16_split(y, yae, ybe);
+        return _mm256_add_ps(yae, ybe);
+    }
+    load16_split(x, &ae, &ao);
+    load16_split(x + b_offset, &be, &bo);
+    __m256 c_e = _mm256_loadu_ps(ce), c_o = _mm256_loadu_ps(co), s_e = _mm256_loadu_ps(se), s_o = _mm256_loadu_ps(so);
+    yae = _mm256_fmadd_ps(ae, c_e, _mm256_mul_ps(be, avx2_negate(s_e)));
+    yao = _mm256_fmadd_ps(ao, c_o, _mm256_mul_ps(bo, avx2_negate(s_o)));
+    ybe = _mm256_fmadd_ps(be, c_e, _mm256_mul_ps(ae, s_e));
+    ybo = _mm256_fmadd_ps(bo, c_o, _mm256_mul_ps(ao, s_o));
+    store16_split(y, yae, yao);
+    store16_split(y + b_offset, ybe, ybo);
+    return _mm256_add_ps(_mm256_add_ps(yae, yao), _mm256_add_ps(ybe, ybo));
+}
+
+INLINE __m256 rotate_bf16(const posenc_rope_heads *job, int interleaved)
+{
+    const size_t n = job->n_pairs;
+    /* Pairs per block: 16 of each half (half pairing) or 8 (interleaved: 16 words). */
+    const size_t block = interleaved ? 8 : 16, full = n - n % block;
+    _Alignas(32) float split[4][POSENC_MAX_PAIRS / 2 + 8];   /* cos even, cos odd, sin even, sin odd per block */
+    const float *ce = job->cos, *co = job->cos, *se = job->sin, *so = job->sin;
+    if (!interleaved) {
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);   /* evens to the low lane, odds high */
+        for (size_t i = 0; i < n; i += 16) {
+            float c[16] = { 0 }, s[16] = { 0 };
+            memcpy(c, job->cos + i, (n - i < 16 ? n - i : 16) * sizeof(float));
+            memcpy(s, job->sin + i, (n - i < 16 ? n - i : 16) * sizeof(float));
+            for (int t = 0; t < 2; t++) {
+                const float *src = t ? s : c;
+                __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(src), even);
+                __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(src + 8), even);
+                _mm256_store_ps(split[2 * t] + i / 2, _mm256_permute2f128_ps(lo, hi, 0x20));
+                _mm256_store_ps(split[2 * t + 1] + i / 2, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+        }
+        ce = split[0], co = split[1], se = split[2], so = split[3];
+    }
+    __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
+    for (size_t h = 0; h < job->n_heads; h++) {
+        const uint16_t *x = (const uint16_t *)job->src + h * job->src_head_stride;
+        uint16_t *y = (uint16_t *)job->dst + h * job->dst_head_stride;
+        for (size_t i = 0; i < full; i += block) {
+            size_t at = interleaved ? 2 * i : i, t = interleaved ? i : i / 2;
+            __m256 r = rotate16_split(x + at, y + at, n, ce + t, co + t, se + t, so + t, interleaved);
+            if ((i / block) & 1)
+                witness2 = _mm256_add_ps(witness2, r);
+            else
+                witness = _mm256_add_ps(witness, r);
+        }
+        if (full < n) {
+            /* The last pairs zero-padded to a block (the tables' lanes past n are 0 too). */
+            size_t r = (n - full) * (interleaved ? 2 : 1), t = interleaved ? full : full / 2;
+            uint16_t in[32] = { 0 }, out[32];
+            size_t at = interleaved ? 2 * full : full;
+            float c[8] = { 0 }, s[8] = { 0 };
+            const float *tce = ce + t, *tse = se + t;
+            if (interleaved) {
+                memcpy(c, job->cos + full, (n - full) * sizeof(float));
+                memcpy(s, job->sin + full, (n - full) * sizeof(float));
+                tce = c, tse = s;
+            }
+            memcpy(in, x + at, r * sizeof(uint16_t));
+            if (!interleaved)
+                memcpy(in + 16, x + at + n, r * sizeof(uint16_t));
+            witness2 = _mm256_add_ps(witness2, rotate16_split(in, out, 16, tce, co + t, tse, so + t, interleaved));
+            memcpy(y + at, out, r * sizeof(uint16_t));
+            if (!interleaved)
+                memcpy(y + at + n, out + 16, r * sizeof(uint16_t));
+        }
+    }
+    return _mm256_add_ps(witness, witness2);
+}
+
+/* Elements [2 * n_pairs, head_dim) of every head: float32 to float32 copies the bits out of place (nothing in
+ * place); any other pair of types converts them through a float32 stage with the conversion kernels (widen
+ * with the canonical NaN, round). */
+static void convert_tails(const posenc_rope_heads *job)
+{
+    const size_t from = 2 * job->n_pairs, count = job->head_dim - from;
+    const int32_t st = job->src_type, dt = job->dst_type;
+    const size_t ss = elem_size(st), ds = elem_size(dt);
+    if (count == 0 || (st == T_F32 && dt == T_F32 && job->src == job->dst))
+        return;
+    float stage[POSENC_MAX_PAIRS * 2];
+    for (size_t h = 0; h < job->n_heads; h++) {
+        const char *x = (const char *)job->src + (h * job->src_head_stride + from) * ss;
+        char *y = (char *)job->dst + (h * job->dst_head_stride + from) * ds;
+        if (st == T_F32 && dt == T_F32)
+            memcpy(y, x, count * sizeof(float));
+        else if (st == T_F32)
+            posenc_narrow_avx2(dt, (const float *)(const void *)x, y, count);
+        else if (dt == T_F32)
+            posenc_widen_avx2(st, x, (float *)(void *)y, count);
+        else {
+            posenc_widen_avx2(st, x, stage, count);
+            posenc_narrow_avx2(dt, stage, y, count);
+        }
+    }
+}
+
+INLINE __m256 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt, int careful)
+{
+    if (st == T_BF16 && dt == T_BF16)
+        return rotate_bf16(job, interleaved);
+    return interleaved ? rotate_interleaved(job, st, dt, careful) : rotate_half(job, st, dt, careful);
+}
+
+/* The rotation, the NaN step (above), then the unrotated head tails. */
+INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
+{
+    if (witness_is_nan(rotate_all(job, interleaved, st, dt, 0))) {
+        if (dt == T_BF16 && st != T_BF16)
+            rotate_all(job, interleaved, st, dt, 1);
+        else
+            posenc_rope_canonicalize_nans(job);
+    }
+    convert_tails(job);
+}
+
+/* One instantiation per (src type, dst type) for a pairing. */
+#define ROTATE_TYPED(job, interleaved)                                                                      \
+    switch ((job)->src_type * 3 + (job)->dst_type) {                                                        \
+    case T_F32 * 3 + T_F32: rotate_typed(job, interleaved, T_F32, T_F32); break;                            \
+    case T_F32 * 3 + T_F16: rotate_typed(job, interleaved, T_F32, T_F16); break;                            \
+    case T_F32 * 3 + T_BF16: rotate_typed(job, interleaved, T_F32, T_BF16); break;                          \
+    case T_F16 * 3 + T_F32: rotate_typed(job, interleaved, T_F16, T_F32); break;                            \
+    case T_F16 * 3 + T_F16: rotate_typed(job, interleaved, T_F16, T_F16); break;                            \
+    case T_F16 * 3 + T_BF16: rotate_typed(job, interleaved, T_F16, T_BF16); break;                          \
+    case T_BF16 * 3 + T_F32: rotate_typed(job, interleaved, T_BF16, T_F32); break;                          \
+    case T_BF16 * 3 + T_F16: rotate_typed(job, interleaved, T_BF16, T_F16); break;                          \
+    default: rotate_typed(job, interleaved, T_BF16, T_BF16); break;                                         \
+    }
+
+void posenc_rope_rotate_half_avx2(const posenc_rope_heads *job)
+{
+    ROTATE_TYPED(job, 0)
+}
+
+void posenc_rope_rotate_interleaved_avx2(const posenc_rope_heads *job)
+{
+    ROTATE_TYPED(job, 1)
 }

@@ -74,6 +74,12 @@ static inline __mmask16 avx512_lanes16(size_t count)
     return count >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << count) - 1u);
 }
 
+/* Lanes [0, count) of a 32-lane (16-bit element) vector; count >= 32 gives all lanes. */
+static inline __mmask32 avx512_lanes32(size_t count)
+{
+    return count >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << count) - 1u);
+}
+
 /* -x as the scalar code computes it: a flip of the sign bit. */
 static inline __m512 avx512_negate(__m512 x)
 {
@@ -83,6 +89,12 @@ static inline __m512 avx512_negate(__m512 x)
 /* Keep a loaded vector in a register. Without it gcc folds the load into each of the value's two uses (a
  * multiply and an fma), doubling the loads of a loop that is bound by load/store bandwidth. */
 static inline __m512 avx512_in_register(__m512 x)
+{
+    __asm__("" : "+v"(x));
+    return x;
+}
+
+static inline __m512i avx512_in_register_si(__m512i x)
 {
     __asm__("" : "+v"(x));
     return x;
