@@ -474,8 +474,11 @@ typedef struct posenc_softmax_desc {
     int64_t  q_pos0;            /* position of row 0, 0 <= q_pos0, q_pos0 + n_rows - 1 <= POSENC_MAX_POSITION */
     int64_t  k_pos0;            /* position of column 0, same range with n_cols */
     const float *mask;          /* optional additive mask, element (h, i, j) at
-                                   mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none */
-    size_t   mask_row_stride;   /* elements; 0 = one mask row shared by all rows, else >= n_cols when n_rows > 1 */
+                                   mask[h*mask_head_stride + i*mask_row_stride + j]; NULL = none. Its elements are
+                                   of mask_dtype (0.2): cast an f16 / bf16 mask's address to const float *; it
+                                   must be aligned to its element size */
+    size_t   mask_row_stride;   /* elements of mask_dtype; 0 = one mask row shared by all rows, else >= n_cols
+                                   when n_rows > 1 */
     size_t   mask_head_stride;  /* elements; 0 = one mask shared by all heads, else >= (n_rows - 1) *
                                    mask_row_stride + n_cols when n_heads > 1 */
     const float *sinks;         /* optional per-head sink logits [n_heads] (finite or -inf; must not overlap
@@ -492,6 +495,8 @@ typedef struct posenc_softmax_desc {
                                    row's bias magnitude |slope| * max |kpos - qpos| over its live keys must be
                                    <= 2^24 (POSENC_ERR_RANGE otherwise): beyond it a float (max, sum) pair cannot
                                    carry the row's frame to another block's merge */
+    int32_t  mask_dtype;        /* element type of *mask: POSENC_F32 (default), POSENC_F16 (ggml's mask) or
+                                   POSENC_BF16; widened exactly to float32 */
 } posenc_softmax_desc;
 
 /* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
@@ -530,14 +535,19 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
                              size_t n_heads, size_t n_rows, size_t n_cols);
 
 /* The softmax on tensor views: src and dst are [n_heads][n_rows][n_cols] (stride_a: heads, stride_b: rows), the
- * rest as posenc_softmax (which is this call on float32 views). dst may be the same memory as src only with the
- * same dtype and strides (in place). Element types: POSENC_F32 for src and dst in this version (F16 and BF16
- * give POSENC_ERR_UNSUPPORTED).
+ * rest as posenc_softmax (which is this call on float32 views). Element types: src, dst and the mask
+ * (desc->mask_dtype) are each POSENC_F32, POSENC_F16 or POSENC_BF16, in any combination. Every input element is
+ * widened exactly to float32, the row is computed exactly as the float32 call computes it (float32 tensors
+ * give the bits of posenc_softmax), and each output is rounded once to dst's type (round to nearest even; f16
+ * results below 2^-14 are f16 subnormals, never flushed; a NaN row is the type's canonical NaN: f16 0x7e00,
+ * bf16 0x7fc0). Strides count elements of each tensor's own type. dst may be the same memory as src only with
+ * the same dtype and strides (in place).
  * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
- * without parallel_for); POSENC_ERR_ENUM (unknown dtype, reserved != 0); POSENC_ERR_PARAM (data not aligned
- * to its element size); POSENC_ERR_UNSUPPORTED (an element type this version does not take here);
- * POSENC_ERR_OVERLAP (q_positions overlaps dst); POSENC_ERR_RANGE (statistics asked for a row whose bias
- * magnitude exceeds 2^24, or a q_positions entry outside
+ * without parallel_for); POSENC_ERR_ENUM (unknown dtype or mask_dtype, reserved != 0); POSENC_ERR_PARAM (data
+ * or the mask not aligned to its element size); POSENC_ERR_UNSUPPORTED (statistics asked for with a src or mask
+ * that is not float32); POSENC_ERR_OVERLAP (dst shares a byte with src other than in place, which needs the same
+ * dtype and strides, or with the mask, the custom slopes, the sinks or q_positions); POSENC_ERR_RANGE
+ * (statistics asked for a row whose bias magnitude exceeds 2^24, or a q_positions entry outside
  * [0, POSENC_MAX_POSITION]). */
 POSENC_API
 posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,

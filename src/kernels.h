@@ -32,12 +32,13 @@ typedef struct posenc_rope_heads {
     int32_t dst_type;
 } posenc_rope_heads;
 
-/* One softmax row (numerics.h, "softmax row"). Validated by the API layer: n_valid <= n_cols,
- * d0 + j fits int32 for every j < n_valid. */
+/* One softmax row (numerics.h, "softmax row" and "element types"). Validated by the API layer: n_valid <= n_cols,
+ * d0 + j fits int32 for every j < n_valid, pointers aligned to their element size, dst == src only with the
+ * same type. */
 typedef struct posenc_softmax_row {
-    const float *src;          /* n_cols scores */
-    float *dst;                /* n_cols outputs; may equal src */
-    const float *mask;         /* n_cols additive mask values, or NULL */
+    const void *src;           /* n_cols scores of src_type */
+    void *dst;                 /* n_cols outputs of dst_type; may equal src */
+    const void *mask;          /* n_cols additive mask values of mask_type, or NULL */
     size_t n_cols;
     size_t n_valid;            /* columns >= n_valid are causally masked */
     float scale;
@@ -45,11 +46,22 @@ typedef struct posenc_softmax_row {
     float sink;                /* -INFINITY when there is no sink */
     int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR or _ABS (posenc_bias_case) */
     int32_t d0;                /* key position minus query position at column 0 */
+    int32_t max_in_double;     /* pass 1 takes the double max (numerics.h: posenc_softmax_far_row) */
+    int32_t src_type;          /* POSENC_ELEM_F32, _F16 or _BF16, likewise below */
+    int32_t dst_type;
+    int32_t mask_type;
+    float *e_chunk;            /* POSENC_SOFTMAX_E_CHUNK floats of scratch (the caller's stack) for a 16-bit dst */
 } posenc_softmax_row;
+
+/* A row with a 16-bit dst cannot keep pass 2's float32 e_j in dst: the SIMD variants keep the first
+ * POSENC_SOFTMAX_E_CHUNK of them in row->e_chunk, and pass 3 computes the others again (the same operations
+ * give the same bits: numerics.h, "element types"). A multiple of 64. */
+#define POSENC_SOFTMAX_E_CHUNK 4096
 
 #define POSENC_BIAS_NONE      0
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
 #define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
+
 
 /* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE and
  * ABS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the three defined

@@ -90,7 +90,7 @@
 /* ---- softmax row (columns [0, n_valid) live; [n_valid, n_cols) causally masked) --------------------------
  * The bias term: b_j = d_j (causal, POSENC_BIAS_LINEAR) or -|d_j| (symmetric, POSENC_BIAS_ABS), d_j = d0 + j as
  * int32. Far rows (numerics of the position, done once per row by the API layer, src/softmax.c, before any
- * variant's row kernel runs: posenc_softmax_rebase_far_bias below): when a row without a sink has a bias
+ * variant's row kernel runs: posenc_softmax_far_row below): when a row without a sink has a bias
  * magnitude |slope| * max_live |d_j| above POSENC_SOFTMAX_FLOAT_MAX_BIAS (2^24), the bias is taken relative to
  * its largest live value, b_j - max_live b_k, an exact integer shift that leaves the softmax unchanged (a
  * constant per row cancels) and bounds the term by |slope| * (n_valid - 1) instead of |slope| * 2^31. As
@@ -100,8 +100,8 @@
  * A row with a sink keeps its bias (the sink is a logit on the unshifted scale, and sink - slope * max b is not
  * a float): it takes the double max below, accurate to ~2^-52 of |slope * d|. Rows within the bound keep their
  * bias as it is (the bits of 0.1).
- * Pass 1, the max M (a double), is taken in one of two ways, chosen per row by posenc_softmax_max_in_double
- * (below) from the bias magnitude of the row as the kernel receives it (after the shift above):
+ * Pass 1, the max M (a double), is taken in one of two ways, chosen per row (posenc_softmax_far_row, passed
+ * to the kernels as posenc_softmax_row.max_in_double) from the row's bias magnitude after the shift above:
  * Float max (bias magnitude <= 2^24, which includes every row without a bias):
  *   zf_j = scale * s_j;  if bias: zf_j = fma(slope, (float)b_j, zf_j);   if mask: zf_j = zf_j + mask_j
  *   Mf = max(max_j zf_j, sink)   (order free: max is exact; `z > M ? z : M` ignores NaN, the sum catches it);
@@ -165,16 +165,17 @@ static inline double posenc_softmax_bias_magnitude(int32_t bias_case, float slop
     return (double)(slope < 0.0f ? -slope : slope) * (double)far;
 }
 
-/* The far-row shift of the bias (numerics.h, "softmax row"): rewrites *bias_case (as posenc_bias_case reads
- * it) and *d0 of a row without a sink (sink == -inf) whose bias magnitude exceeds POSENC_SOFTMAX_FLOAT_MAX_BIAS
- * so that b_j becomes b_j - max_live b_k; any other row is left as it is. The new d0 + j fits int32 for every
- * live j. */
-static inline void posenc_softmax_rebase_far_bias(int32_t *bias_case, int32_t *d0, float slope, float sink,
-                                                  size_t n_valid)
+/* The far-row treatment of numerics.h, "softmax row", once per row by the API layer (src/softmax.c) for every
+ * variant: rewrites *bias_case (as posenc_bias_case reads it) and *d0 of a row without a sink (sink == -inf)
+ * whose bias magnitude exceeds POSENC_SOFTMAX_FLOAT_MAX_BIAS so that b_j becomes b_j - max_live b_k (the new
+ * d0 + j fits int32 for every live j); leaves any other row as it is. Returns 1 when the row, as rewritten,
+ * takes pass 1's double max (its bias magnitude still exceeds the bound), else 0 (the float max). */
+static inline int posenc_softmax_far_row(int32_t *bias_case, int32_t *d0, float slope, float sink, size_t n_valid)
 {
-    if (sink != -INFINITY ||
-        !(posenc_softmax_bias_magnitude(*bias_case, slope, *d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS))
-        return;
+    if (!(posenc_softmax_bias_magnitude(*bias_case, slope, *d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS))
+        return 0;   /* every ordinary row: one multiply and compare */
+    if (sink != -INFINITY)
+        return 1;   /* the sink is a logit on the unshifted scale: the double max instead */
     int64_t last = (int64_t)*d0 + (int64_t)(n_valid - 1);
     int32_t to_last = (int32_t)(1 - (int64_t)n_valid);   /* b_j = j - (n_valid - 1) */
     if (*bias_case == POSENC_BIAS_LINEAR || last <= 0) {
@@ -183,13 +184,7 @@ static inline void posenc_softmax_rebase_far_bias(int32_t *bias_case, int32_t *d
     } else if (*d0 >= 0) {
         *d0 = 0;                           /* b = -d falling from its max at column 0: -j */
     }                                      /* d of both signs: max b = -0 = 0 already */
-}
-
-/* 1 when the row takes pass 1's double max: a bias magnitude (of the row as the kernel receives it, after the
- * far-row shift) above POSENC_SOFTMAX_FLOAT_MAX_BIAS. Computed once per row, the same way by every variant. */
-static inline int posenc_softmax_max_in_double(int32_t bias_case, float slope, int32_t d0, size_t n_valid)
-{
-    return posenc_softmax_bias_magnitude(bias_case, slope, d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS;
+    return posenc_softmax_bias_magnitude(*bias_case, slope, *d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS;
 }
 
 /* The row check and pass 3's constants from the row sum S (numerics.h, "softmax row"), shared by every
@@ -250,8 +245,18 @@ static inline float posenc_nan_value(void)
  *     conversion instructions narrow every NaN to a NaN and nothing else to one.
  *   - not so for bf16: the rounding above applied to a NaN pattern can carry through the exponent into the
  *     sign (0x7fffffff gives 0x8000, -0), so a bf16 destination needs canonical float32 results first.
- * A reduced-precision softmax call likewise widens its inputs, runs the float32 computation unchanged, and
- * narrows its outputs: a NaN output is the destination's canonical NaN.
+ *
+ * Softmax: src and the mask (each f32, f16 or bf16) are widened element by element where the row kernels load
+ * them (no staging pass); the row is the float32 row above; each output y_j (and each +0 of a masked column or
+ * a zero row, and the NaN row's POSENC_NAN_BITS) is rounded once to dst's type where it is stored. A NaN input
+ * may widen to any NaN: it only ever makes a NaN row, whose bits are fixed. Pass 3's outputs are finite and
+ * >= +0, so their hardware narrowing needs no NaN case; f16 outputs below 2^-14 are f16 subnormals (RNE on the
+ * bits, no flush: the "no subnormal" rule is about float32 arithmetic, and none is done on them).
+ * A 16-bit dst cannot hold pass 2's float32 e_j until pass 3. The first POSENC_SOFTMAX_E_CHUNK (src/kernels.h)
+ * of a row are kept in a scratch buffer on the caller's stack; pass 3 forms every later e_j again from src
+ * with the same operations as pass 2 (the same bits: nothing in the row changes in between, and a 16-bit dst is
+ * written only in pass 3, column j after its src element is read, so in place works). The scalar reference
+ * recomputes every e_j; which ones are kept is speed, never bits.
  */
 #define POSENC_F16_NAN_BITS   0x7e00u
 #define POSENC_BF16_NAN_BITS  0x7fc0u

@@ -1,4 +1,4 @@
-/* softmax.c - ALiBi softmax API layer: argument block, slopes, validation, and the row driver. */
+/* softmax.c - ALiBi softmax API layer: argument block, slopes, validation (element types), and the row driver. */
 #include <math.h>
 #include <string.h>
 
@@ -10,6 +10,8 @@
 /* The smallest struct_size accepted: the first-release layout (docs/design.md section 6). */
 #define SOFTMAX_DESC_MIN_SIZE POSENC_SOFTMAX_DESC_SIZE_V1
 _Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 <= sizeof(posenc_softmax_desc), "fields are only appended");
+_Static_assert(POSENC_F32 == POSENC_ELEM_F32 && POSENC_F16 == POSENC_ELEM_F16 && POSENC_BF16 == POSENC_ELEM_BF16,
+               "the public element types are the kernels' own");
 #if SIZE_MAX == UINT64_MAX
 /* 0.1's sizeof(posenc_softmax_desc) on LP64: a change here means a 0.1 field moved, grew or was removed. */
 _Static_assert(POSENC_SOFTMAX_DESC_SIZE_V1 == 80, "the 0.1 layout of posenc_softmax_desc must never change");
@@ -82,6 +84,8 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
         return POSENC_ERR_ENUM;
     if (d->reserved0 != 0)
         return POSENC_ERR_ENUM;
+    if (d->mask_dtype != POSENC_F32 && d->mask_dtype != POSENC_F16 && d->mask_dtype != POSENC_BF16)
+        return POSENC_ERR_ENUM;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM && !d->slopes)
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
@@ -99,11 +103,12 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
 /* The per-head arrays (custom slopes, sinks). Only for a non-empty call: then n_heads is bounded by the
  * validated extent of src, which holds n_heads head blocks; an empty call bounds nothing and reads neither.
  * They are read head by head after earlier heads wrote dst, so they must not overlap it. */
-static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads, const float *dst,
-                                       size_t dst_extent)
+static posenc_status check_head_arrays(const posenc_softmax_desc *d, size_t n_heads, const void *dst,
+                                       size_t dst_bytes)
 {
-    if ((d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(d->slopes, n_heads, dst, dst_extent)) ||
-        (d->sinks && posenc_ranges_overlap(d->sinks, n_heads, dst, dst_extent)))
+    if ((d->slopes_mode == POSENC_SLOPES_CUSTOM &&
+         posenc_bytes_overlap(d->slopes, n_heads * sizeof(float), dst, dst_bytes)) ||
+        (d->sinks && posenc_bytes_overlap(d->sinks, n_heads * sizeof(float), dst, dst_bytes)))
         return POSENC_ERR_OVERLAP;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM)
         for (size_t h = 0; h < n_heads; h++)
@@ -125,7 +130,10 @@ typedef struct softmax_job {
     const posenc_kernels *k;
     const char *src;
     char *dst;
-    size_t src_head_stride, src_row_stride, dst_head_stride, dst_row_stride;   /* elements */
+    const char *mask;
+    size_t src_head_stride, src_row_stride, dst_head_stride, dst_row_stride;   /* bytes */
+    size_t mask_head_stride, mask_row_stride;                                   /* bytes */
+    int32_t src_type, dst_type, mask_type;                                      /* POSENC_ELEM_* */
     size_t n_heads, n_rows, n_cols;
     int32_t bias;
     size_t alibi_c;
@@ -174,10 +182,15 @@ static posenc_status check_stats_rows(const softmax_job *job, size_t n_heads, si
 static void run_rows(const softmax_job *job, size_t u0, size_t u1)
 {
     const posenc_softmax_desc *d = &job->d;
+    float e_chunk[POSENC_SOFTMAX_E_CHUNK];   /* pass 2's e_j of a row with a 16-bit dst (src/kernels.h) */
     posenc_softmax_row row;
+    row.e_chunk = e_chunk;
     row.n_cols = job->n_cols;
     row.scale = d->scale;
     row.bias = job->bias;
+    row.src_type = job->src_type;
+    row.dst_type = job->dst_type;
+    row.mask_type = job->mask_type;
     size_t head = SIZE_MAX;
     for (size_t u = u0; u < u1; u++) {
         size_t h = u / job->n_rows, i = u % job->n_rows;
@@ -189,13 +202,13 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
             row.sink = d->sinks ? d->sinks[h] : -INFINITY;
         }
         int64_t qpos = d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i;
-        row.src = (const float *)(const void *)(job->src + (h * job->src_head_stride + i * job->src_row_stride) * 4);
-        row.dst = (float *)(void *)(job->dst + (h * job->dst_head_stride + i * job->dst_row_stride) * 4);
-        row.mask = d->mask ? d->mask + h * d->mask_head_stride + i * d->mask_row_stride : NULL;
+        row.src = job->src + h * job->src_head_stride + i * job->src_row_stride;
+        row.dst = job->dst + h * job->dst_head_stride + i * job->dst_row_stride;
+        row.mask = job->mask ? job->mask + h * job->mask_head_stride + i * job->mask_row_stride : NULL;
         row_span(d, job->n_cols, qpos, &row.d0, &row.n_valid);
-        /* Far rows take their bias relative to its largest live value (numerics.h, "softmax row"). */
+        /* Far rows: the bias shift, and which max pass 1 takes (numerics.h, "softmax row"). */
         row.bias = job->bias;
-        posenc_softmax_rebase_far_bias(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
+        row.max_in_double = posenc_softmax_far_row(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
         if (d->stats)   /* split-K statistics: before the row kernel, which may overwrite src in place */
             posenc_softmax_write_stats(job->k, &row, d->stats, u);
         job->k->softmax_row(&row);
@@ -240,13 +253,14 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
     const posenc_softmax_desc *d = &job.d;
     if (n_heads == 0 || n_cols > INT32_MAX)
         return POSENC_ERR_SHAPE;
-    if (src_view->dtype != POSENC_F32 || dst_view->dtype != POSENC_F32)
-        return POSENC_ERR_UNSUPPORTED;
     const size_t src_head_stride = src_view->stride_a, src_row_stride = src_view->stride_b;
     const size_t dst_head_stride = dst_view->stride_a, dst_row_stride = dst_view->stride_b;
-    const float *src = src_view->data;
-    float *dst = dst_view->data;
+    const size_t src_size = elem_size(src_view->dtype), dst_size = elem_size(dst_view->dtype);
+    const void *src = src_view->data;
+    void *dst = dst_view->data;
 
+    /* Extents in elements of each tensor's own type (the grid check bounds them by PTRDIFF_MAX float32 bytes,
+     * more than enough for 16-bit elements); overlaps are then compared in bytes. */
     size_t src_extent, dst_extent, mask_extent = 0;
     st = posenc_grid_extent(n_heads, src_head_stride, n_rows, src_row_stride, n_cols, 1, &src_extent);
     if (st == POSENC_OK)
@@ -265,29 +279,33 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
             d->mask_head_stride < (n_rows - 1) * d->mask_row_stride + n_cols)
             return POSENC_ERR_STRIDE;
     }
-    if ((const void *)src == (const void *)dst) {
+    const size_t src_bytes = src_extent * src_size, dst_bytes = dst_extent * dst_size;
+    if (src == (const void *)dst) {
         if (src_view->dtype != dst_view->dtype || (n_heads > 1 && src_head_stride != dst_head_stride) ||
             (n_rows > 1 && src_row_stride != dst_row_stride))
             return POSENC_ERR_OVERLAP;
-    } else if (posenc_ranges_overlap(src, src_extent, dst, dst_extent)) {
+    } else if (posenc_bytes_overlap(src, src_bytes, dst, dst_bytes)) {
         return POSENC_ERR_OVERLAP;
     }
-    if (d->mask && posenc_ranges_overlap(d->mask, mask_extent, dst, dst_extent))
-        return POSENC_ERR_OVERLAP;
     st = check_desc(d, n_rows, n_cols);
     if (st != POSENC_OK)
         return st;
+    const size_t mask_size = elem_size(d->mask_dtype);
+    if (d->mask && (uintptr_t)d->mask % mask_size != 0)
+        return POSENC_ERR_PARAM;
+    if (d->mask && posenc_bytes_overlap(d->mask, mask_extent * mask_size, dst, dst_bytes))
+        return POSENC_ERR_OVERLAP;
     if (d->parallel && !d->parallel->parallel_for)
         return POSENC_ERR_NULL;
     if (n_rows == 0 || n_cols == 0)
         return POSENC_OK;
-    st = check_head_arrays(d, n_heads, dst, dst_extent);
+    st = check_head_arrays(d, n_heads, dst, dst_bytes);
     if (st != POSENC_OK)
         return st;
     if (d->q_positions) {
         /* n_rows is bounded by src's validated extent; the positions are read row by row after earlier rows
          * were written. */
-        if (posenc_bytes_overlap(d->q_positions, n_rows * sizeof(int64_t), dst, dst_extent * sizeof(float)))
+        if (posenc_bytes_overlap(d->q_positions, n_rows * sizeof(int64_t), dst, dst_bytes))
             return POSENC_ERR_OVERLAP;
         for (size_t i = 0; i < n_rows; i++)
             if (d->q_positions[i] < 0 || d->q_positions[i] > POSENC_MAX_POSITION)
@@ -301,6 +319,9 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
     job.alibi_c = alibi_power_of_two(n_heads);
     job.n_cols = n_cols;
     if (d->stats) {
+        /* The statistics kernels read float32 scores and masks (the forward row kernels take every type). */
+        if (src_view->dtype != POSENC_F32 || (d->mask && d->mask_dtype != POSENC_F32))
+            return POSENC_ERR_UNSUPPORTED;
         st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_extent, dst, dst_extent, mask_extent);
         if (st == POSENC_OK)
             st = check_stats_rows(&job, n_heads, n_rows);
@@ -311,8 +332,11 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
     job.k = posenc_active_kernels();
     job.src = (const char *)src;
     job.dst = (char *)dst;
-    job.src_head_stride = src_head_stride, job.src_row_stride = src_row_stride;
-    job.dst_head_stride = dst_head_stride, job.dst_row_stride = dst_row_stride;
+    job.mask = (const char *)d->mask;
+    job.src_head_stride = src_head_stride * src_size, job.src_row_stride = src_row_stride * src_size;
+    job.dst_head_stride = dst_head_stride * dst_size, job.dst_row_stride = dst_row_stride * dst_size;
+    job.mask_head_stride = d->mask_head_stride * mask_size, job.mask_row_stride = d->mask_row_stride * mask_size;
+    job.src_type = src_view->dtype, job.dst_type = dst_view->dtype, job.mask_type = d->mask_dtype;
     job.n_heads = n_heads, job.n_rows = n_rows, job.n_cols = n_cols;
 
     /* Whole rows per task, each worth a task switch; small work stays on the calling thread. */

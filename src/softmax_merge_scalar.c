@@ -30,22 +30,22 @@ static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 /* Pass 1's float logit of column j. */
 static float logit_f(const posenc_softmax_row *row, size_t j)
 {
-    float z = row->scale * row->src[j];
+    float z = row->scale * ((const float *)row->src)[j];
     if (row->bias != POSENC_BIAS_NONE)
         z = fmaf(row->slope, (float)bias_of(row, j), z);
     if (row->mask)
-        z = z + row->mask[j];
+        z = z + ((const float *)row->mask)[j];
     return z;
 }
 
 /* Pass 2's exp argument of column j: the double logit minus the row maximum max_d. */
 static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
-    double z = fma((double)row->scale, (double)row->src[j], -max_d);
+    double z = fma((double)row->scale, (double)((const float *)row->src)[j], -max_d);
     if (row->bias != POSENC_BIAS_NONE)
         z = fma((double)row->slope, (double)bias_of(row, j), z);
     if (row->mask)
-        z = z + (double)row->mask[j];
+        z = z + (double)((const float *)row->mask)[j];
     return z;
 }
 

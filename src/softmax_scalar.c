@@ -1,4 +1,4 @@
-/* softmax_scalar.c - scalar reference for one fused (ALiBi-biased) softmax row: the spec of the bits. */
+/* softmax_scalar.c - scalar reference of one fused (ALiBi-biased) softmax row, f32/f16/bf16: the spec of the bits. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -34,6 +34,26 @@ float posenc_softmax_exp_scalar(double x)
     return y * scale;
 }
 
+/* Element j of a row of `type`, widened exactly to float32 (numerics.h, "element types"). */
+static float load_elem(int32_t type, const void *p, size_t j)
+{
+    float f;
+    if (type == POSENC_ELEM_F32)
+        memcpy(&f, (const char *)p + 4 * j, sizeof f);
+    else
+        posenc_widen_scalar(type, (const char *)p + 2 * j, &f, 1);
+    return f;
+}
+
+/* v rounded once to `type` into element j. */
+static void store_elem(int32_t type, void *p, size_t j, float v)
+{
+    if (type == POSENC_ELEM_F32)
+        memcpy((char *)p + 4 * j, &v, sizeof v);
+    else
+        posenc_narrow_scalar(type, &v, (char *)p + 2 * j, 1);
+}
+
 /* The bias term b_j of column j (numerics.h). */
 static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 {
@@ -46,11 +66,11 @@ static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 /* Pass 1's float logit of column j. */
 static float logit_f(const posenc_softmax_row *row, size_t j)
 {
-    float z = row->scale * row->src[j];
+    float z = row->scale * load_elem(row->src_type, row->src, j);
     if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fmaf(row->slope, (float)bias_of(row, j), z);
     if (row->mask)
-        z = z + row->mask[j];
+        z = z + load_elem(row->mask_type, row->mask, j);
     return z;
 }
 
@@ -58,27 +78,27 @@ static float logit_f(const posenc_softmax_row *row, size_t j)
  * of pass 1's double max, exactly: fma(scale, s, -0.0) is the product with its sign). */
 static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
-    double z = fma((double)row->scale, (double)row->src[j], -max_d);
+    double z = fma((double)row->scale, (double)load_elem(row->src_type, row->src, j), -max_d);
     if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
         z = fma((double)row->slope, (double)bias_of(row, j), z);
     if (row->mask)
-        z = z + (double)row->mask[j];
+        z = z + (double)load_elem(row->mask_type, row->mask, j);
     return z;
 }
 
-/* The row filled with +0, or with POSENC_NAN_BITS if `nan`: the M == -inf outcome of pass 1. */
+/* The row filled with +0, or with the NaN of dst's type if `nan`: the M == -inf outcome of pass 1. */
 static void fill_row(const posenc_softmax_row *row, int nan)
 {
     float fill = nan ? posenc_nan_value() : 0.0f;
     for (size_t j = 0; j < row->n_cols; j++)
-        row->dst[j] = fill;
+        store_elem(row->dst_type, row->dst, j, fill);
 }
 
 void posenc_softmax_row_scalar(const posenc_softmax_row *row)
 {
     size_t n_valid = row->n_valid;
     double max;
-    if (!posenc_softmax_max_in_double(posenc_bias_case(row->bias), row->slope, row->d0, n_valid)) {
+    if (!row->max_in_double) {
         float max_f = row->sink;   /* z > max ignores NaN; a NaN logit makes the sum NaN below */
         for (size_t j = 0; j < n_valid; j++) {
             float z = logit_f(row, j);
@@ -108,11 +128,15 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
         }
     }
 
-    /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. */
+    /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. A float32 dst
+     * keeps e_j until pass 3; a 16-bit one cannot hold it, and pass 3 computes it again (the same operations
+     * give the same bits; the SIMD variants keep the first POSENC_SOFTMAX_E_CHUNK in a stack buffer). */
+    const int keep_e = row->dst_type == POSENC_ELEM_F32;
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
         float e = posenc_softmax_exp_scalar(exp_arg(row, j, max));
-        row->dst[j] = e;
+        if (keep_e)
+            store_elem(POSENC_ELEM_F32, row->dst, j, e);
         acc[j % POSENC_SUM_LANES] += e;
     }
     for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
@@ -123,15 +147,15 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
         /* The NaN row: NaN or +inf logit, float logit overflow, or a sum out of range (numerics.h). */
-        for (size_t j = 0; j < row->n_cols; j++)
-            row->dst[j] = posenc_nan_value();
+        fill_row(row, 1);
         return;
     }
-    /* Pass 3: results below 2^-125 are zeroed before the multiply, so no product is ever subnormal. */
+    /* Pass 3: results below 2^-125 are zeroed before the multiply, so no product is ever subnormal; each
+     * output is rounded once to dst's type. */
     for (size_t j = 0; j < n_valid; j++) {
-        float e = row->dst[j];
-        row->dst[j] = (e < thr ? 0.0f : e) * inv;
+        float e = keep_e ? load_elem(POSENC_ELEM_F32, row->dst, j) : posenc_softmax_exp_scalar(exp_arg(row, j, max));
+        store_elem(row->dst_type, row->dst, j, (e < thr ? 0.0f : e) * inv);
     }
     for (size_t j = n_valid; j < row->n_cols; j++)
-        row->dst[j] = 0.0f;
+        store_elem(row->dst_type, row->dst, j, 0.0f);
 }

@@ -41,6 +41,7 @@ static void test_softmax_desc_init_errors(void **state)
     assert_null(desc.sinks);
     assert_int_equal(desc.q_pos0, 0);
     assert_int_equal(desc.k_pos0, 0);
+    assert_int_equal(desc.mask_dtype, POSENC_F32);
 }
 
 
@@ -612,6 +613,85 @@ static void test_softmax_head_arrays_overlap_dst(void **state)
     }
 }
 
+/* ================================================================================================ element types */
+
+/* posenc_softmax_forward with typed views into the arena (element offsets in bytes from the arena start). */
+static posenc_status run_typed(const posenc_softmax_desc *desc, size_t src_byte, int src_type, size_t dst_byte,
+                               int dst_type)
+{
+    posenc_tensor sv = { (char *)arena.data + src_byte, src_type, 0, SM_ROWS * SM_COLS, SM_COLS };
+    posenc_tensor dv = { (char *)arena.data + dst_byte, dst_type, 0, SM_ROWS * SM_COLS, SM_COLS };
+    return posenc_softmax_forward(desc, &sv, &dv, SM_HEADS, SM_ROWS, SM_COLS);
+}
+
+#define EXPECT_TYPED(desc, sb, st, db, dt, want) EXPECT(run_typed(&(desc), (sb), (st), (db), (dt)), (want))
+
+/* Every new argument of the element types: mask_dtype, 16-bit alignment, in place across types, overlaps
+ * counted in bytes. Each failed call leaves the arena untouched. */
+static void test_softmax_element_types(void **state)
+{
+    (void)state;
+    const size_t extent = (SM_HEADS - 1) * SM_ROWS * SM_COLS + (SM_ROWS - 1) * SM_COLS + SM_COLS;   /* 30 */
+    const int types[] = { POSENC_F32, POSENC_F16, POSENC_BF16 };
+    posenc_softmax_desc d = valid_softmax().desc;
+    /* Every type combination is valid out of place, and same-type in place. */
+    for (int s = 0; s < 3; s++)
+        for (int t = 0; t < 3; t++) {
+            EXPECT_TYPED(d, 0, types[s], 4 * SM_DST, types[t], POSENC_OK);
+            if (s == t)
+                EXPECT_TYPED(d, 0, types[s], 0, types[t], POSENC_OK);
+            else   /* in place needs the same dtype */
+                EXPECT_TYPED(d, 0, types[s], 0, types[t], POSENC_ERR_OVERLAP);
+        }
+    /* An unknown mask_dtype, with or without a mask. */
+    const int32_t bad[] = { -1, 3, 99, INT32_MIN, INT32_MAX };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = valid_softmax().desc;
+        d.mask_dtype = bad[i];
+        EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F32, POSENC_ERR_ENUM);
+        d.mask = arena.data + SM_MASK;
+        d.mask_row_stride = SM_COLS;
+        EXPECT_TYPED(d, 0, POSENC_F16, 4 * SM_DST, POSENC_BF16, POSENC_ERR_ENUM);
+    }
+    /* 16-bit elements 2-byte aligned: src, dst, mask; float32 ones 4-byte aligned. */
+    d = valid_softmax().desc;
+    EXPECT_TYPED(d, 2, POSENC_F16, 4 * SM_DST, POSENC_F32, POSENC_OK);
+    EXPECT_TYPED(d, 1, POSENC_F16, 4 * SM_DST, POSENC_F32, POSENC_ERR_PARAM);
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST + 3, POSENC_BF16, POSENC_ERR_PARAM);
+    EXPECT_TYPED(d, 2, POSENC_F32, 4 * SM_DST, POSENC_F16, POSENC_ERR_PARAM);
+    for (int m = 0; m < 3; m++) {
+        d = valid_softmax().desc;
+        d.mask_dtype = types[m];
+        d.mask_row_stride = SM_COLS;
+        d.mask = (const float *)(const void *)((const char *)(arena.data + SM_MASK) + (m == 0 ? 2 : 1));
+        EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F32, POSENC_ERR_PARAM);
+        d.mask = (const float *)(const void *)((const char *)(arena.data + SM_MASK) + (m == 0 ? 4 : 2));
+        EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F32, POSENC_OK);
+    }
+    /* Overlaps in bytes: a bf16 dst over the end of a float32 src, and just past it. */
+    d = valid_softmax().desc;
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * extent - 2, POSENC_BF16, POSENC_ERR_OVERLAP);
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * extent, POSENC_BF16, POSENC_OK);
+    EXPECT_TYPED(d, 2 * extent - 2, POSENC_F16, 0, POSENC_F32, POSENC_ERR_OVERLAP);   /* f32 dst over f16 src */
+    EXPECT_TYPED(d, 4 * extent, POSENC_F16, 0, POSENC_F32, POSENC_OK);
+    /* An f16 mask over a 16-bit dst's last bytes, and just past them. */
+    d.mask_dtype = POSENC_F16;
+    d.mask_row_stride = SM_COLS;
+    d.mask = (const float *)(const void *)((const char *)(arena.data + SM_DST) + 2 * extent - 2);
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_BF16, POSENC_ERR_OVERLAP);
+    d.mask = (const float *)(const void *)((const char *)(arena.data + SM_DST) + 2 * extent);
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_BF16, POSENC_OK);
+    /* Custom slopes and sinks must not share a byte with a 16-bit dst either. */
+    d = valid_softmax().desc;
+    d.sinks = (const float *)(const void *)((const char *)(arena.data + SM_DST) + 2 * extent - 4);
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F16, POSENC_ERR_OVERLAP);
+    d.sinks = (const float *)(const void *)((const char *)(arena.data + SM_DST) + 2 * extent);
+    arena.data[SM_DST + extent / 2] = 0.5f;
+    arena.data[SM_DST + extent / 2 + 1] = 0.5f;
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F16, POSENC_OK);
+    assert_true(test_guard_ok(&arena));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup(test_softmax_empty, softmax_setup),
         cmocka_unit_test_setup(test_softmax_empty_reads_no_arrays, softmax_setup),
         cmocka_unit_test_setup(test_softmax_head_arrays_overlap_dst, softmax_setup),
+        cmocka_unit_test_setup(test_softmax_element_types, softmax_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

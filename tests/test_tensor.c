@@ -1,5 +1,5 @@
-/* test_tensor.c - the 0.2 tensor-view RoPE calls on one variant (argv[1]) against the specification: element
- * types f32 / f16 / bf16 in every combination (widen exactly, the float32 computation, one RNE rounding), the
+/* test_tensor.c - the 0.2 tensor-view RoPE and softmax calls on one variant (argv[1]) against the specification:
+ * element types f32 / f16 / bf16 in every combination (widen exactly, the float32 computation, one RNE rounding), the
  * conversions themselves against an independent oracle, axis-major positions, SAME_POSITION, the parallel hook
  * (every split and order gives the same bits), and every new status. */
 #define _POSIX_C_SOURCE 200809L
@@ -828,6 +828,98 @@ static void softmax_parallel_same_bits(void **state)
     }
 }
 
+/* Element types: for every (src, dst, mask) type combination, posenc_softmax_forward on `isa` gives exactly the
+ * float32 softmax (posenc_softmax on the scalar reference) of the inputs widened by the oracle, each output
+ * rounded once by the oracle: special values of every type (subnormals, infinities, NaN, values beyond f16's
+ * range), causal and symmetric ALiBi, sinks, strides, in place. */
+static void softmax_case_types(int s, int d, int m, int in_place, int specials)
+{
+    size_t n_heads = 1 + test_rand_below(3), n_rows = 1 + test_rand_below(4);
+    size_t n_cols = test_rand_below(4) ? 1 + test_rand_below(150) : 4000 + test_rand_below(300);
+    size_t row_stride = n_cols + test_rand_below(3), head_stride = n_rows * row_stride + test_rand_below(3);
+    size_t n = n_heads * head_stride;
+    posenc_softmax_desc desc = alibi_desc();
+    desc.position = (int32_t)test_rand_below(3);
+    desc.slopes_mode = test_rand_below(4) ? POSENC_SLOPES_ALIBI : POSENC_SLOPES_NONE;
+    desc.k_pos0 = (int64_t)test_rand_below(50);
+    desc.q_pos0 = desc.k_pos0 + (int64_t)test_rand_below(n_cols + 4);
+    float sinks[3] = { 0.5f, -1.0f, 2.0f };
+    if (test_rand_below(3) == 0)
+        desc.sinks = sinks;
+
+    size_t mis_s = test_rand_below(3), mis_d = in_place ? mis_s : test_rand_below(3);
+    typed_buf src = typed_new(n, s, mis_s), dst = in_place ? src : typed_new(n, d, mis_d);
+    float *wide = malloc(n * 4), *want_f = malloc(n * 4), *wide_mask = NULL;
+    assert_true(wide && want_f);
+    for (size_t i = 0; i < n; i++)
+        store_elem(s, src.data, i, random_value(s, specials) * 4.0f);
+    for (size_t i = 0; i < n; i++)
+        wide[i] = load_elem(s, src.data, i);
+    typed_buf mask = { NULL, NULL, 0 };
+    size_t mask_n = n_rows * n_cols;
+    if (m >= 0) {
+        mask = typed_new(mask_n, m, test_rand_below(3));
+        wide_mask = malloc(mask_n * 4);
+        assert_non_null(wide_mask);
+        for (size_t i = 0; i < mask_n; i++)
+            store_elem(m, mask.data, i, test_rand_below(8) ? random_value(m, specials) : -INFINITY);
+        for (size_t i = 0; i < mask_n; i++)
+            wide_mask[i] = load_elem(m, mask.data, i);
+    }
+
+    /* The float32 computation on the widened inputs, on the scalar reference, then the oracle's rounding. */
+    use("scalar");
+    posenc_softmax_desc wide_desc = desc;
+    if (m >= 0) {
+        wide_desc.mask = wide_mask;
+        wide_desc.mask_row_stride = n_cols;
+    }
+    assert_int_equal(posenc_softmax(&wide_desc, wide, head_stride, row_stride, want_f, head_stride, row_stride,
+                                    n_heads, n_rows, n_cols), POSENC_OK);
+    typed_buf want = typed_new(n, d, 0);
+    memcpy(want.data, in_place ? src.data : dst.data, want.bytes);   /* the gaps between rows stay as they were */
+    for (size_t h = 0; h < n_heads; h++)
+        for (size_t r = 0; r < n_rows; r++)
+            for (size_t j = 0; j < n_cols; j++) {
+                size_t i = h * head_stride + r * row_stride + j;
+                store_elem(d, want.data, i, want_f[i]);
+            }
+
+    use(isa);
+    if (m >= 0) {
+        desc.mask = (const float *)mask.data;
+        desc.mask_dtype = m;
+        desc.mask_row_stride = n_cols;
+    }
+    posenc_tensor sv = view(src.data, s, head_stride, row_stride), dv = view(dst.data, d, head_stride, row_stride);
+    assert_int_equal(posenc_softmax_forward(&desc, &sv, &dv, n_heads, n_rows, n_cols), POSENC_OK);
+    if (memcmp(dst.data, want.data, want.bytes) != 0) {
+        for (size_t i = 0; i < n; i++)
+            if (memcmp((char *)dst.data + i * dtype_size(d), (char *)want.data + i * dtype_size(d), dtype_size(d)))
+                fail_msg("%s softmax %d->%d mask %d in_place %d, %zu x %zu x %zu: element %zu differs", isa, s, d,
+                         m, in_place, n_heads, n_rows, n_cols, i);
+    }
+    guard_ok(&src, mis_s * dtype_size(s));
+    if (!in_place) {
+        guard_ok(&dst, mis_d * dtype_size(d));
+        free(dst.base);
+    }
+    free(src.base), free(want.base), free(mask.base), free(wide), free(want_f), free(wide_mask);
+}
+
+static void softmax_types_match_spec(void **state)
+{
+    (void)state;
+    for (int s = POSENC_F32; s <= POSENC_BF16; s++)
+        for (int d = POSENC_F32; d <= POSENC_BF16; d++)
+            for (int m = -1; m <= POSENC_BF16; m++)
+                for (int rep = 0; rep < 8; rep++) {
+                    softmax_case_types(s, d, m, 0, rep % 2);
+                    if (s == d)
+                        softmax_case_types(s, d, m, 1, rep % 2);
+                }
+}
+
 static void softmax_v2_errors(void **state)
 {
     (void)state;
@@ -849,10 +941,27 @@ static void softmax_v2_errors(void **state)
     assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_ENUM);
     bad = view((char *)y + 1, POSENC_F32, 32, 8);
     assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_PARAM);
-    bad = view(y, POSENC_BF16, 32, 8);
-    assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_UNSUPPORTED);
-    posenc_tensor in_place_other_type = view(x, POSENC_F16, 32, 8);
-    assert_int_equal(posenc_softmax_forward(&d, &xv, &in_place_other_type, 2, 4, 8), POSENC_ERR_UNSUPPORTED);
+    bad = view((char *)y + 1, POSENC_BF16, 32, 8);     /* 16-bit elements must be 2-byte aligned */
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &bad, 2, 4, 8), POSENC_ERR_PARAM);
+    bad = view((char *)x + 1, POSENC_F16, 32, 8);
+    assert_int_equal(posenc_softmax_forward(&d, &bad, &yv, 2, 4, 8), POSENC_ERR_PARAM);
+    posenc_tensor in_place_other_type = view(x, POSENC_F16, 32, 8);   /* in place needs the same dtype */
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &in_place_other_type, 2, 4, 8), POSENC_ERR_OVERLAP);
+    posenc_tensor half_over_src = view((char *)x + 100, POSENC_BF16, 32, 8);   /* bytes shared with x */
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &half_over_src, 2, 4, 8), POSENC_ERR_OVERLAP);
+    d.mask_dtype = 3;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_ENUM);
+    d.mask_dtype = -1;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_ENUM);
+    d.mask_dtype = POSENC_F16;
+    d.mask = (const float *)(const void *)((const char *)x + 1);   /* an f16 mask must be 2-byte aligned */
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_PARAM);
+    d.mask = (const float *)(const void *)((const char *)y + 62);  /* an f16 mask over dst's bytes */
+    d.mask_row_stride = 8;
+    assert_int_equal(posenc_softmax_forward(&d, &xv, &yv, 2, 4, 8), POSENC_ERR_OVERLAP);
+    d.mask = NULL;
+    d.mask_row_stride = 0;
+    d.mask_dtype = POSENC_F32;
     int64_t qpos[4] = { 7, 8, 9, 10 };
     d.q_positions = qpos;
     qpos[2] = -1;
@@ -893,6 +1002,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(rope_v2_errors),
         cmocka_unit_test(softmax_q_positions),
         cmocka_unit_test(softmax_parallel_same_bits),
+        cmocka_unit_test(softmax_types_match_spec),
         cmocka_unit_test(softmax_v2_errors),
     };
     return cmocka_run_group_tests_name(isa, tests, NULL, NULL);

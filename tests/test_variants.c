@@ -580,6 +580,223 @@ static void softmax_far_rows(void **state)
     }
 }
 
+/* ---- element types: every (src, dst, mask) combination ----------------------------------------------------- */
+
+static size_t type_size(int dtype)
+{
+    return dtype == POSENC_F32 ? 4 : 2;
+}
+
+/* A random element of `dtype` as its bit pattern: mostly values in [-lo_hi, lo_hi], with `special` one in
+ * that many a special value of the type (subnormals, zeros, infinities, NaNs with payloads, quiet and
+ * signalling, the largest finite values, values beyond f16's range). */
+static uint32_t random_elem_bits(int dtype, float lo_hi, size_t special)
+{
+    static const uint32_t f32_specials[] = { 0x00000001u, 0x80000001u, 0x007fffffu, 0x00000000u, 0x80000000u,
+                                             0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc12345u, 0x7f800001u,
+                                             0x7f7fffffu, 0x477ff000u, 0x47800000u, 0xc7000000u, 0x33000000u };
+    static const uint16_t f16_specials[] = { 0x0001, 0x8001, 0x03ff, 0x0000, 0x8000, 0x7c00, 0xfc00, 0x7e00,
+                                             0xfe12, 0x7c01, 0x7bff, 0xfbff, 0x0400, 0x3c00 };
+    static const uint16_t bf16_specials[] = { 0x0001, 0x8001, 0x007f, 0x0000, 0x8000, 0x7f80, 0xff80, 0x7fc0,
+                                              0xffc5, 0x7f81, 0x7f7f, 0xff7f, 0x0080, 0x3f80 };
+    float v = test_rand_float(-lo_hi, lo_hi);
+    if (special && test_rand_below(special) == 0) {
+        if (dtype == POSENC_F32)
+            return f32_specials[test_rand_below(sizeof f32_specials / sizeof f32_specials[0])];
+        if (dtype == POSENC_F16)
+            return f16_specials[test_rand_below(sizeof f16_specials / sizeof f16_specials[0])];
+        return bf16_specials[test_rand_below(sizeof bf16_specials / sizeof bf16_specials[0])];
+    }
+    uint32_t b = bits_of(v);
+    if (dtype == POSENC_BF16)
+        return b >> 16;
+    if (dtype == POSENC_F16) {   /* truncate to a nearby f16 (values stay in [-lo_hi, lo_hi], lo_hi < 65504) */
+        int e = (int)((b >> 23) & 0xff) - 127 + 15;
+        uint32_t sign = (b >> 16) & 0x8000u;
+        if (e <= 0)
+            return sign;
+        return sign | ((uint32_t)e << 10) | ((b >> 13) & 0x3ffu);
+    }
+    return b;
+}
+
+static void store_bits(int dtype, void *base, size_t i, uint32_t bits)
+{
+    if (dtype == POSENC_F32) {
+        memcpy((char *)base + 4 * i, &bits, 4);
+    } else {
+        uint16_t h = (uint16_t)bits;
+        memcpy((char *)base + 2 * i, &h, 2);
+    }
+}
+
+/* A guarded byte buffer: `bytes` bytes at `data`, `misalign` bytes past a 64-byte boundary, canary bytes around. */
+typedef struct byte_buf {
+    unsigned char *base, *data;
+    size_t bytes;
+} byte_buf;
+
+static byte_buf byte_buf_new(size_t bytes, size_t misalign)
+{
+    byte_buf b;
+    b.base = aligned_alloc(64, (bytes + misalign + 256 + 63) / 64 * 64);
+    assert_non_null(b.base);
+    memset(b.base, 0x5a, (bytes + misalign + 256 + 63) / 64 * 64);
+    b.data = b.base + 128 + misalign;
+    b.bytes = bytes;
+    return b;
+}
+
+static int byte_guard_ok(const byte_buf *b)
+{
+    for (size_t i = 0; i < 128; i++)
+        if (b->data[-1 - (ptrdiff_t)i] != 0x5a || b->data[b->bytes + i] != 0x5a)
+            return 0;
+    return 1;
+}
+
+typedef struct typed_case {
+    int src_type, dst_type, mask_type;      /* mask_type -1: no mask */
+    size_t n_heads, n_rows, n_cols, row_stride, head_stride, mask_row_stride, misalign;
+    int in_place;
+    posenc_softmax_desc desc;
+    float slopes[4], sinks[4];
+    unsigned char *src0, *mask;              /* the inputs, as the variants get them */
+} typed_case;
+
+/* Runs the case on `isa` from fresh copies of the inputs; returns dst's bytes (malloc'd). */
+static unsigned char *run_typed_case(const char *isa, const typed_case *tc)
+{
+    use(isa);
+    size_t n = tc->n_heads * tc->head_stride;
+    size_t src_bytes = n * type_size(tc->src_type), dst_bytes = n * type_size(tc->dst_type);
+    byte_buf src = byte_buf_new(src_bytes, tc->misalign * type_size(tc->src_type));
+    byte_buf dst = byte_buf_new(dst_bytes, (tc->misalign + 3) % 16 * type_size(tc->dst_type));
+    memcpy(src.data, tc->src0, src_bytes);
+    memset(dst.data, 0x33, dst_bytes);
+    byte_buf *out = tc->in_place ? &src : &dst;
+    posenc_tensor sv = { src.data, tc->src_type, 0, tc->head_stride, tc->row_stride };
+    posenc_tensor dv = { out->data, tc->dst_type, 0, tc->head_stride, tc->row_stride };
+    assert_int_equal(posenc_softmax_forward(&tc->desc, &sv, &dv, tc->n_heads, tc->n_rows, tc->n_cols), POSENC_OK);
+    assert_true(byte_guard_ok(&src));
+    assert_true(byte_guard_ok(&dst));
+    unsigned char *got = malloc(dst_bytes + 1);
+    assert_non_null(got);
+    memcpy(got, out->data, dst_bytes);
+    free(src.base);
+    free(dst.base);
+    return got;
+}
+
+static void check_typed_case(const char *isa, typed_case *tc, size_t special)
+{
+    size_t n = tc->n_heads * tc->head_stride;
+    tc->src0 = malloc(n * 4 + 1);
+    assert_non_null(tc->src0);
+    float spread = test_rand_below(4) == 0 ? 300.0f : 12.0f;   /* wide spreads reach exp's cutoff */
+    for (size_t i = 0; i < n; i++)
+        store_bits(tc->src_type, tc->src0, i, random_elem_bits(tc->src_type, spread, special));
+    tc->mask = NULL;
+    if (tc->mask_type >= 0) {
+        size_t mask_n = tc->n_rows * tc->mask_row_stride + tc->n_cols;
+        tc->mask = malloc(mask_n * 4 + 1 + 64);
+        assert_non_null(tc->mask);
+        /* aligned to its element size, at a random element offset */
+        unsigned char *m = tc->mask + type_size(tc->mask_type) * test_rand_below(8);
+        for (size_t i = 0; i < mask_n; i++)
+            store_bits(tc->mask_type, m, i,
+                       test_rand_below(10) == 0 ? (tc->mask_type == POSENC_F32 ? 0xff800000u
+                                                   : tc->mask_type == POSENC_F16 ? 0xfc00u : 0xff80u)
+                                                : random_elem_bits(tc->mask_type, 4.0f, special));
+        tc->desc.mask = (const float *)(const void *)m;
+        tc->desc.mask_dtype = tc->mask_type;
+        tc->desc.mask_row_stride = tc->mask_row_stride;
+        tc->desc.mask_head_stride = 0;
+    }
+    unsigned char *want = run_typed_case("scalar", tc), *got = run_typed_case(isa, tc);
+    size_t es = type_size(tc->dst_type);
+    for (size_t h = 0; h < tc->n_heads; h++)
+        for (size_t r = 0; r < tc->n_rows; r++) {
+            size_t at = (h * tc->head_stride + r * tc->row_stride) * es;
+            if (memcmp(want + at, got + at, tc->n_cols * es) != 0) {
+                size_t j = 0;
+                while (memcmp(want + at + j * es, got + at + j * es, es) == 0)
+                    j++;
+                uint32_t w = 0, g = 0;
+                memcpy(&w, want + at + j * es, es);
+                memcpy(&g, got + at + j * es, es);
+                fail_msg("%s: types src %d dst %d mask %d, %zu cols (head %zu row %zu), position %d slopes %d "
+                         "q0 %lld k0 %lld in place %d: column %zu is 0x%x, scalar 0x%x", isa, tc->src_type,
+                         tc->dst_type, tc->mask_type, tc->n_cols, h, r, tc->desc.position, tc->desc.slopes_mode,
+                         (long long)tc->desc.q_pos0, (long long)tc->desc.k_pos0, tc->in_place, j, g, w);
+            }
+        }
+    free(want);
+    free(got);
+    free(tc->src0);
+    free(tc->mask);
+}
+
+static void random_typed_case(typed_case *tc, int s, int d, int m, size_t n_cols)
+{
+    memset(tc, 0, sizeof *tc);
+    tc->src_type = s, tc->dst_type = d, tc->mask_type = m;
+    tc->n_cols = n_cols;
+    tc->n_heads = 1 + test_rand_below(2);
+    tc->n_rows = 1 + test_rand_below(3);
+    tc->row_stride = n_cols + test_rand_below(4);
+    tc->head_stride = tc->n_rows * tc->row_stride + test_rand_below(3);
+    tc->mask_row_stride = test_rand_below(3) ? n_cols : 0;
+    tc->misalign = test_rand_below(16);
+    tc->in_place = s == d && test_rand_below(2);
+    posenc_softmax_desc_init(&tc->desc, sizeof tc->desc);
+    tc->desc.position = (int32_t)test_rand_below(3);
+    tc->desc.slopes_mode = (int32_t)test_rand_below(3);
+    tc->desc.scale = test_rand_below(2) ? 0.08838834764831845f : test_rand_float(0.1f, 2.0f);
+    for (int h = 0; h < 4; h++) {
+        tc->slopes[h] = test_rand_float(0.0f, 1.0f);
+        tc->sinks[h] = test_rand_below(4) ? test_rand_float(-4.0f, 4.0f) : -INFINITY;
+    }
+    tc->desc.slopes = tc->slopes;
+    if (test_rand_below(3) == 0)
+        tc->desc.sinks = tc->sinks;
+    tc->desc.k_pos0 = (int64_t)test_rand_below(3000);
+    tc->desc.q_pos0 = tc->desc.k_pos0 + (int64_t)test_rand_below(n_cols + 10) - 5;
+    if (tc->desc.q_pos0 < 0)
+        tc->desc.q_pos0 = 0;
+    if (test_rand_below(8) == 0) {     /* far rows */
+        tc->desc.k_pos0 = (int64_t)test_rand_below(100);
+        tc->desc.q_pos0 = POSENC_MAX_POSITION - (int64_t)tc->n_rows - (int64_t)test_rand_below(1000);
+    }
+}
+
+/* Every variant x every (src, dst, mask) type combination against the scalar reference, byte for byte: every
+ * tail up to 2 * 64 + 1, rows beyond POSENC_SOFTMAX_E_CHUNK (4096: a 16-bit dst keeps e_j only that far, pass 3
+ * computes the rest again), strides, unaligned pointers, in place, special values of every type. */
+static void softmax_types_match_scalar(void **state)
+{
+    const char *isa = *state;
+    static const size_t long_cols[] = { 4095, 4096, 4097, 4160, 5000, 9000 };
+    size_t cases = 0;
+    for (int s = POSENC_F32; s <= POSENC_BF16; s++)
+        for (int d = POSENC_F32; d <= POSENC_BF16; d++)
+            for (int m = -1; m <= POSENC_BF16; m++) {
+                typed_case tc;
+                for (size_t n_cols = 0; n_cols <= 129; n_cols += n_cols < 34 ? 1 : 1 + test_rand_below(3)) {
+                    random_typed_case(&tc, s, d, m, n_cols);
+                    check_typed_case(isa, &tc, n_cols % 5 == 0 ? 0 : 40);
+                    cases++;
+                }
+                for (size_t k = 0; k < 2; k++) {
+                    random_typed_case(&tc, s, d, m, long_cols[test_rand_below(sizeof long_cols / sizeof long_cols[0])]);
+                    tc.n_heads = 1;
+                    check_typed_case(isa, &tc, k ? 2000 : 0);
+                    cases++;
+                }
+            }
+    fprintf(stderr, "# %zu typed softmax cases, every (src, dst, mask) type combination\n", cases);
+}
+
 /* Every output is +0 or at least 2^-125 - 2^-149 (src/numerics.h): never subnormal. */
 static void assert_no_subnormal(const float *y, size_t n, const char *what)
 {
@@ -942,6 +1159,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(rope_schemes_match_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_matches_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_far_rows, argv[1]),
+        cmocka_unit_test_prestate(softmax_types_match_scalar, argv[1]),
         cmocka_unit_test_prestate(softmax_never_subnormal, argv[1]),
         cmocka_unit_test_prestate(softmax_nan_rows, argv[1]),
         cmocka_unit_test_prestate(rope_nan_bits, argv[1]),

@@ -1,5 +1,5 @@
-/* softmax_neon.c - the fused (ALiBi-biased) softmax row for the neon bundle (AArch64 Advanced SIMD, baseline:
- * no extra flags), bit-identical to src/softmax_scalar.c. */
+/* softmax_neon.c - the fused (ALiBi-biased) softmax row, f32/f16/bf16, for the neon bundle (AArch64 Advanced SIMD,
+ * baseline: no extra flags), bit-identical to src/softmax_scalar.c. */
 #if !defined(__aarch64__) || !defined(__ARM_NEON)
 #error "softmax_neon.c needs AArch64 Advanced SIMD"
 #endif
@@ -28,9 +28,76 @@ typedef struct logit_params {
     float64x2_t neg_max_d;    /* -M, pass 1's maximum widened and negated (pass 2 only) */
     int32_t bias;
     int32_t d0;
+    int32_t src_type;         /* POSENC_ELEM_* of src and of the mask */
+    int32_t mask_type;
 } logit_params;
 
 static const uint32_t lane_index[LANES] = {0, 1, 2, 3};
+
+/* ---- element types (numerics.h, "element types"): loads widen exactly, stores round once ----------------- */
+
+static inline size_t elem_size(int type)
+{
+    return type == POSENC_ELEM_F32 ? 4 : 2;
+}
+
+/* Element j of a row of `type`. */
+static inline const void *elem_at(const void *p, int type, size_t j)
+{
+    return (const char *)p + j * elem_size(type);
+}
+
+/* 4 elements of `type` at p, widened exactly: FCVTL for f16 (exact for every value; a NaN stays a NaN, all the
+ * softmax needs), a shift for bf16. */
+static inline float32x4_t load4(int type, const void *p)
+{
+    if (type == POSENC_ELEM_F32)
+        return vld1q_f32(p);
+    uint16x4_t h = vld1_u16(p);
+    if (type == POSENC_ELEM_F16)
+        return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
+}
+
+/* 4 pass-3 outputs (finite, >= +0) rounded to nearest even into `type`: FCVTN for f16 (round to nearest even as
+ * FPCR sets it on Linux, no flush), integer rounding for bf16. */
+static inline uint16x4_t narrow4(int type, float32x4_t y)
+{
+    if (type == POSENC_ELEM_F16)
+        return vreinterpret_u16_f16(vcvt_f16_f32(y));
+    uint32x4_t b = vreinterpretq_u32_f32(y);
+    uint32x4_t lsb = vandq_u32(vshrq_n_u32(b, 16), vdupq_n_u32(1));
+    return vshrn_n_u32(vaddq_u32(vaddq_u32(b, vdupq_n_u32(0x7fff)), lsb), 16);
+}
+
+/* The first `count` (1..4) outputs of y into a 16-bit dst of `type` at column j. */
+static inline void store_narrow(int type, void *dst, size_t j, size_t count, float32x4_t y)
+{
+    uint16_t *out = (uint16_t *)dst + j;
+    uint16x4_t h = narrow4(type, y);
+    if (count >= LANES) {
+        vst1_u16(out, h);
+    } else {
+        uint16_t tail[LANES];
+        vst1_u16(tail, h);
+        memcpy(out, tail, count * sizeof(uint16_t));
+    }
+}
+
+/* dst[from, to) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
+static void fill(void *dst, int type, size_t from, size_t to, float value)
+{
+    if (type == POSENC_ELEM_F32) {
+        for (size_t j = from; j < to; j++)
+            ((float *)dst)[j] = value;
+        return;
+    }
+    uint16_t bits = value == 0.0f ? 0 : type == POSENC_ELEM_F16 ? POSENC_F16_NAN_BITS : POSENC_BF16_NAN_BITS;
+    for (size_t j = from; j < to; j++)
+        ((uint16_t *)dst)[j] = bits;
+}
+
+/* ---- the logits ------------------------------------------------------------------------------------------- */
 
 /* Bias terms b_j of columns j .. j+3. d0 + j is formed with wrapping unsigned arithmetic: in padding lanes past
  * n_valid it may leave int32 range, and those lanes are discarded. -|d| as neg(abs(d)) equals the scalar's
@@ -43,22 +110,22 @@ static inline int32x4_t bias4(const logit_params *lp, size_t j)
 }
 
 /* Pass 1's float logits of columns j .. j+3; src and mask (or NULL) point at column j. */
-static inline float32x4_t logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+static inline float32x4_t logit4(const logit_params *lp, const void *src, const void *mask, size_t j)
 {
-    float32x4_t z = vmulq_f32(lp->scale, vld1q_f32(src));
+    float32x4_t z = vmulq_f32(lp->scale, load4(lp->src_type, src));
     if (lp->bias != POSENC_BIAS_NONE)
         z = vfmaq_f32(z, lp->slope, vcvtq_f32_s32(bias4(lp, j)));
     if (mask)
-        z = vaddq_f32(z, vld1q_f32(mask));
+        z = vaddq_f32(z, load4(lp->mask_type, mask));
     return z;
 }
 
 /* Pass 2's arguments x = z_d - M of columns j .. j+3, the logit formed in double (two lanes per half; lp->neg_max_d
  * = -0.0 gives the double logit itself, pass 1's double max). Every float and int32 converts to double exactly. */
-static inline void exp_args4(const logit_params *lp, const float *src, const float *mask, size_t j,
+static inline void exp_args4(const logit_params *lp, const void *src, const void *mask, size_t j,
                              float64x2_t *x_lo, float64x2_t *x_hi)
 {
-    float32x4_t s = vld1q_f32(src);
+    float32x4_t s = load4(lp->src_type, src);
     /* fma(scale, s, -M): one rounding of the exact product minus M. */
     float64x2_t z_lo = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_f64_f32(vget_low_f32(s)));
     float64x2_t z_hi = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_high_f64_f32(s));
@@ -68,7 +135,7 @@ static inline void exp_args4(const logit_params *lp, const float *src, const flo
         z_hi = vfmaq_f64(z_hi, lp->slope_d, vcvtq_f64_s64(vmovl_high_s32(b)));
     }
     if (mask) {
-        float32x4_t m = vld1q_f32(mask);
+        float32x4_t m = load4(lp->mask_type, mask);
         z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
         z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
     }
@@ -77,7 +144,7 @@ static inline void exp_args4(const logit_params *lp, const float *src, const flo
 }
 
 /* Pass 2: e = exp(z_d - M) of columns j .. j+3. */
-static inline float32x4_t exp_logit4(const logit_params *lp, const float *src, const float *mask, size_t j)
+static inline float32x4_t exp_logit4(const logit_params *lp, const void *src, const void *mask, size_t j)
 {
     float64x2_t x_lo, x_hi;
     exp_args4(lp, src, mask, j, &x_lo, &x_hi);
@@ -96,31 +163,25 @@ static inline uint32x4_t live_lanes(size_t count)
     return vcltq_u32(vld1q_u32(lane_index), vdupq_n_u32((uint32_t)count));
 }
 
-/* The last count (1..3) live columns starting at j, on zero-padded copies of src and mask. */
+/* The last count (1..3) live columns, as zero-padded copies of src and mask (in their own types). */
 typedef struct tail_copy {
-    float src[LANES];
-    float mask[LANES];
+    _Alignas(16) unsigned char src[LANES * 4];
+    _Alignas(16) unsigned char mask[LANES * 4];
 } tail_copy;
 
-static inline void copy_tail_in(tail_copy *tc, const float *src, const float *mask, size_t count)
+static inline void copy_tail_in(tail_copy *tc, const logit_params *lp, const void *src, const void *mask,
+                                size_t count)
 {
     memset(tc, 0, sizeof *tc);
-    memcpy(tc->src, src, count * sizeof(float));
+    memcpy(tc->src, src, count * elem_size(lp->src_type));
     if (mask)
-        memcpy(tc->mask, mask, count * sizeof(float));
+        memcpy(tc->mask, mask, count * elem_size(lp->mask_type));
 }
 
 /* All bits flipped (Advanced SIMD has no vmvnq_u64). */
 static inline uint64x2_t not_u64(uint64x2_t v)
 {
     return vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(v)));
-}
-
-/* dst[0, n) = value. */
-static inline void fill_row(float *dst, size_t n, float value)
-{
-    for (size_t j = 0; j < n; j++)
-        dst[j] = value;
 }
 
 /* The scalar's `max = z > max ? z : max`, per lane: a NaN z never replaces max (vmaxq_f32 would propagate it). */
@@ -134,26 +195,29 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     const size_t n_valid = row->n_valid;
     const size_t n_full = n_valid & ~(size_t)(LANES - 1);
     const size_t rest = n_valid - n_full;
-    const float *src = row->src;
-    const float *mask = row->mask;
-    float *dst = row->dst;
+    const void *src = row->src;
+    const void *mask = row->mask;
+    const int dst_type = row->dst_type;
     logit_params lp = {
         .scale = vdupq_n_f32(row->scale), .slope = vdupq_n_f32(row->slope),
         .scale_d = vdupq_n_f64((double)row->scale), .slope_d = vdupq_n_f64((double)row->slope),
         .bias = posenc_bias_case(row->bias), .d0 = row->d0,
+        .src_type = row->src_type, .mask_type = row->mask_type,
     };
+#define SRC_AT(j) elem_at(src, lp.src_type, (j))
+#define MASK_AT(j) (mask ? elem_at(mask, lp.mask_type, (j)) : NULL)
     tail_copy tc;
     if (rest)
-        copy_tail_in(&tc, src + n_full, mask ? mask + n_full : NULL, rest);
-    const float *tail_mask = mask ? tc.mask : NULL;
+        copy_tail_in(&tc, &lp, SRC_AT(n_full), MASK_AT(n_full), rest);
+    const void *tail_mask = mask ? tc.mask : NULL;
 
     double max_d;
-    if (!posenc_softmax_max_in_double(lp.bias, row->slope, row->d0, n_valid)) {
+    if (!row->max_in_double) {
         /* ---- pass 1: M = max(sink, float logits). The maximum is exact, so lane order does not matter (a -0/+0
          * tie cannot change any later bit: exp gives 1 for either zero). ---- */
         float32x4_t max_v = vdupq_n_f32(row->sink);
         for (size_t j = 0; j < n_full; j += LANES)
-            max_v = max_ignoring_nan(max_v, logit4(&lp, src + j, mask ? mask + j : NULL, j));
+            max_v = max_ignoring_nan(max_v, logit4(&lp, SRC_AT(j), MASK_AT(j), j));
         if (rest) {
             float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
             max_v = max_ignoring_nan(max_v, vbslq_f32(live_lanes(rest), z, vdupq_n_f32(-INFINITY)));
@@ -167,32 +231,31 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             /* Every live logit is -inf or NaN (the max ignores NaN): all zeros, or all NaN if a logit is NaN. */
             uint32x4_t any_nan = vdupq_n_u32(0);
             for (size_t j = 0; j < n_full; j += LANES) {
-                float32x4_t z = logit4(&lp, src + j, mask ? mask + j : NULL, j);
+                float32x4_t z = logit4(&lp, SRC_AT(j), MASK_AT(j), j);
                 any_nan = vorrq_u32(any_nan, vmvnq_u32(vceqq_f32(z, z)));
             }
             if (rest) {
                 float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
                 any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
             }
-            fill_row(dst, row->n_cols, vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f);
+            fill(row->dst, dst_type, 0, row->n_cols, vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f);
             return;
         }
         max_d = (double)max;
     } else {
-        /* ---- pass 1 in double (rows whose bias magnitude exceeds 2^24): the double logits are pass 2's
-         * arguments with M = 0 (fma(scale, s, -0.0) is the exact product). ---- */
+        /* ---- pass 1 in double (far rows, row->max_in_double): the double logits are pass 2's arguments with
+         * M = 0 (fma(scale, s, -0.0) is the exact product). ---- */
         lp.neg_max_d = vdupq_n_f64(-0.0);
         float64x2_t max_v = vdupq_n_f64((double)row->sink), minus_inf = vdupq_n_f64(-INFINITY);
         uint64x2_t any_nan = vdupq_n_u64(0);
         for (size_t j = 0; j < n_valid; j += LANES) {
             float64x2_t z_lo, z_hi;
             if (j < n_full) {
-                exp_args4(&lp, src + j, mask ? mask + j : NULL, j, &z_lo, &z_hi);
+                exp_args4(&lp, SRC_AT(j), MASK_AT(j), j, &z_lo, &z_hi);
             } else {
                 exp_args4(&lp, tc.src, tail_mask, j, &z_lo, &z_hi);
-                uint32x4_t live = live_lanes(rest);
                 /* all-ones / zero 32-bit lanes sign-extended to 64-bit lane masks */
-                int32x4_t live_s = vreinterpretq_s32_u32(live);
+                int32x4_t live_s = vreinterpretq_s32_u32(live_lanes(rest));
                 uint64x2_t live_lo = vreinterpretq_u64_s64(vmovl_s32(vget_low_s32(live_s)));
                 uint64x2_t live_hi = vreinterpretq_u64_s64(vmovl_high_s32(live_s));
                 z_lo = vbslq_f64(live_lo, z_lo, minus_inf);
@@ -205,14 +268,18 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         double max_a = vgetq_lane_f64(max_v, 0), max_b = vgetq_lane_f64(max_v, 1);
         max_d = max_b > max_a ? max_b : max_a;
         if (max_d == -INFINITY) {
-            fill_row(dst, row->n_cols, (vgetq_lane_u64(any_nan, 0) | vgetq_lane_u64(any_nan, 1)) ? posenc_nan_value()
-                                                                                                  : 0.0f);
+            int nan = (vgetq_lane_u64(any_nan, 0) | vgetq_lane_u64(any_nan, 1)) != 0;
+            fill(row->dst, dst_type, 0, row->n_cols, nan ? posenc_nan_value() : 0.0f);
             return;
         }
     }
 
-    /* ---- pass 2: e_j = exp(z_j - M) into dst, summed in 64 float lanes (16 vectors). Logits are recomputed so
+    /* ---- pass 2: e_j = exp(z_j - M) into `keep` (dst itself for a float32 dst; for a 16-bit one, the first
+     * POSENC_SOFTMAX_E_CHUNK in row->e_chunk), summed in 64 float lanes (16 vectors). Logits are recomputed so
      * that src == dst works: each block is loaded before it is stored. ---- */
+    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
+    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
+                                                                                          : POSENC_SOFTMAX_E_CHUNK;
     lp.neg_max_d = vdupq_n_f64(-max_d);
     float32x4_t acc[N_ACC];
     for (int a = 0; a < N_ACC; a++)
@@ -220,10 +287,12 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     const size_t n_chunks = n_valid / POSENC_SUM_LANES;
     for (size_t chunk = 0; chunk < n_chunks; chunk++) {
         size_t j0 = chunk * POSENC_SUM_LANES;
+        const int store = j0 < n_keep;
         for (int a = 0; a < N_ACC; a++) {
             size_t j = j0 + (size_t)a * LANES;
-            float32x4_t e = exp_logit4(&lp, src + j, mask ? mask + j : NULL, j);
-            vst1q_f32(dst + j, e);
+            float32x4_t e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
+            if (store)
+                vst1q_f32(keep + j, e);
             acc[a] = vaddq_f32(acc[a], e);
         }
     }
@@ -232,17 +301,20 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         /* The last partial chunk: every accumulator still gets a constant index (so all 16 stay in registers);
          * blocks past n_valid add +0, which leaves an accumulator unchanged (accumulators start at +0 and every e
          * is >= +0 or NaN, so none is ever -0). */
+        const int store = j_last < n_keep;
         for (int a = 0; a < N_ACC; a++) {
             size_t j = j_last + (size_t)a * LANES;
             float32x4_t e = vdupq_n_f32(0.0f);
             if (j + LANES <= n_valid) {
-                e = exp_logit4(&lp, src + j, mask ? mask + j : NULL, j);
-                vst1q_f32(dst + j, e);
+                e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
+                if (store)
+                    vst1q_f32(keep + j, e);
             } else if (j < n_valid) {
                 float e_tail[LANES];
                 e = vbslq_f32(live_lanes(rest), exp_logit4(&lp, tc.src, tail_mask, j), vdupq_n_f32(0.0f));
                 vst1q_f32(e_tail, e);
-                memcpy(dst + j, e_tail, rest * sizeof(float));
+                if (store)
+                    memcpy(keep + j, e_tail, rest * sizeof(float));
             }
             acc[a] = vaddq_f32(acc[a], e);
         }
@@ -259,19 +331,31 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
-        const float nan_fill = posenc_nan_value();   /* the NaN row */
-        for (size_t j = 0; j < row->n_cols; j++)
-            dst[j] = nan_fill;
+        fill(row->dst, dst_type, 0, row->n_cols, posenc_nan_value());   /* the NaN row */
         return;
     }
 
     /* ---- pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. ---- */
     const float32x4_t inv_v = vdupq_n_f32(inv), thr_v = vdupq_n_f32(thr);
     size_t j = 0;
-    for (; j + LANES <= n_valid; j += LANES)
-        vst1q_f32(dst + j, tpl_scale_flushed(vld1q_f32(dst + j), thr_v, inv_v));
-    for (; j < n_valid; j++)
-        dst[j] = (dst[j] < thr ? 0.0f : dst[j]) * inv;
-    for (j = n_valid; j < row->n_cols; j++)
-        dst[j] = 0.0f;
+    if (dst_type == POSENC_ELEM_F32) {
+        float *dst = row->dst;
+        for (; j + LANES <= n_valid; j += LANES)
+            vst1q_f32(dst + j, tpl_scale_flushed(vld1q_f32(dst + j), thr_v, inv_v));
+        for (; j < n_valid; j++)
+            dst[j] = (dst[j] < thr ? 0.0f : dst[j]) * inv;
+    } else {
+        /* The chunk (read whole vectors: e_chunk holds POSENC_SOFTMAX_E_CHUNK floats, a multiple of 4). */
+        for (; j < n_keep; j += LANES)
+            store_narrow(dst_type, row->dst, j, n_keep - j, tpl_scale_flushed(vld1q_f32(keep + j), thr_v, inv_v));
+        /* Past it (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+        for (; j < n_valid; j += LANES) {
+            float32x4_t e = j < n_full ? exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j)
+                                       : exp_logit4(&lp, tc.src, tail_mask, j);
+            store_narrow(dst_type, row->dst, j, n_valid - j, tpl_scale_flushed(e, thr_v, inv_v));
+        }
+    }
+    fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
+#undef SRC_AT
+#undef MASK_AT
 }

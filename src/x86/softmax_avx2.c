@@ -1,10 +1,12 @@
-/* softmax_avx2.c - fused ALiBi softmax row for the avx2 bundle (AVX2 + FMA; built with -mavx2 -mfma). */
-#if !defined(__AVX2__) || !defined(__FMA__)
-#error "softmax_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma"
+/* softmax_avx2.c - fused ALiBi softmax row, f32/f16/bf16, for the avx2 bundle (built with -mavx2 -mfma -mf16c). */
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "softmax_avx2.c belongs to the avx2 bundle: compile with -mavx2 -mfma -mf16c"
 #endif
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "numerics.h"
@@ -23,8 +25,9 @@
 
 /* Per-row constants of the logit computation. */
 typedef struct logit_params {
-    const float *src;
-    const float *mask;
+    const void *src;
+    const void *mask;
+    int32_t mask_type;
     __m256 scale;
     __m256 slope;
     __m256d scale_d;
@@ -33,12 +36,82 @@ typedef struct logit_params {
     __m256d d_lanes_d;   /* d0 + lane index 0..3, double (exact) */
 } logit_params;
 
-/* Loads of columns [j, j+8): `full` reads 8 columns; otherwise only the lanes in `live` are read (the others
- * read as 0 and are discarded by the caller). */
-static FORCE_INLINE __m256 load8(const float *p, size_t j, int full, __m256i live)
+/* ---- element types (numerics.h, "element types"): loads widen exactly, stores round once ----------------- */
+
+/* Columns [j, j+8) of a row of `type`, widened exactly (f16: VCVTPH2PS, exact for every value, a NaN staying a
+ * NaN, all the softmax needs; bf16: a shift). `full` reads 8 columns; otherwise only the lanes in `live` (the
+ * first `count`) are read (the others read as 0 and are discarded by the caller): float32 by a masked load,
+ * 16-bit elements through a zero-padded copy. `type` is a compile-time constant where the caller makes it one. */
+static FORCE_INLINE __m256 load8(int type, const void *p, size_t j, int full, __m256i live, size_t count)
 {
-    return full ? _mm256_loadu_ps(p + j) : _mm256_maskload_ps(p + j, live);
+    if (type == POSENC_ELEM_F32)
+        return full ? _mm256_loadu_ps((const float *)p + j) : _mm256_maskload_ps((const float *)p + j, live);
+    __m128i h;
+    if (full) {
+        h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)p + j));
+    } else {
+        uint16_t tail[LANES] = {0};
+        memcpy(tail, (const uint16_t *)p + j, (count < LANES ? count : LANES) * sizeof(uint16_t));
+        h = _mm_loadu_si128((const __m128i *)(const void *)tail);
+    }
+    if (type == POSENC_ELEM_F16)
+        return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
+
+/* The mask's elements: its type is read at run time (one predictable branch per vector). */
+static FORCE_INLINE __m256 load_mask8(const logit_params *lp, size_t j, int full, __m256i live, size_t count)
+{
+    switch (lp->mask_type) {
+    case POSENC_ELEM_F16: return load8(POSENC_ELEM_F16, lp->mask, j, full, live, count);
+    case POSENC_ELEM_BF16: return load8(POSENC_ELEM_BF16, lp->mask, j, full, live, count);
+    default: return load8(POSENC_ELEM_F32, lp->mask, j, full, live, count);
+    }
+}
+
+/* 8 pass-3 outputs (finite, >= +0) rounded to nearest even into a 16-bit dst of `type` at column j (the first
+ * `count` lanes): VCVTPS2PH for f16 (exact RNE for every non-NaN value), integer rounding for bf16. */
+static FORCE_INLINE void store8_narrow(int type, void *p, size_t j, size_t count, __m256 y)
+{
+    __m128i h;
+    if (type == POSENC_ELEM_F16) {
+        h = _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+        __m256i b = _mm256_castps_si256(y);
+        __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+        __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+        h = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    }
+    uint16_t *out = (uint16_t *)p + j;
+    if (count >= LANES) {
+        _mm_storeu_si128((__m128i *)(void *)out, h);
+    } else {
+        uint16_t tail[LANES];
+        _mm_storeu_si128((__m128i *)(void *)tail, h);
+        memcpy(out, tail, count * sizeof(uint16_t));
+    }
+}
+
+/* dst[from, to) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
+static void fill(void *dst, int type, size_t from, size_t to, float value)
+{
+    if (type == POSENC_ELEM_F32) {
+        float *d = dst;
+        __m256 v = _mm256_set1_ps(value);
+        size_t j = from;
+        for (; j + LANES <= to; j += LANES)
+            _mm256_storeu_ps(d + j, v);
+        if (j < to)
+            _mm256_maskstore_ps(d + j, avx2_lanes_below(to - j), v);
+        return;
+    }
+    uint16_t bits = value == 0.0f ? 0 : type == POSENC_ELEM_F16 ? POSENC_F16_NAN_BITS : POSENC_BF16_NAN_BITS;
+    uint16_t *d = dst;
+    for (size_t j = from; j < to; j++)
+        d[j] = bits;
+}
+
+/* ---- the logits ------------------------------------------------------------------------------------------- */
 
 /* The bias term b_j of columns [j, j+8) as int32: d0 + j, or -|d0 + j| (the API layer guarantees no overflow
  * for live columns). bias is a compile-time constant after inlining. */
@@ -50,23 +123,24 @@ static FORCE_INLINE __m256i bias8(const logit_params *lp, size_t j, int bias)
     return d;
 }
 
-/* Pass 1's float logits of columns [j, j+8). bias and has_mask are compile-time constants after inlining. */
-static FORCE_INLINE __m256 logit8_f(const logit_params *lp, size_t j, int full, __m256i live, int bias,
-                                    int has_mask)
+/* Pass 1's float logits of columns [j, j+8). bias, has_mask and src_type are compile-time constants after
+ * inlining. */
+static FORCE_INLINE __m256 logit8_f(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                    int bias, int has_mask, int src_type)
 {
-    __m256 z = _mm256_mul_ps(lp->scale, load8(lp->src, j, full, live));
+    __m256 z = _mm256_mul_ps(lp->scale, load8(src_type, lp->src, j, full, live, count));
     if (bias != POSENC_BIAS_NONE)
         z = _mm256_fmadd_ps(lp->slope, _mm256_cvtepi32_ps(bias8(lp, j, bias)), z);
     if (has_mask)
-        z = _mm256_add_ps(z, load8(lp->mask, j, full, live));
+        z = _mm256_add_ps(z, load_mask8(lp, j, full, live, count));
     return z;
 }
 
 /* Pass 2's double exp arguments (logit minus max) of columns [j, j+8): lanes 0..3 in *lo, 4..7 in *hi. */
-static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
-                                   int has_mask, __m256d max_d, __m256d *lo, __m256d *hi)
+static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                   int bias, int has_mask, int src_type, __m256d max_d, __m256d *lo, __m256d *hi)
 {
-    __m256 s = load8(lp->src, j, full, live);
+    __m256 s = load8(src_type, lp->src, j, full, live, count);
     /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
     __m256d z_lo = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)), max_d);
     __m256d z_hi = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)), max_d);
@@ -84,7 +158,7 @@ static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, _
         z_hi = _mm256_fmadd_pd(lp->slope_d, d_hi, z_hi);
     }
     if (has_mask) {
-        __m256 m = load8(lp->mask, j, full, live);
+        __m256 m = load_mask8(lp, j, full, live, count);
         z_lo = _mm256_add_pd(z_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(m)));
         z_hi = _mm256_add_pd(z_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(m, 1)));
     }
@@ -93,25 +167,39 @@ static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, _
 }
 
 /* e = exp(z - max) of columns [j, j+8), z and max in double. */
-static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int full, __m256i live, int bias,
-                                          int has_mask, __m256d max_d)
+static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                          int bias, int has_mask, int src_type, __m256d max_d)
 {
     __m256d x_lo, x_hi;
-    exp_args8(lp, j, full, live, bias, has_mask, max_d, &x_lo, &x_hi);
+    exp_args8(lp, j, full, live, count, bias, has_mask, src_type, max_d, &x_lo, &x_hi);
     return tpl_exp(x_lo, x_hi);
 }
 
-/* Pass 1's double max (numerics.h: rows whose bias magnitude exceeds 2^24): the max over the double logits,
- * pass 2's arguments with M = 0, and the sink. *any_nan tells whether a live double logit is NaN. Rare rows:
- * one accumulator, masked loads, out of line (bias and has_mask at run time) so the hot row body stays as it was. */
-static __attribute__((noinline)) double max_of_logits_d(const logit_params *lp, size_t n_valid, float sink, int bias,
-                                           int has_mask, int *any_nan)
+/* ---- pass 1 ----------------------------------------------------------------------------------------------- */
+
+/* Pass 1's double max (numerics.h: far rows, row->max_in_double): the max over the double logits, pass 2's
+ * arguments with M = 0, and the sink. *any_nan tells whether a live double logit is NaN. Rare rows: one
+ * accumulator, partial loads, out of line (types, bias and has_mask at run time) so the hot row body stays
+ * small. */
+static __attribute__((noinline)) double max_of_logits_d(const logit_params *lp, size_t n_valid, float sink,
+                                                        int bias, int has_mask, int src_type, int *any_nan)
 {
     const __m256d minus_inf = _mm256_set1_pd(-INFINITY), zero = _mm256_setzero_pd();
     __m256d m = _mm256_set1_pd((double)sink), nan = zero;
     for (size_t j = 0; j < n_valid; j += LANES) {
         __m256d z_lo, z_hi;
-        exp_args8(lp, j, 0, avx2_lanes_below(n_valid - j), bias, has_mask, zero, &z_lo, &z_hi);
+        __m256i live = avx2_lanes_below(n_valid - j);
+        switch (src_type) {
+        case POSENC_ELEM_F16:
+            exp_args8(lp, j, 0, live, n_valid - j, bias, has_mask, POSENC_ELEM_F16, zero, &z_lo, &z_hi);
+            break;
+        case POSENC_ELEM_BF16:
+            exp_args8(lp, j, 0, live, n_valid - j, bias, has_mask, POSENC_ELEM_BF16, zero, &z_lo, &z_hi);
+            break;
+        default:
+            exp_args8(lp, j, 0, live, n_valid - j, bias, has_mask, POSENC_ELEM_F32, zero, &z_lo, &z_hi);
+            break;
+        }
         __m256d live_lo = _mm256_castsi256_pd(avx2_lanes_below_pd(n_valid - j));
         __m256d live_hi = _mm256_castsi256_pd(avx2_lanes_below_pd(n_valid - j > 4 ? n_valid - j - 4 : 0));
         z_lo = _mm256_blendv_pd(minus_inf, z_lo, live_lo);   /* dead lanes never win */
@@ -136,23 +224,20 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
-/* Store `value` to dst[from, to). */
-static inline void fill(float *dst, size_t from, size_t to, __m256 value)
-{
-    size_t j = from;
-    for (; j + LANES <= to; j += LANES)
-        _mm256_storeu_ps(dst + j, value);
-    if (j < to)
-        _mm256_maskstore_ps(dst + j, avx2_lanes_below(to - j), value);
-}
+/* ---- the row ---------------------------------------------------------------------------------------------- */
 
-static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask)
+/* The row, in the three passes of numerics.h. A float32 dst holds e_j between passes 2 and 3; a 16-bit one
+ * cannot: the first POSENC_SOFTMAX_E_CHUNK of them go to row->e_chunk and pass 3 computes the rest again (the
+ * same operations, the same bits). bias, has_mask and src_type are compile-time constants in each
+ * instantiation; dst's type is read per pass. */
+static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
 {
     const size_t n_valid = row->n_valid;
-    float *dst = row->dst;
+    const int dst_type = row->dst_type;
     logit_params lp;
     lp.src = row->src;
     lp.mask = row->mask;
+    lp.mask_type = row->mask_type;
     lp.scale = _mm256_set1_ps(row->scale);
     lp.slope = _mm256_set1_ps(row->slope);
     lp.scale_d = _mm256_set1_pd((double)row->scale);
@@ -163,19 +248,19 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 
     double max;
     size_t j = 0;
-    if (!posenc_softmax_max_in_double(bias, row->slope, row->d0, n_valid)) {
+    if (!row->max_in_double) {
         /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are
          * skipped. Four chains hide the max latency. */
         __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
         for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
-            m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, bias, has_mask), m0);
-            m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, bias, has_mask), m1);
-            m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, bias, has_mask), m2);
-            m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, bias, has_mask), m3);
+            m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, LANES, bias, has_mask, src_type), m0);
+            m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, LANES, bias, has_mask, src_type), m1);
+            m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, LANES, bias, has_mask, src_type), m2);
+            m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, LANES, bias, has_mask, src_type), m3);
         }
         for (; j < n_valid; j += LANES) {
             __m256i live = avx2_lanes_below(n_valid - j);
-            __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
+            __m256 z = logit8_f(&lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
             /* Dead lanes become -inf, which never wins. */
             z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
             m0 = _mm256_max_ps(z, m0);
@@ -187,50 +272,57 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             __m256 any_nan = _mm256_setzero_ps();
             for (j = 0; j < n_valid; j += LANES) {
                 __m256i live = avx2_lanes_below(n_valid - j);
-                __m256 z = logit8_f(&lp, j, 0, live, bias, has_mask);
+                __m256 z = logit8_f(&lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
                 any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                               _mm256_castsi256_ps(live)));
             }
-            float value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
-            fill(dst, 0, row->n_cols, _mm256_set1_ps(value));
+            fill(row->dst, dst_type, 0, row->n_cols, _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f);
             return;
         }
         max = (double)max_f;
     } else {
         int any_nan;
-        max = max_of_logits_d(&lp, n_valid, row->sink, bias, has_mask, &any_nan);
+        max = max_of_logits_d(&lp, n_valid, row->sink, bias, has_mask, src_type, &any_nan);
         if (max == -INFINITY) {
-            fill(dst, 0, row->n_cols, _mm256_set1_ps(any_nan ? posenc_nan_value() : 0.0f));
+            fill(row->dst, dst_type, 0, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
     }
 
-    /* Pass 2: e = exp(z - max), formed in double, to dst and the 64 partial sums. Logits are recomputed from src
-     * (not kept), so src == dst works: each block is read before it is written. */
+    /* Pass 2: e = exp(z - max), formed in double, into `keep` (dst itself for a float32 dst) for j < n_keep (a
+     * multiple of 64 or n_valid), and the 64 partial sums. Logits are recomputed from src (not kept), so
+     * src == dst works: each block is read before it is written. */
+    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
+    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
+                                                                                          : POSENC_SOFTMAX_E_CHUNK;
     const __m256d max_d = _mm256_set1_pd(max);
     __m256 acc[SUM_VECTORS];
     for (int a = 0; a < SUM_VECTORS; a++)
         acc[a] = _mm256_setzero_ps();
     j = 0;
     for (; j + POSENC_SUM_LANES <= n_valid; j += POSENC_SUM_LANES) {
+        const int store = j < n_keep;
 #pragma GCC unroll 8
         for (int a = 0; a < SUM_VECTORS; a++) {
             size_t col = j + (size_t)a * LANES;
-            __m256 e = exp_of_column8(&lp, col, 1, all, bias, has_mask, max_d);
-            _mm256_storeu_ps(dst + col, e);
+            __m256 e = exp_of_column8(&lp, col, 1, all, LANES, bias, has_mask, src_type, max_d);
+            if (store)
+                _mm256_storeu_ps(keep + col, e);
             acc[a] = _mm256_add_ps(acc[a], e);
         }
     }
     if (j < n_valid) {
         /* The last, partial group of 64: dead lanes add +0, which leaves a partial sum's bits unchanged (every
          * partial sum is +0 or positive or NaN). */
+        const int store = j < n_keep;
 #pragma GCC unroll 8
         for (int a = 0; a < SUM_VECTORS; a++) {
             size_t col = j + (size_t)a * LANES;
             if (col < n_valid) {
                 __m256i live = avx2_lanes_below(n_valid - col);
-                __m256 e = exp_of_column8(&lp, col, 0, live, bias, has_mask, max_d);
-                _mm256_maskstore_ps(dst + col, live, e);
+                __m256 e = exp_of_column8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, max_d);
+                if (store)
+                    _mm256_maskstore_ps(keep + col, live, e);
                 acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
             }
         }
@@ -253,51 +345,71 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
-        fill(dst, 0, row->n_cols, _mm256_set1_ps(posenc_nan_value()));   /* the NaN row */
+        fill(row->dst, dst_type, 0, row->n_cols, posenc_nan_value());   /* the NaN row */
         return;
     }
 
     /* Pass 3: y = (e < thr ? 0 : e) * inv, zeroed before the multiply; masked columns get +0. */
     const __m256 inv_v = _mm256_set1_ps(inv), thr_v = _mm256_set1_ps(thr);
     j = 0;
-    for (; j + LANES <= n_valid; j += LANES)
-        _mm256_storeu_ps(dst + j, tpl_scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
-    const __m256 masked_value = _mm256_setzero_ps();
-    if (j < n_valid) {
-        /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
-        __m256i live = avx2_lanes_below(n_valid - j);
-        __m256 y = tpl_scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
-        y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
-        size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
-        _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
-        j = end;
+    if (dst_type == POSENC_ELEM_F32) {
+        float *dst = row->dst;
+        for (; j + LANES <= n_valid; j += LANES)
+            _mm256_storeu_ps(dst + j, tpl_scale_flushed(_mm256_loadu_ps(dst + j), thr_v, inv_v));
+        const __m256 masked_value = _mm256_setzero_ps();
+        if (j < n_valid) {
+            /* The block where live columns end: live lanes scaled, the following masked lanes filled. */
+            __m256i live = avx2_lanes_below(n_valid - j);
+            __m256 y = tpl_scale_flushed(_mm256_maskload_ps(dst + j, live), thr_v, inv_v);
+            y = _mm256_blendv_ps(masked_value, y, _mm256_castsi256_ps(live));
+            size_t end = row->n_cols - j < LANES ? row->n_cols : j + LANES;
+            _mm256_maskstore_ps(dst + j, avx2_lanes_below(end - j), y);
+            j = end;
+        }
+        fill(dst, dst_type, j, row->n_cols, 0.0f);
+        return;
     }
-    fill(dst, j, row->n_cols, masked_value);
+    for (; j < n_keep; j += LANES) {
+        __m256i live = avx2_lanes_below(n_keep - j);
+        __m256 y = tpl_scale_flushed(_mm256_maskload_ps(keep + j, live), thr_v, inv_v);
+        store8_narrow(dst_type, row->dst, j, n_keep - j, y);
+    }
+    /* Past the chunk (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+    for (; j < n_valid; j += LANES) {
+        size_t count = n_valid - j;
+        __m256 e = count >= LANES ? exp_of_column8(&lp, j, 1, all, LANES, bias, has_mask, src_type, max_d)
+                                  : exp_of_column8(&lp, j, 0, avx2_lanes_below(count), count, bias, has_mask,
+                                                   src_type, max_d);
+        store8_narrow(dst_type, row->dst, j, count, tpl_scale_flushed(e, thr_v, inv_v));
+    }
+    fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 }
+
+#define ROW_BODY(name, bias, has_mask, src_type) \
+    static void name(const posenc_softmax_row *row) { softmax_row_body(row, bias, has_mask, src_type); }
+#define ROW_BODIES(suffix, src_type) \
+    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type) \
+    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type) \
+    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type) \
+    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type) \
+    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type) \
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type) \
+    static void (*const rows_##suffix[6])(const posenc_softmax_row *) = { \
+        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
+        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix };
+ROW_BODIES(f32, POSENC_ELEM_F32)
+ROW_BODIES(f16, POSENC_ELEM_F16)
+ROW_BODIES(bf16, POSENC_ELEM_BF16)
 
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
-    /* One specialised body per (bias, mask) combination, so the inner loops carry no per-column branches.
-     * The bias is read as every variant reads it (posenc_bias_case). */
-    const int has_mask = row->mask != NULL;
-    switch (posenc_bias_case(row->bias)) {
-    case POSENC_BIAS_NONE:
-        if (has_mask)
-            softmax_row_body(row, POSENC_BIAS_NONE, 1);
-        else
-            softmax_row_body(row, POSENC_BIAS_NONE, 0);
-        break;
-    case POSENC_BIAS_ABS:
-        if (has_mask)
-            softmax_row_body(row, POSENC_BIAS_ABS, 1);
-        else
-            softmax_row_body(row, POSENC_BIAS_ABS, 0);
-        break;
-    default:   /* POSENC_BIAS_LINEAR */
-        if (has_mask)
-            softmax_row_body(row, POSENC_BIAS_LINEAR, 1);
-        else
-            softmax_row_body(row, POSENC_BIAS_LINEAR, 0);
-        break;
+    /* One specialised body per (bias, mask, src type), so the inner loops carry no per-column branches. The bias
+     * is read as every variant reads it (posenc_bias_case). */
+    int32_t bias = posenc_bias_case(row->bias);
+    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL);
+    switch (row->src_type) {
+    case POSENC_ELEM_F16: rows_f16[body](row); break;
+    case POSENC_ELEM_BF16: rows_bf16[body](row); break;
+    default: rows_f32[body](row); break;
     }
 }

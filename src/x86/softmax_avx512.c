@@ -1,4 +1,4 @@
-/* softmax_avx512.c - fused (ALiBi-biased) softmax row, avx512 bundle (-mavx512f -mavx512bw -mavx512dq -mavx512vl). */
+/* softmax_avx512.c - fused (ALiBi-biased) softmax row, f32/f16/bf16, avx512 bundle (-mavx512f/bw/dq/vl). */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__AVX512VL__)
 #error "softmax_avx512.c needs -mavx512f -mavx512bw -mavx512dq -mavx512vl"
 #endif
@@ -23,7 +23,93 @@ typedef struct logit_ctx {
     __m512d scale_d;
     __m512d slope_d;
     int32_t d0;
+    int32_t mask_type;
 } logit_ctx;
+
+/* ---- element types (numerics.h, "element types"): loads widen exactly, stores round once ----------------- */
+
+/* 16 elements of `type` from p + j (lanes outside `lanes` are not read and come out 0; `full`: all 16), widened
+ * exactly: f16 by VCVTPH2PS (exact for every value; a NaN stays a NaN, which is all the softmax needs), bf16 by
+ * a shift. `type` is a compile-time constant where the caller makes it one. */
+static ALWAYS_INLINE __m512 load16(int type, const void *p, size_t j, __mmask16 lanes, int full)
+{
+    if (type == POSENC_ELEM_F32) {
+        const float *f = (const float *)p + j;
+        return full ? _mm512_loadu_ps(f) : _mm512_maskz_loadu_ps(lanes, f);
+    }
+    const uint16_t *h = (const uint16_t *)p + j;
+    __m256i v = full ? _mm256_loadu_si256((const __m256i *)(const void *)h) : _mm256_maskz_loadu_epi16(lanes, h);
+    if (type == POSENC_ELEM_F16)
+        return _mm512_cvtph_ps(v);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16));
+}
+
+/* The same for 8 elements (pass 2's double halves). */
+static ALWAYS_INLINE __m256 load8(int type, const void *p, size_t j, __mmask8 lanes, int full)
+{
+    if (type == POSENC_ELEM_F32) {
+        const float *f = (const float *)p + j;
+        return full ? _mm256_loadu_ps(f) : _mm256_maskz_loadu_ps(lanes, f);
+    }
+    const uint16_t *h = (const uint16_t *)p + j;
+    __m128i v = full ? _mm_loadu_si128((const __m128i *)(const void *)h) : _mm_maskz_loadu_epi16(lanes, h);
+    if (type == POSENC_ELEM_F16)
+        return _mm256_maskz_cvtph_ps((__mmask8)0xff, v);    /* VCVTPH2PS ymm (F16C's form, under AVX-512VL) */
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+/* The mask's elements: its type is read at run time (one predictable branch per vector). */
+static ALWAYS_INLINE __m512 load_mask16(const logit_ctx *ctx, const void *mask, size_t j, __mmask16 lanes, int full)
+{
+    switch (ctx->mask_type) {
+    case POSENC_ELEM_F16: return load16(POSENC_ELEM_F16, mask, j, lanes, full);
+    case POSENC_ELEM_BF16: return load16(POSENC_ELEM_BF16, mask, j, lanes, full);
+    default: return load16(POSENC_ELEM_F32, mask, j, lanes, full);
+    }
+}
+
+static ALWAYS_INLINE __m256 load_mask8(const logit_ctx *ctx, const void *mask, size_t j, __mmask8 lanes, int full)
+{
+    switch (ctx->mask_type) {
+    case POSENC_ELEM_F16: return load8(POSENC_ELEM_F16, mask, j, lanes, full);
+    case POSENC_ELEM_BF16: return load8(POSENC_ELEM_BF16, mask, j, lanes, full);
+    default: return load8(POSENC_ELEM_F32, mask, j, lanes, full);
+    }
+}
+
+/* 16 pass-3 outputs (finite, >= +0) stored to a 16-bit dst of `type`, rounded to nearest even: VCVTPS2PH for f16
+ * (exact RNE for every non-NaN value), integer rounding for bf16 (VCVTNEPS2BF16 would flush subnormals). */
+static ALWAYS_INLINE void store16_narrow(int type, void *p, size_t j, __mmask16 lanes, __m512 y)
+{
+    uint16_t *h = (uint16_t *)p + j;
+    __m256i v;
+    if (type == POSENC_ELEM_F16) {
+        v = _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+        __m512i b = _mm512_castps_si512(y);
+        __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+        v = _mm512_cvtepi32_epi16(
+            _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16));
+    }
+    _mm256_mask_storeu_epi16(h, lanes, v);
+}
+
+/* dst[0, n) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
+static void fill_row(void *dst, int type, size_t n, float value)
+{
+    if (type == POSENC_ELEM_F32) {
+        __m512 v = _mm512_set1_ps(value);
+        for (size_t j = 0; j < n; j += 16)
+            _mm512_mask_storeu_ps((float *)dst + j, avx512_lanes16(n - j), v);
+        return;
+    }
+    uint16_t bits = value == 0.0f ? 0 : type == POSENC_ELEM_F16 ? POSENC_F16_NAN_BITS : POSENC_BF16_NAN_BITS;
+    __m256i v = _mm256_set1_epi16((short)bits);
+    for (size_t j = 0; j < n; j += 16)
+        _mm256_mask_storeu_epi16((uint16_t *)dst + j, avx512_lanes16(n - j), v);
+}
+
+/* ---- the logits ------------------------------------------------------------------------------------------- */
 
 /* b_j of columns [j, j + 16) or [j, j + 8): d = d0 + j, or -|d| for the symmetric bias. d fits int32 for live
  * columns (validated); the add wraps so that masked lanes past n_valid stay defined. */
@@ -62,56 +148,56 @@ static ALWAYS_INLINE __m512 bias_of_distance_f(__m512 d, int bias)
 }
 
 /* Pass 1's float logits of columns [j, j + 16) (lanes outside `lanes` are not read), with b from bias16_f or
- * bias_of_distance_f. `full`, `bias` and `has_mask` are compile-time constants in each instantiation: the loops
- * carry no per-element branches. */
-static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                      __mmask16 lanes, int full, int bias, int has_mask, __m512 b)
+ * bias_of_distance_f. `full`, `bias`, `has_mask` and `src_type` are compile-time constants in each
+ * instantiation: the loops carry no per-element branches. */
+static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const void *src, const void *mask, size_t j,
+                                      __mmask16 lanes, int full, int bias, int has_mask, int src_type, __m512 b)
 {
-    __m512 s = full ? _mm512_loadu_ps(src + j) : _mm512_maskz_loadu_ps(lanes, src + j);
+    __m512 s = load16(src_type, src, j, lanes, full);
     __m512 z = _mm512_mul_ps(ctx->scale, s);
     if (bias != POSENC_BIAS_NONE)
         z = _mm512_fmadd_ps(ctx->slope, b, z);
-    if (has_mask) {
-        __m512 mk = full ? _mm512_loadu_ps(mask + j) : _mm512_maskz_loadu_ps(lanes, mask + j);
-        z = _mm512_add_ps(z, mk);
-    }
+    if (has_mask)
+        z = _mm512_add_ps(z, load_mask16(ctx, mask, j, lanes, full));
     return z;
 }
 
 /* Pass 2's double exp arguments x = fma(scale, s, -M) [+ slope * b] [+ mask] of columns [j, j + 8). */
-static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                    __mmask8 lanes, int full, int bias, int has_mask, __m512d max_d,
+static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const void *src, const void *mask, size_t j,
+                                    __mmask8 lanes, int full, int bias, int has_mask, int src_type, __m512d max_d,
                                     __m512d distance)
 {
-    __m256 s = full ? _mm256_loadu_ps(src + j) : _mm256_maskz_loadu_ps(lanes, src + j);
+    __m256 s = load8(src_type, src, j, lanes, full);
     /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
     __m512d z = _mm512_fmsub_pd(ctx->scale_d, _mm512_cvtps_pd(s), max_d);
     if (bias != POSENC_BIAS_NONE)
         z = _mm512_fmadd_pd(ctx->slope_d, bias_of_distance_d(distance, bias), z);
-    if (has_mask) {
-        __m256 mk = full ? _mm256_loadu_ps(mask + j) : _mm256_maskz_loadu_ps(lanes, mask + j);
-        z = _mm512_add_pd(z, _mm512_cvtps_pd(mk));
-    }
+    if (has_mask)
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(load_mask8(ctx, mask, j, lanes, full)));
     return z;
 }
 
 /* e_j of columns [j, j + 16); `distance` holds d of columns [j, j + 8) (unused without a bias). */
-static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const float *src, const float *mask, size_t j,
-                                            __mmask16 lanes, int full, int bias, int has_mask, __m512d max_d,
-                                            __m512d distance)
+static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const void *src, const void *mask, size_t j,
+                                            __mmask16 lanes, int full, int bias, int has_mask, int src_type,
+                                            __m512d max_d, __m512d distance)
 {
     __m512d distance_hi = bias != POSENC_BIAS_NONE ? _mm512_add_pd(distance, _mm512_set1_pd(8.0)) : distance;
-    __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, max_d, distance);
-    __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, max_d,
+    __m512d x_lo = arg8_d(ctx, src, mask, j, (__mmask8)lanes, full, bias, has_mask, src_type, max_d, distance);
+    __m512d x_hi = arg8_d(ctx, src, mask, j + 8, (__mmask8)(lanes >> 8), full, bias, has_mask, src_type, max_d,
                           distance_hi);
     return tpl_exp(x_lo, x_hi);
 }
 
+/* ---- pass 1 ----------------------------------------------------------------------------------------------- */
+
 /* Pass 1's double max (numerics.h: rows whose bias magnitude exceeds 2^24): the max over the double logits,
  * pass 2's arguments with M = 0, and the sink. *any_nan tells whether a live double logit is NaN. Rare rows:
- * one accumulator, masked loads, out of line (bias and has_mask at run time) so the hot row body stays as it was. */
-static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, const float *src, const float *mask,
-                                            size_t n_valid, float sink, int bias, int has_mask, int *any_nan)
+ * one accumulator, masked loads, out of line (types, bias and has_mask at run time) so the hot row body stays
+ * small. */
+static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, const void *src, const void *mask,
+                                                        size_t n_valid, float sink, int bias, int src_type,
+                                                        int *any_nan)
 {
     const __m512d zero = _mm512_setzero_pd();
     __m512d m = _mm512_set1_pd((double)sink);
@@ -119,7 +205,18 @@ static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, co
     for (size_t j = 0; j < n_valid; j += 8) {
         __mmask8 lanes = (__mmask8)avx512_lanes16(n_valid - j);
         __m512d distance = bias != POSENC_BIAS_NONE ? distance8_d(ctx, j) : zero;
-        __m512d z = arg8_d(ctx, src, mask, j, lanes, 0, bias, has_mask, zero, distance);
+        __m512d z;
+        switch (src_type) {
+        case POSENC_ELEM_F16:
+            z = arg8_d(ctx, src, mask, j, lanes, 0, bias, mask != NULL, POSENC_ELEM_F16, zero, distance);
+            break;
+        case POSENC_ELEM_BF16:
+            z = arg8_d(ctx, src, mask, j, lanes, 0, bias, mask != NULL, POSENC_ELEM_BF16, zero, distance);
+            break;
+        default:
+            z = arg8_d(ctx, src, mask, j, lanes, 0, bias, mask != NULL, POSENC_ELEM_F32, zero, distance);
+            break;
+        }
         m = _mm512_mask_max_pd(m, lanes, z, m);   /* max(z, m) is m when z is NaN, as `z > m ? z : m` */
         nan |= _mm512_mask_cmp_pd_mask(lanes, z, z, _CMP_UNORD_Q);
     }
@@ -130,8 +227,9 @@ static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, co
 /* Pass 1's float max (numerics.h): the max over the float logits of the live columns and the sink.
  * max(z, m) returns m when z is NaN, the scalar `z > max ? z : max`; the max is exact, so four independent
  * running maxima and any final order give the same value. */
-static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const float *src, const float *mask,
-                                           size_t n_valid, size_t n_full, float sink, int bias, int has_mask)
+static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const void *src, const void *mask,
+                                           size_t n_valid, size_t n_full, float sink, int bias, int has_mask,
+                                           int src_type)
 {
     __m512 m0 = _mm512_set1_ps(sink), m1 = m0, m2 = m0, m3 = m0;
     size_t j = 0;
@@ -145,40 +243,33 @@ static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const float *sr
         for (; j < n_full; j += 64) {
             __m512 d16 = _mm512_add_ps(d, step16), d32 = _mm512_add_ps(d16, step16);
             __m512 d48 = _mm512_add_ps(d32, step16);
-            m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask,
+            m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
                                          bias_of_distance_f(d, bias)), m0);
-            m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+            m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type,
                                          bias_of_distance_f(d16, bias)), m1);
-            m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+            m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type,
                                          bias_of_distance_f(d32, bias)), m2);
-            m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+            m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type,
                                          bias_of_distance_f(d48, bias)), m3);
             d = _mm512_add_ps(d48, step16);
         }
     }
     for (; j < n_full; j += 64) {
-        m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, bias16_f(ctx, j, bias)), m0);
-        m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+        m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
+                                     bias16_f(ctx, j, bias)), m0);
+        m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type,
                                      bias16_f(ctx, j + 16, bias)), m1);
-        m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+        m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type,
                                      bias16_f(ctx, j + 32, bias)), m2);
-        m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+        m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type,
                                      bias16_f(ctx, j + 48, bias)), m3);
     }
     for (; j < n_valid; j += 16) {
         __mmask16 lanes = avx512_lanes16(n_valid - j);
-        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(ctx, src, mask, j, lanes, 0, bias, has_mask,
+        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(ctx, src, mask, j, lanes, 0, bias, has_mask, src_type,
                                                      bias16_f(ctx, j, bias)), m0);
     }
     return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
-}
-
-/* dst[0, n) = value. */
-static inline void fill_row(float *dst, size_t n, float value)
-{
-    __m512 v = _mm512_set1_ps(value);
-    for (size_t j = 0; j < n; j += 16)
-        _mm512_mask_storeu_ps(dst + j, avx512_lanes16(n - j), v);
 }
 
 /* Sum of 4 accumulators (64 lanes) in the halving tree of numerics.h: w = 32, 16, 8, 4, 2, 1. */
@@ -194,49 +285,60 @@ static inline float sum_tree64(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc
     return _mm_cvtss_f32(w1);
 }
 
+/* ---- the row ---------------------------------------------------------------------------------------------- */
+
 /* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst,
- * so dst may equal src. */
-static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask)
+ * so dst may equal src. A float32 dst holds e_j between passes 2 and 3; a 16-bit one cannot: the first
+ * POSENC_SOFTMAX_E_CHUNK of them go to row->e_chunk and pass 3 computes the rest again (the same operations,
+ * the same bits). `bias`, `has_mask` and `src_type` are compile-time constants in each instantiation; dst's
+ * type is read per pass. */
+static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
 {
     const size_t n_valid = row->n_valid;
-    const float *src = row->src;
-    const float *mask = row->mask;
-    float *dst = row->dst;
+    const void *src = row->src;
+    const void *mask = row->mask;
+    const int dst_type = row->dst_type;
     logit_ctx ctx = {
         .scale = _mm512_set1_ps(row->scale),
         .slope = _mm512_set1_ps(row->slope),
         .scale_d = _mm512_set1_pd((double)row->scale),
         .slope_d = _mm512_set1_pd((double)row->slope),
         .d0 = row->d0,
+        .mask_type = row->mask_type,
     };
     const size_t n_full = n_valid / 64 * 64;
 
     double max;
-    if (!posenc_softmax_max_in_double(bias, row->slope, row->d0, n_valid)) {
-        float max_f = max_of_logits_f(&ctx, src, mask, n_valid, n_full, row->sink, bias, has_mask);
+    if (!row->max_in_double) {
+        float max_f = max_of_logits_f(&ctx, src, mask, n_valid, n_full, row->sink, bias, has_mask, src_type);
         if (max_f == -INFINITY) {
             /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). Rare: the
              * logits are recomputed rather than kept by pass 1. */
             __mmask16 any_nan = 0;
             for (size_t k = 0; k < n_valid; k += 16) {
                 __mmask16 lanes = avx512_lanes16(n_valid - k);
-                __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, bias16_f(&ctx, k, bias));
+                __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, src_type,
+                                     bias16_f(&ctx, k, bias));
                 any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
             }
-            fill_row(dst, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
+            fill_row(row->dst, dst_type, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
         max = (double)max_f;
     } else {
         int any_nan;
-        max = max_of_logits_d(&ctx, src, mask, n_valid, row->sink, bias, has_mask, &any_nan);
+        max = max_of_logits_d(&ctx, src, has_mask ? mask : NULL, n_valid, row->sink, bias, src_type, &any_nan);
         if (max == -INFINITY) {
-            fill_row(dst, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
+            fill_row(row->dst, dst_type, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
     }
 
-    /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. */
+    /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. e_j goes
+     * to `keep` (dst itself for a float32 dst) for j < n_keep, a multiple of 64 or n_valid. */
+    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
+    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
+                                                                                          : POSENC_SOFTMAX_E_CHUNK;
     __m512d max_d = _mm512_set1_pd(max);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     const __m512d step16 = _mm512_set1_pd(16.0);
@@ -245,14 +347,16 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512d d0 = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
         __m512d d16 = _mm512_add_pd(d0, step16), d32 = _mm512_add_pd(d16, step16);
         __m512d d48 = _mm512_add_pd(d32, step16);
-        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, max_d, d0);
-        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, max_d, d16);
-        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, max_d, d32);
-        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, max_d, d48);
-        _mm512_storeu_ps(dst + j, e0);
-        _mm512_storeu_ps(dst + j + 16, e1);
-        _mm512_storeu_ps(dst + j + 32, e2);
-        _mm512_storeu_ps(dst + j + 48, e3);
+        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type, max_d, d0);
+        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type, max_d, d16);
+        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_d, d32);
+        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_d, d48);
+        if (j < n_keep) {
+            _mm512_storeu_ps(keep + j, e0);
+            _mm512_storeu_ps(keep + j + 16, e1);
+            _mm512_storeu_ps(keep + j + 32, e2);
+            _mm512_storeu_ps(keep + j + 48, e3);
+        }
         acc0 = _mm512_add_ps(acc0, e0);
         acc1 = _mm512_add_ps(acc1, e1);
         acc2 = _mm512_add_ps(acc2, e2);
@@ -263,8 +367,9 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         for (int a = 0; a < 4 && j < n_valid; a++, j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
             __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
-            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, max_d, d);
-            _mm512_mask_storeu_ps(dst + j, lanes, e);
+            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, max_d, d);
+            if (j < n_keep)
+                _mm512_mask_storeu_ps(keep + j, lanes, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);
         }
     }
@@ -273,47 +378,74 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
-        fill_row(dst, row->n_cols, posenc_nan_value());   /* the NaN row */
+        fill_row(row->dst, dst_type, row->n_cols, posenc_nan_value());   /* the NaN row */
         return;
     }
 
-    /* Pass 3: y = (e < thr ? 0 : e) * inv, the zeroing folded into the multiply's mask. */
+    /* Pass 3: y = (e < thr ? 0 : e) * inv, the zeroing folded into the multiply's mask; masked columns +0. */
     __m512 vinv = _mm512_set1_ps(inv), vthr = _mm512_set1_ps(thr);
-    for (j = 0; j < n_full; j += 64) {
-        _mm512_storeu_ps(dst + j, tpl_scale_flushed(_mm512_loadu_ps(dst + j), vthr, vinv));
-        _mm512_storeu_ps(dst + j + 16, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 16), vthr, vinv));
-        _mm512_storeu_ps(dst + j + 32, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 32), vthr, vinv));
-        _mm512_storeu_ps(dst + j + 48, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 48), vthr, vinv));
+    if (dst_type == POSENC_ELEM_F32) {
+        float *dst = row->dst;
+        for (j = 0; j < n_full; j += 64) {
+            _mm512_storeu_ps(dst + j, tpl_scale_flushed(_mm512_loadu_ps(dst + j), vthr, vinv));
+            _mm512_storeu_ps(dst + j + 16, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 16), vthr, vinv));
+            _mm512_storeu_ps(dst + j + 32, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 32), vthr, vinv));
+            _mm512_storeu_ps(dst + j + 48, tpl_scale_flushed(_mm512_loadu_ps(dst + j + 48), vthr, vinv));
+        }
+        for (; j < n_valid; j += 16) {
+            __mmask16 lanes = avx512_lanes16(n_valid - j);
+            _mm512_mask_storeu_ps(dst + j, lanes,
+                                  tpl_scale_flushed(_mm512_maskz_loadu_ps(lanes, dst + j), vthr, vinv));
+        }
+    } else {
+        for (j = 0; j < n_keep; j += 16) {
+            __mmask16 lanes = avx512_lanes16(n_keep - j);
+            __m512 y = tpl_scale_flushed(_mm512_maskz_loadu_ps(lanes, keep + j), vthr, vinv);
+            store16_narrow(dst_type, row->dst, j, lanes, y);
+        }
+        /* Past the chunk (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+        for (; j < n_valid; j += 16) {
+            __mmask16 lanes = avx512_lanes16(n_valid - j);
+            __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
+            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, max_d, d);
+            store16_narrow(dst_type, row->dst, j, lanes, tpl_scale_flushed(e, vthr, vinv));
+        }
     }
-    for (; j < n_valid; j += 16) {
-        __mmask16 lanes = avx512_lanes16(n_valid - j);
-        _mm512_mask_storeu_ps(dst + j, lanes, tpl_scale_flushed(_mm512_maskz_loadu_ps(lanes, dst + j), vthr, vinv));
+    /* Masked columns: +0 in any type. */
+    if (dst_type == POSENC_ELEM_F32) {
+        for (j = n_valid; j < row->n_cols; j += 16)
+            _mm512_mask_storeu_ps((float *)row->dst + j, avx512_lanes16(row->n_cols - j), _mm512_setzero_ps());
+    } else {
+        for (j = n_valid; j < row->n_cols; j += 16)
+            _mm256_mask_storeu_epi16((uint16_t *)row->dst + j, avx512_lanes16(row->n_cols - j),
+                                     _mm256_setzero_si256());
     }
-    __m512 masked = _mm512_setzero_ps();
-    for (j = n_valid; j < row->n_cols; j += 16)
-        _mm512_mask_storeu_ps(dst + j, avx512_lanes16(row->n_cols - j), masked);
 }
 
-static void row_plain(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_NONE, 0); }
-static void row_plain_mask(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_NONE, 1); }
-static void row_linear(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_LINEAR, 0); }
-static void row_linear_mask(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_LINEAR, 1); }
-static void row_abs(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_ABS, 0); }
-static void row_abs_mask(const posenc_softmax_row *row) { softmax_row(row, POSENC_BIAS_ABS, 1); }
+/* One specialised body per (bias, mask, src type); the bias read as every variant reads it. */
+#define ROW_BODY(name, bias, has_mask, src_type) \
+    static void name(const posenc_softmax_row *row) { softmax_row(row, bias, has_mask, src_type); }
+#define ROW_BODIES(suffix, src_type) \
+    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type) \
+    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type) \
+    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type) \
+    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type) \
+    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type) \
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type) \
+    static void (*const rows_##suffix[6])(const posenc_softmax_row *) = { \
+        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
+        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix };
+ROW_BODIES(f32, POSENC_ELEM_F32)
+ROW_BODIES(f16, POSENC_ELEM_F16)
+ROW_BODIES(bf16, POSENC_ELEM_BF16)
 
 void posenc_softmax_row_avx512(const posenc_softmax_row *row)
 {
-    /* One specialised body per (bias, mask) combination; the bias read as every variant reads it. */
-    int has_mask = row->mask != NULL;
-    switch (posenc_bias_case(row->bias)) {
-    case POSENC_BIAS_NONE:
-        has_mask ? row_plain_mask(row) : row_plain(row);
-        break;
-    case POSENC_BIAS_ABS:
-        has_mask ? row_abs_mask(row) : row_abs(row);
-        break;
-    default:   /* POSENC_BIAS_LINEAR */
-        has_mask ? row_linear_mask(row) : row_linear(row);
-        break;
+    int32_t bias = posenc_bias_case(row->bias);
+    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL);
+    switch (row->src_type) {
+    case POSENC_ELEM_F16: rows_f16[body](row); break;
+    case POSENC_ELEM_BF16: rows_bf16[body](row); break;
+    default: rows_f32[body](row); break;
     }
 }
