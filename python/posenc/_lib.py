@@ -96,6 +96,7 @@ class SoftmaxDesc(ctypes.Structure):
         ("q_positions", _void_p),
         ("parallel", _void_p),
         ("stats", _void_p),
+        ("mask_dtype", ctypes.c_int32),
     ]
 
 
