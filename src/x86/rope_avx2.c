@@ -115,21 +115,29 @@ INLINE void store8(int32_t type, void *p, __m256 y)
 }
 
 /* bf16 -> bf16, split layout: 16 bf16 (one 256-bit load) are two float vectors without a shuffle, the even
- * elements (word << 16) and the odd ones (word & 0xffff0000); the rounded results go back with one blend. A
+ * elements (word << 16) and the odd ones (word & 0xffff0000); store16_split rounds and interleaves them back. A
  * NaN element widens to a NaN whose low 16 bits are 0, and so does every NaN the rotation makes of them (x86
  * keeps an operand's payload, or makes 0xffc00000): the rounding keeps such a NaN a NaN, and the post-pass
  * rewrites it canonically. */
 INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
 {
-    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    __m256i w = _mm256_castps_si256(avx2_in_register(_mm256_loadu_ps((const float *)(const void *)p)));
     *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
     *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int32_t)0xffff0000u)));
 }
 
+/* The inverse: the even and odd results rounded to bf16 (numerics.h) in 16-bit lanes and stored as 16 words.
+ * With hi and lo the halves of a float32 pattern, its bf16 is hi + 1 when lo > 0x8000, or lo == 0x8000 and hi
+ * is odd, i.e. when (lo | (hi & 1)) > 0x8000 unsigned, else hi: the same bits as (x + 0x7fff + lsb) >> 16. Two
+ * blends gather the halves of both vectors; the unsigned compare is a signed one on lo ^ 0x8000. */
 INLINE void store16_split(uint16_t *p, __m256 even, __m256 odd)
 {
-    __m256i w = _mm256_blend_epi16(_mm256_srli_epi32(bf16_round(even), 16), bf16_round(odd), 0xAA);
-    _mm256_storeu_si256((__m256i *)p, w);
+    __m256i e = _mm256_castps_si256(even), o = _mm256_castps_si256(odd);
+    __m256i hi = _mm256_blend_epi16(_mm256_srli_epi32(e, 16), o, 0xAA);
+    __m256i lo = _mm256_blend_epi16(e, _mm256_slli_epi32(o, 16), 0xAA);
+    __m256i t = _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi16(1)));
+    __m256i up = _mm256_cmpgt_epi16(_mm256_xor_si256(t, _mm256_set1_epi16((short)0x8000)), _mm256_setzero_si256());
+    _mm256_storeu_si256((__m256i *)p, _mm256_sub_epi16(hi, up));   /* hi - (-1) where it rounds up */
 }
 
 /* ---- rotations ---------------------------------------------------------------------------------------------- */
