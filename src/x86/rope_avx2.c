@@ -115,21 +115,29 @@ INLINE void store8(int32_t type, void *p, __m256 y)
 }
 
 /* bf16 -> bf16, split layout: 16 bf16 (one 256-bit load) are two float vectors without a shuffle, the even
- * elements (word << 16) and the odd ones (word & 0xffff0000); the rounded results go back with one blend. A
+ * elements (word << 16) and the odd ones (word & 0xffff0000); store16_split rounds and interleaves them back. A
  * NaN element widens to a NaN whose low 16 bits are 0, and so does every NaN the rotation makes of them (x86
  * keeps an operand's payload, or makes 0xffc00000): the rounding keeps such a NaN a NaN, and the post-pass
  * rewrites it canonically. */
 INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
 {
-    __m256i w = _mm256_loadu_si256((const __m256i *)p);
+    __m256i w = _mm256_castps_si256(avx2_in_register(_mm256_loadu_ps((const float *)(const void *)p)));
     *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
     *odd = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32((int32_t)0xffff0000u)));
 }
 
+/* The inverse: the even and odd results rounded to bf16 (numerics.h) in 16-bit lanes and stored as 16 words.
+ * With hi and lo the halves of a float32 pattern, its bf16 is hi + 1 when lo > 0x8000, or lo == 0x8000 and hi
+ * is odd, i.e. when (lo | (hi & 1)) > 0x8000 unsigned, else hi: the same bits as (x + 0x7fff + lsb) >> 16. Two
+ * blends gather the halves of both vectors; the unsigned compare is a signed one on lo ^ 0x8000. */
 INLINE void store16_split(uint16_t *p, __m256 even, __m256 odd)
 {
-    __m256i w = _mm256_blend_epi16(_mm256_srli_epi32(bf16_round(even), 16), bf16_round(odd), 0xAA);
-    _mm256_storeu_si256((__m256i *)p, w);
+    __m256i e = _mm256_castps_si256(even), o = _mm256_castps_si256(odd);
+    __m256i hi = _mm256_blend_epi16(_mm256_srli_epi32(e, 16), o, 0xAA);
+    __m256i lo = _mm256_blend_epi16(e, _mm256_slli_epi32(o, 16), 0xAA);
+    __m256i t = _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi16(1)));
+    __m256i up = _mm256_cmpgt_epi16(_mm256_xor_si256(t, _mm256_set1_epi16((short)0x8000)), _mm256_setzero_si256());
+    _mm256_storeu_si256((__m256i *)p, _mm256_sub_epi16(hi, up));   /* hi - (-1) where it rounds up */
 }
 
 /* ---- rotations ---------------------------------------------------------------------------------------------- */
@@ -155,7 +163,7 @@ INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, 
                     int32_t dt, int careful)
 {
     const size_t ss = elem_size(st), ds = elem_size(dt);
-    __m256 a = load8(st, x + i * ss), b = load8(st, x + (i + n) * ss);
+    __m256 a = avx2_in_register(load8(st, x + i * ss)), b = avx2_in_register(load8(st, x + (i + n) * ss));
     __m256 cv = _mm256_loadu_ps(c), sv = _mm256_loadu_ps(s);
     __m256 ya = _mm256_fmadd_ps(a, cv, _mm256_mul_ps(b, avx2_negate(sv)));
     __m256 yb = _mm256_fmadd_ps(b, cv, _mm256_mul_ps(a, sv));
@@ -171,20 +179,26 @@ INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, 
 
 INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
 {
+    /* The job's fields in locals: a store through y may alias *job as far as the compiler knows, and a reload of
+     * job->cos after every store would also wait on that store. */
     const size_t n = job->n_pairs, full = n & ~(size_t)7, ss = elem_size(st), ds = elem_size(dt);
+    const size_t n_heads = job->n_heads, src_stride = job->src_head_stride * ss;
+    const size_t dst_stride = job->dst_head_stride * ds;
+    const float *cos = job->cos, *sin = job->sin;
+    const char *src = job->src;
+    char *dst = job->dst;
     /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
     __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
-    for (size_t h = 0; h < job->n_heads; h++) {
-        const char *x = (const char *)job->src + h * job->src_head_stride * ss;
-        char *y = (char *)job->dst + h * job->dst_head_stride * ds;
+    for (size_t h = 0; h < n_heads; h++) {
+        const char *x = src + h * src_stride;
+        char *y = dst + h * dst_stride;
         size_t i = 0;
         for (; i + 16 <= full; i += 16) {
-            witness = _mm256_add_ps(witness, half8(x, y, i, n, job->cos + i, job->sin + i, st, dt, careful));
-            witness2 = _mm256_add_ps(witness2,
-                                     half8(x, y, i + 8, n, job->cos + i + 8, job->sin + i + 8, st, dt, careful));
+            witness = _mm256_add_ps(witness, half8(x, y, i, n, cos + i, sin + i, st, dt, careful));
+            witness2 = _mm256_add_ps(witness2, half8(x, y, i + 8, n, cos + i + 8, sin + i + 8, st, dt, careful));
         }
         if (i < full)
-            witness = _mm256_add_ps(witness, half8(x, y, i, n, job->cos + i, job->sin + i, st, dt, careful));
+            witness = _mm256_add_ps(witness, half8(x, y, i, n, cos + i, sin + i, st, dt, careful));
         if (full < n) {
             /* The last r < 8 pairs: a and b zero-padded to 8 each (padding rotates to 0 and is never stored). */
             size_t r = n - full;
@@ -192,8 +206,8 @@ INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, 
             float c[8] = { 0 }, s[8] = { 0 };
             memcpy(in, x + full * ss, r * ss);
             memcpy(in + 8 * ss, x + (full + n) * ss, r * ss);
-            memcpy(c, job->cos + full, r * sizeof(float));
-            memcpy(s, job->sin + full, r * sizeof(float));
+            memcpy(c, cos + full, r * sizeof(float));
+            memcpy(s, sin + full, r * sizeof(float));
             witness2 = _mm256_add_ps(witness2, half8(in, out, 0, 8, c, s, st, dt, careful));
             memcpy(y + full * ds, out, r * ds);
             memcpy(y + (full + n) * ds, out + 8 * ds, r * ds);
@@ -212,7 +226,7 @@ INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, 
 INLINE __m256 interleaved8(const char *x, char *y, const float *c_dup, const float *s_dup, int32_t st, int32_t dt,
                            int careful)
 {
-    __m256 v = load8(st, x);
+    __m256 v = avx2_in_register(load8(st, x));
     __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
     __m256 r = _mm256_fmadd_ps(v, _mm256_load_ps(c_dup), _mm256_mul_ps(partner, _mm256_load_ps(s_dup)));
     store8(dt, y, careful ? canonical(r) : r);
@@ -247,9 +261,13 @@ INLINE __m256 rotate_interleaved(const posenc_rope_heads *job, int32_t st, int32
 
         const size_t elems = 2 * pairs;
         const size_t full = elems & ~(size_t)7;
-        for (size_t h = 0; h < job->n_heads; h++) {
-            const char *x = (const char *)job->src + (h * job->src_head_stride + 2 * first) * ss;
-            char *y = (char *)job->dst + (h * job->dst_head_stride + 2 * first) * ds;
+        const size_t n_heads = job->n_heads, src_stride = job->src_head_stride * ss;
+        const size_t dst_stride = job->dst_head_stride * ds;
+        const char *src = (const char *)job->src + 2 * first * ss;
+        char *dst = (char *)job->dst + 2 * first * ds;
+        for (size_t h = 0; h < n_heads; h++) {
+            const char *x = src + h * src_stride;
+            char *y = dst + h * dst_stride;
             /* Two witness sums, each fed every other block, so that the adds' latency never paces the loop. */
             size_t k = 0;
             for (; k + 16 <= full; k += 16) {
@@ -326,9 +344,12 @@ INLINE __m256 rotate_bf16(const posenc_rope_heads *job, int interleaved)
         ce = split[0], co = split[1], se = split[2], so = split[3];
     }
     __m256 witness = _mm256_setzero_ps(), witness2 = _mm256_setzero_ps();
-    for (size_t h = 0; h < job->n_heads; h++) {
-        const uint16_t *x = (const uint16_t *)job->src + h * job->src_head_stride;
-        uint16_t *y = (uint16_t *)job->dst + h * job->dst_head_stride;
+    const size_t n_heads = job->n_heads, src_stride = job->src_head_stride, dst_stride = job->dst_head_stride;
+    const uint16_t *src = job->src;
+    uint16_t *dst = job->dst;
+    for (size_t h = 0; h < n_heads; h++) {
+        const uint16_t *x = src + h * src_stride;
+        uint16_t *y = dst + h * dst_stride;
         for (size_t i = 0; i < full; i += block) {
             size_t at = interleaved ? 2 * i : i, t = interleaved ? i : i / 2;
             __m256 r = rotate16_split(x + at, y + at, n, ce + t, co + t, se + t, so + t, interleaved);

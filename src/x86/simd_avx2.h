@@ -89,6 +89,14 @@ static inline __m256i avx2_lanes_below_pd(size_t live)
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
+/* Keep a loaded vector in a register. Without it gcc folds the load into each of the value's two uses (a
+ * multiply and an fma), doubling the loads of a loop that is bound by load/store bandwidth. */
+static inline __m256 avx2_in_register(__m256 x)
+{
+    __asm__("" : "+x"(x));
+    return x;
+}
+
 /* Flip the sign bit: exactly the C unary minus on every lane (also for zeros and NaNs). */
 static inline __m256 avx2_negate(__m256 v)
 {
