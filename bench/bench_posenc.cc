@@ -663,6 +663,66 @@ void register_rope_reduced(const std::vector<Implementation> &variants, const Im
     }
 }
 
+// The softmax of a workload with scores and outputs stored as `dtype`, in place, through posenc_softmax_forward.
+void bench_softmax_typed(benchmark::State &state, const Implementation &implementation, const SoftmaxWorkload &workload,
+                         int dtype)
+{
+    if (!select_implementation(state, implementation))
+        return;
+    const std::vector<uint16_t *> buffers = half_rotation(workload.elements(), workload.copies, dtype);
+    posenc_softmax_desc desc;
+    posenc_softmax_desc_init(&desc, sizeof desc);
+    if (workload.alibi) {
+        desc.position = POSENC_POSITION_CAUSAL;
+        desc.slopes_mode = POSENC_SLOPES_ALIBI;
+        desc.max_bias = kAlibiMaxBias;
+        desc.scale = softmax_scale(workload);
+        desc.q_pos0 = workload.q_pos0;
+    }
+    size_t next = 0;
+    int status = 0;
+    for (auto _ : state) {
+        const posenc_tensor view{buffers[next], dtype, 0, workload.n_rows * workload.n_cols, workload.n_cols};
+        next = next + 1 == buffers.size() ? 0 : next + 1;
+        const int result = posenc_softmax_forward(&desc, &view, &view, workload.n_heads, workload.n_rows,
+                                                  workload.n_cols);
+        status = result ? result : status;
+        benchmark::ClobberMemory();
+    }
+    if (status != 0) {
+        state.SkipWithError(posenc_strerror(status));
+        return;
+    }
+    report_rates(state, workload.elements(), 2 * dtype_bytes(dtype));
+}
+
+// softmax_bf16 / softmax_f16: 16-bit scores in, 16-bit probabilities out, against the stream over the same bytes
+// (bench/table.py prints each row's speed per score against the float32 row of the same variant).
+void register_softmax_reduced(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    std::vector<Implementation> runners(variants);
+    runners.push_back(dispatch);
+    for (int dtype : {POSENC_BF16, POSENC_F16}) {
+        const std::string kernel = std::string("softmax_") + dtype_name(dtype);
+        for (const SoftmaxWorkload &workload : softmax_workloads()) {
+            if (workload.name != "decode-1024" && workload.name != "decode-32768" && workload.name != "prefill")
+                continue;
+            const size_t elements = workload.elements(), copies = workload.copies;
+            benchmark::RegisterBenchmark((kernel + "/stream/" + workload.name).c_str(),
+                                         [elements, copies](benchmark::State &state) {
+                                             bench_stream(state, elements / 2, copies, elements);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+            for (const Implementation &runner : runners)
+                benchmark::RegisterBenchmark((kernel + "/" + runner.name + "/" + workload.name).c_str(),
+                                             [runner, workload, dtype](benchmark::State &state) {
+                                                 bench_softmax_typed(state, runner, workload, dtype);
+                                             })
+                    ->Unit(benchmark::kMicrosecond);
+        }
+    }
+}
+
 // The caller's pool: `threads` threads (1: no pool), started once for the whole run.
 const posenc_parallel *caller_pool(size_t threads)
 {
@@ -1106,6 +1166,7 @@ int main(int argc, char **argv)
     register_rope(variants, dispatch);
     register_rope_reduced(variants, dispatch);
     register_softmax(variants, dispatch);
+    register_softmax_reduced(variants, dispatch);
     register_threads();
     register_softmax_split(variants, dispatch);
 

@@ -64,6 +64,8 @@ GROUP_TITLES = {
     "rope_f16": "RoPE f16 in place (an element is one f16 of q or k; roofline: the stream over the same bytes)",
     "rope_f32-bf16": "RoPE f32 -> bf16 out of place, the KV-cache write (6 bytes per element)",
     "softmax_f32": "softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128)",
+    "softmax_bf16": "softmax bf16 in place (an element is one bf16 score; roofline: the stream over the same bytes)",
+    "softmax_f16": "softmax f16 in place (an element is one f16 score; roofline: the stream over the same bytes)",
     "rope_f32_mt": "RoPE f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
     "softmax_f32_mt": "softmax f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
 }

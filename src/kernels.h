@@ -50,13 +50,16 @@ typedef struct posenc_softmax_row {
     int32_t src_type;          /* POSENC_ELEM_F32, _F16 or _BF16, likewise below */
     int32_t dst_type;
     int32_t mask_type;
-    float *e_chunk;            /* POSENC_SOFTMAX_E_CHUNK floats of scratch (the caller's stack) for a 16-bit dst */
+    uint16_t *e_keep;          /* POSENC_SOFTMAX_E_KEEP halves of scratch (the driver's stack) for a 16-bit dst,
+                                  64-byte aligned */
 } posenc_softmax_row;
 
-/* A row with a 16-bit dst cannot keep pass 2's float32 e_j in dst: the SIMD variants keep the first
- * POSENC_SOFTMAX_E_CHUNK of them in row->e_chunk, and pass 3 computes the others again (the same operations
- * give the same bits: numerics.h, "element types"). A multiple of 64. */
-#define POSENC_SOFTMAX_E_CHUNK 4096
+/* A row with a 16-bit dst cannot keep pass 2's float32 e_j in dst. The SIMD variants keep them in row->e_keep:
+ * whole (as floats, through may_alias vector stores) when the row has at most POSENC_SOFTMAX_E_KEEP / 2 live
+ * columns; otherwise the first POSENC_SOFTMAX_E_KEEP split, the high 16 bits in dst[j] (src[j] has been read by
+ * then) and the low 16 bits in e_keep[j]. Pass 3 reads them back, and forms the others again (the same
+ * operations give the same bits: numerics.h, "element types"). A multiple of 128; 32 KiB of stack. */
+#define POSENC_SOFTMAX_E_KEEP 16384
 
 #define POSENC_BIAS_NONE      0
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */

@@ -252,11 +252,14 @@ static inline float posenc_nan_value(void)
  * may widen to any NaN: it only ever makes a NaN row, whose bits are fixed. Pass 3's outputs are finite and
  * >= +0, so their hardware narrowing needs no NaN case; f16 outputs below 2^-14 are f16 subnormals (RNE on the
  * bits, no flush: the "no subnormal" rule is about float32 arithmetic, and none is done on them).
- * A 16-bit dst cannot hold pass 2's float32 e_j until pass 3. The first POSENC_SOFTMAX_E_CHUNK (src/kernels.h)
- * of a row are kept in a scratch buffer on the caller's stack; pass 3 forms every later e_j again from src
- * with the same operations as pass 2 (the same bits: nothing in the row changes in between, and a 16-bit dst is
- * written only in pass 3, column j after its src element is read, so in place works). The scalar reference
- * recomputes every e_j; which ones are kept is speed, never bits.
+ * A 16-bit dst cannot hold pass 2's float32 e_j until pass 3. They are kept in a 32-KiB scratch buffer on the
+ * caller's stack (src/kernels.h, POSENC_SOFTMAX_E_KEEP): whole for rows of up to 8192 live columns; for longer
+ * rows the first 16384 split, the high 16 bits in dst[j] itself (pass 2 has read src[j] by then, so in place
+ * works) and the low 16 bits in the buffer. Pass 3 forms every later e_j again from src with the same
+ * operations as pass 2 (the same bits: nothing in the row changes in between, and past the kept columns dst is
+ * written only in pass 3, column j after its src element is read). The scalar reference recomputes every e_j;
+ * which ones are kept is speed, never bits. Measured (avx512, bf16 in place, decode rows): keeping e is ~1.8x
+ * faster than forming it again, and whole floats ~10% faster than split ones.
  */
 #define POSENC_F16_NAN_BITS   0x7e00u
 #define POSENC_BF16_NAN_BITS  0x7fc0u

@@ -182,9 +182,9 @@ static posenc_status check_stats_rows(const softmax_job *job, size_t n_heads, si
 static void run_rows(const softmax_job *job, size_t u0, size_t u1)
 {
     const posenc_softmax_desc *d = &job->d;
-    float e_chunk[POSENC_SOFTMAX_E_CHUNK];   /* pass 2's e_j of a row with a 16-bit dst (src/kernels.h) */
+    _Alignas(64) uint16_t e_keep[POSENC_SOFTMAX_E_KEEP];   /* pass 2's e_j of a row with a 16-bit dst (kernels.h) */
     posenc_softmax_row row;
-    row.e_chunk = e_chunk;
+    row.e_keep = e_keep;
     row.n_cols = job->n_cols;
     row.scale = d->scale;
     row.bias = job->bias;

@@ -130,7 +130,8 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
 
     /* Logits are recomputed (not stored) so that src == dst works and the pass order is fixed. A float32 dst
      * keeps e_j until pass 3; a 16-bit one cannot hold it, and pass 3 computes it again (the same operations
-     * give the same bits; the SIMD variants keep the first POSENC_SOFTMAX_E_CHUNK in a stack buffer). */
+     * give the same bits; the SIMD variants keep the first POSENC_SOFTMAX_E_KEEP, split between dst and a stack
+     * buffer). */
     const int keep_e = row->dst_type == POSENC_ELEM_F32;
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {

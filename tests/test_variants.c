@@ -771,12 +771,12 @@ static void random_typed_case(typed_case *tc, int s, int d, int m, size_t n_cols
 }
 
 /* Every variant x every (src, dst, mask) type combination against the scalar reference, byte for byte: every
- * tail up to 2 * 64 + 1, rows beyond POSENC_SOFTMAX_E_CHUNK (4096: a 16-bit dst keeps e_j only that far, pass 3
+ * tail up to 2 * 64 + 1, rows beyond POSENC_SOFTMAX_E_KEEP (16384: a 16-bit dst keeps e_j only that far, pass 3
  * computes the rest again), strides, unaligned pointers, in place, special values of every type. */
 static void softmax_types_match_scalar(void **state)
 {
     const char *isa = *state;
-    static const size_t long_cols[] = { 4095, 4096, 4097, 4160, 5000, 9000 };
+    static const size_t long_cols[] = { 4097, 16383, 16384, 16385, 16448, 17000, 20000 };
     size_t cases = 0;
     for (int s = POSENC_F32; s <= POSENC_BF16; s++)
         for (int d = POSENC_F32; d <= POSENC_BF16; d++)

@@ -84,6 +84,45 @@ static inline void store_narrow(int type, void *dst, size_t j, size_t count, flo
     }
 }
 
+/* Where pass 2 keeps e_j for pass 3 (src/kernels.h, POSENC_SOFTMAX_E_KEEP): a float32 dst itself; for a 16-bit
+ * dst, whole floats in row->e_keep (rows of up to POSENC_SOFTMAX_E_KEEP / 2 live columns), or split: the high
+ * halves in dst (src[j] has been read), the low halves in row->e_keep. */
+enum { KEEP_IN_DST, KEEP_WHOLE, KEEP_SPLIT };
+
+/* Pass 2's e of columns [j, j + 4) (the first `count`) kept for pass 3. Floats go to the uint16_t scratch by
+ * memcpy (a plain vector store after optimisation, without aliasing the scratch's type). */
+static inline void keep_e4(const posenc_softmax_row *row, int keep, size_t j, size_t count, float32x4_t e)
+{
+    if (keep != KEEP_SPLIT) {
+        float tail[LANES];
+        vst1q_f32(tail, e);
+        void *at = keep == KEEP_IN_DST ? (void *)((float *)row->dst + j) : (void *)(row->e_keep + 2 * j);
+        memcpy(at, tail, (count < LANES ? count : LANES) * sizeof(float));
+        return;
+    }
+    uint32x4_t b = vreinterpretq_u32_f32(e);
+    uint16_t hi[LANES], lo[LANES];
+    vst1_u16(hi, vshrn_n_u32(b, 16));
+    vst1_u16(lo, vmovn_u32(b));
+    memcpy((uint16_t *)row->dst + j, hi, (count < LANES ? count : LANES) * sizeof(uint16_t));
+    memcpy(row->e_keep + j, lo, (count < LANES ? count : LANES) * sizeof(uint16_t));
+}
+
+/* The e that keep_e4 kept for a 16-bit dst (KEEP_WHOLE or KEEP_SPLIT; the first `count` lanes, the others 0). */
+static inline float32x4_t kept_e4(const posenc_softmax_row *row, int keep, size_t j, size_t count)
+{
+    size_t n = count < LANES ? count : LANES;
+    if (keep == KEEP_WHOLE) {
+        float whole[LANES] = {0};
+        memcpy(whole, row->e_keep + 2 * j, n * sizeof(float));
+        return vld1q_f32(whole);
+    }
+    uint16_t hi[LANES] = {0}, lo[LANES] = {0};
+    memcpy(hi, (const uint16_t *)row->dst + j, n * sizeof(uint16_t));
+    memcpy(lo, row->e_keep + j, n * sizeof(uint16_t));
+    return vreinterpretq_f32_u32(vorrq_u32(vshll_n_u16(vld1_u16(hi), 16), vmovl_u16(vld1_u16(lo))));
+}
+
 /* dst[from, to) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
 static void fill(void *dst, int type, size_t from, size_t to, float value)
 {
@@ -274,12 +313,12 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         }
     }
 
-    /* ---- pass 2: e_j = exp(z_j - M) into `keep` (dst itself for a float32 dst; for a 16-bit one, the first
-     * POSENC_SOFTMAX_E_CHUNK in row->e_chunk), summed in 64 float lanes (16 vectors). Logits are recomputed so
-     * that src == dst works: each block is loaded before it is stored. ---- */
-    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
-    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
-                                                                                          : POSENC_SOFTMAX_E_CHUNK;
+    /* ---- pass 2: e_j = exp(z_j - M), kept (keep_e4) for j < n_keep (a multiple of 64 or n_valid), summed in
+     * 64 float lanes (16 vectors). Logits are recomputed so that src == dst works: each block is loaded before
+     * it is stored. ---- */
+    const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
+                   : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
+    const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     lp.neg_max_d = vdupq_n_f64(-max_d);
     float32x4_t acc[N_ACC];
     for (int a = 0; a < N_ACC; a++)
@@ -292,7 +331,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             size_t j = j0 + (size_t)a * LANES;
             float32x4_t e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
             if (store)
-                vst1q_f32(keep + j, e);
+                keep_e4(row, keep, j, LANES, e);
             acc[a] = vaddq_f32(acc[a], e);
         }
     }
@@ -308,13 +347,11 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             if (j + LANES <= n_valid) {
                 e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
                 if (store)
-                    vst1q_f32(keep + j, e);
+                    keep_e4(row, keep, j, LANES, e);
             } else if (j < n_valid) {
-                float e_tail[LANES];
                 e = vbslq_f32(live_lanes(rest), exp_logit4(&lp, tc.src, tail_mask, j), vdupq_n_f32(0.0f));
-                vst1q_f32(e_tail, e);
                 if (store)
-                    memcpy(keep + j, e_tail, rest * sizeof(float));
+                    keep_e4(row, keep, j, rest, e);
             }
             acc[a] = vaddq_f32(acc[a], e);
         }
@@ -345,10 +382,11 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         for (; j < n_valid; j++)
             dst[j] = (dst[j] < thr ? 0.0f : dst[j]) * inv;
     } else {
-        /* The chunk (read whole vectors: e_chunk holds POSENC_SOFTMAX_E_CHUNK floats, a multiple of 4). */
-        for (; j < n_keep; j += LANES)
-            store_narrow(dst_type, row->dst, j, n_keep - j, tpl_scale_flushed(vld1q_f32(keep + j), thr_v, inv_v));
-        /* Past it (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+        for (; j < n_keep; j += LANES) {
+            float32x4_t y = tpl_scale_flushed(kept_e4(row, keep, j, n_keep - j), thr_v, inv_v);
+            store_narrow(dst_type, row->dst, j, n_keep - j, y);
+        }
+        /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
         for (; j < n_valid; j += LANES) {
             float32x4_t e = j < n_full ? exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j)
                                        : exp_logit4(&lp, tc.src, tail_mask, j);

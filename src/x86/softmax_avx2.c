@@ -92,6 +92,64 @@ static FORCE_INLINE void store8_narrow(int type, void *p, size_t j, size_t count
     }
 }
 
+/* 8 32-bit lanes (each <= 0xffff) as 8 uint16 at p (the first `count`). */
+static FORCE_INLINE void store8_u16(uint16_t *p, size_t count, __m256i v)
+{
+    __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    if (count >= LANES) {
+        _mm_storeu_si128((__m128i *)(void *)p, h);
+    } else {
+        uint16_t tail[LANES];
+        _mm_storeu_si128((__m128i *)(void *)tail, h);
+        memcpy(p, tail, count * sizeof(uint16_t));
+    }
+}
+
+/* Where pass 2 keeps e_j for pass 3 (src/kernels.h, POSENC_SOFTMAX_E_KEEP): a float32 dst itself; for a 16-bit
+ * dst, whole floats in row->e_keep (rows of up to POSENC_SOFTMAX_E_KEEP / 2 live columns), or split: the high
+ * halves in dst (src[j] has been read), the low halves in row->e_keep. */
+enum { KEEP_IN_DST, KEEP_WHOLE, KEEP_SPLIT };
+
+/* Pass 2's e of columns [j, j + 8) (the first `count`; `live` their lanes) kept for pass 3. The scratch is
+ * uint16_t; the float stores are vector stores, which may alias anything. */
+static FORCE_INLINE void keep_e8(const posenc_softmax_row *row, int keep, size_t j, int full, __m256i live,
+                                 size_t count, __m256 e)
+{
+    if (keep != KEEP_SPLIT) {
+        float *f = (keep == KEEP_IN_DST ? (float *)row->dst : (float *)(void *)row->e_keep) + j;
+        if (full)
+            _mm256_storeu_ps(f, e);
+        else
+            _mm256_maskstore_ps(f, live, e);
+        return;
+    }
+    __m256i b = _mm256_castps_si256(e);
+    store8_u16((uint16_t *)row->dst + j, count, _mm256_srli_epi32(b, 16));
+    store8_u16(row->e_keep + j, count, _mm256_and_si256(b, _mm256_set1_epi32(0xffff)));
+}
+
+/* The e that keep_e8 kept for a 16-bit dst (KEEP_WHOLE or KEEP_SPLIT; the first `count` lanes, the others 0). */
+static FORCE_INLINE __m256 kept_e8(const posenc_softmax_row *row, int keep, size_t j, size_t count)
+{
+    if (keep == KEEP_WHOLE) {
+        const float *f = (const float *)(const void *)row->e_keep + j;
+        return count >= LANES ? _mm256_loadu_ps(f) : _mm256_maskload_ps(f, avx2_lanes_below(count));
+    }
+    __m128i hi, lo;
+    if (count >= LANES) {
+        hi = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)row->dst + j));
+        lo = _mm_loadu_si128((const __m128i *)(const void *)(row->e_keep + j));
+    } else {
+        uint16_t hi_tail[LANES] = {0}, lo_tail[LANES] = {0};
+        memcpy(hi_tail, (const uint16_t *)row->dst + j, count * sizeof(uint16_t));
+        memcpy(lo_tail, row->e_keep + j, count * sizeof(uint16_t));
+        hi = _mm_loadu_si128((const __m128i *)(const void *)hi_tail);
+        lo = _mm_loadu_si128((const __m128i *)(const void *)lo_tail);
+    }
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hi), 16),
+                                               _mm256_cvtepu16_epi32(lo)));
+}
+
 /* dst[from, to) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
 static void fill(void *dst, int type, size_t from, size_t to, float value)
 {
@@ -227,8 +285,8 @@ static inline float hmax8(__m256 v)
 /* ---- the row ---------------------------------------------------------------------------------------------- */
 
 /* The row, in the three passes of numerics.h. A float32 dst holds e_j between passes 2 and 3; a 16-bit one
- * cannot: the first POSENC_SOFTMAX_E_CHUNK of them go to row->e_chunk and pass 3 computes the rest again (the
- * same operations, the same bits). bias, has_mask and src_type are compile-time constants in each
+ * cannot: up to POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep (keep_e8) and pass 3 computes any others
+ * again (the same operations, the same bits). bias, has_mask and src_type are compile-time constants in each
  * instantiation; dst's type is read per pass. */
 static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
 {
@@ -289,12 +347,12 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         }
     }
 
-    /* Pass 2: e = exp(z - max), formed in double, into `keep` (dst itself for a float32 dst) for j < n_keep (a
-     * multiple of 64 or n_valid), and the 64 partial sums. Logits are recomputed from src (not kept), so
-     * src == dst works: each block is read before it is written. */
-    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
-    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
-                                                                                          : POSENC_SOFTMAX_E_CHUNK;
+    /* Pass 2: e = exp(z - max), formed in double, kept (keep_e8) for j < n_keep (a multiple of 64 or n_valid),
+     * and the 64 partial sums. Logits are recomputed from src (not kept), so src == dst works: each block is
+     * read before it is written. */
+    const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
+                   : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
+    const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     const __m256d max_d = _mm256_set1_pd(max);
     __m256 acc[SUM_VECTORS];
     for (int a = 0; a < SUM_VECTORS; a++)
@@ -307,7 +365,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             size_t col = j + (size_t)a * LANES;
             __m256 e = exp_of_column8(&lp, col, 1, all, LANES, bias, has_mask, src_type, max_d);
             if (store)
-                _mm256_storeu_ps(keep + col, e);
+                keep_e8(row, keep, col, 1, all, LANES, e);
             acc[a] = _mm256_add_ps(acc[a], e);
         }
     }
@@ -322,7 +380,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
                 __m256i live = avx2_lanes_below(n_valid - col);
                 __m256 e = exp_of_column8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, max_d);
                 if (store)
-                    _mm256_maskstore_ps(keep + col, live, e);
+                    keep_e8(row, keep, col, 0, live, n_valid - col, e);
                 acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
             }
         }
@@ -370,11 +428,10 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         return;
     }
     for (; j < n_keep; j += LANES) {
-        __m256i live = avx2_lanes_below(n_keep - j);
-        __m256 y = tpl_scale_flushed(_mm256_maskload_ps(keep + j, live), thr_v, inv_v);
+        __m256 y = tpl_scale_flushed(kept_e8(row, keep, j, n_keep - j), thr_v, inv_v);
         store8_narrow(dst_type, row->dst, j, n_keep - j, y);
     }
-    /* Past the chunk (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+    /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
     for (; j < n_valid; j += LANES) {
         size_t count = n_valid - j;
         __m256 e = count >= LANES ? exp_of_column8(&lp, j, 1, all, LANES, bias, has_mask, src_type, max_d)

@@ -94,6 +94,39 @@ static ALWAYS_INLINE void store16_narrow(int type, void *p, size_t j, __mmask16 
     _mm256_mask_storeu_epi16(h, lanes, v);
 }
 
+/* Where pass 2 keeps e_j for pass 3 (src/kernels.h, POSENC_SOFTMAX_E_KEEP): a float32 dst itself; for a 16-bit
+ * dst, whole floats in row->e_keep (rows of up to POSENC_SOFTMAX_E_KEEP / 2 live columns), or split: the high
+ * halves in dst (src[j] has been read), the low halves in row->e_keep. */
+enum { KEEP_IN_DST, KEEP_WHOLE, KEEP_SPLIT };
+
+/* Pass 2's e of columns [j, j + 16) kept for pass 3. The scratch is uint16_t; the float stores are vector stores,
+ * which may alias anything. */
+static ALWAYS_INLINE void keep_e16(const posenc_softmax_row *row, int keep, size_t j, __mmask16 lanes, int full,
+                                   __m512 e)
+{
+    if (keep != KEEP_SPLIT) {
+        float *f = (keep == KEEP_IN_DST ? (float *)row->dst : (float *)(void *)row->e_keep) + j;
+        if (full)
+            _mm512_storeu_ps(f, e);
+        else
+            _mm512_mask_storeu_ps(f, lanes, e);
+        return;
+    }
+    __m512i b = _mm512_castps_si512(e);
+    _mm256_mask_storeu_epi16((uint16_t *)row->dst + j, lanes, _mm512_cvtepi32_epi16(_mm512_srli_epi32(b, 16)));
+    _mm256_mask_storeu_epi16(row->e_keep + j, lanes, _mm512_cvtepi32_epi16(b));
+}
+
+/* The e that keep_e16 kept for a 16-bit dst (KEEP_WHOLE or KEEP_SPLIT). */
+static ALWAYS_INLINE __m512 kept_e16(const posenc_softmax_row *row, int keep, size_t j, __mmask16 lanes)
+{
+    if (keep == KEEP_WHOLE)
+        return _mm512_maskz_loadu_ps(lanes, (const float *)(const void *)row->e_keep + j);
+    __m512i hi = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, (const uint16_t *)row->dst + j));
+    __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(lanes, row->e_keep + j));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_slli_epi32(hi, 16), lo));
+}
+
 /* dst[0, n) of `type` = value (+0 or the NaN row: POSENC_NAN_BITS narrowed is the type's canonical NaN). */
 static void fill_row(void *dst, int type, size_t n, float value)
 {
@@ -288,10 +321,10 @@ static inline float sum_tree64(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc
 /* ---- the row ---------------------------------------------------------------------------------------------- */
 
 /* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst,
- * so dst may equal src. A float32 dst holds e_j between passes 2 and 3; a 16-bit one cannot: the first
- * POSENC_SOFTMAX_E_CHUNK of them go to row->e_chunk and pass 3 computes the rest again (the same operations,
- * the same bits). `bias`, `has_mask` and `src_type` are compile-time constants in each instantiation; dst's
- * type is read per pass. */
+ * so dst may equal src. A float32 dst holds e_j between passes 2 and 3; a 16-bit one cannot: up to
+ * POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep (keep_e16) and pass 3 computes any others again (the
+ * same operations, the same bits). `bias`, `has_mask` and `src_type` are compile-time constants in each
+ * instantiation; dst's type is read per pass. */
 static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
 {
     const size_t n_valid = row->n_valid;
@@ -334,11 +367,11 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         }
     }
 
-    /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. e_j goes
-     * to `keep` (dst itself for a float32 dst) for j < n_keep, a multiple of 64 or n_valid. */
-    float *keep = dst_type == POSENC_ELEM_F32 ? (float *)row->dst : row->e_chunk;
-    const size_t n_keep = dst_type == POSENC_ELEM_F32 || n_valid <= POSENC_SOFTMAX_E_CHUNK ? n_valid
-                                                                                          : POSENC_SOFTMAX_E_CHUNK;
+    /* Pass 2. Accumulator a holds the columns with j % 64 in [16a, 16a + 16), as numerics.h requires. e_j is
+     * kept (keep_e16) for j < n_keep, a multiple of 64 or n_valid. */
+    const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
+                   : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
+    const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     __m512d max_d = _mm512_set1_pd(max);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     const __m512d step16 = _mm512_set1_pd(16.0);
@@ -352,10 +385,10 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_d, d32);
         __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_d, d48);
         if (j < n_keep) {
-            _mm512_storeu_ps(keep + j, e0);
-            _mm512_storeu_ps(keep + j + 16, e1);
-            _mm512_storeu_ps(keep + j + 32, e2);
-            _mm512_storeu_ps(keep + j + 48, e3);
+            keep_e16(row, keep, j, 0xffff, 1, e0);
+            keep_e16(row, keep, j + 16, 0xffff, 1, e1);
+            keep_e16(row, keep, j + 32, 0xffff, 1, e2);
+            keep_e16(row, keep, j + 48, 0xffff, 1, e3);
         }
         acc0 = _mm512_add_ps(acc0, e0);
         acc1 = _mm512_add_ps(acc1, e1);
@@ -369,7 +402,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
             __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
             __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, max_d, d);
             if (j < n_keep)
-                _mm512_mask_storeu_ps(keep + j, lanes, e);
+                keep_e16(row, keep, j, lanes, 0, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);
         }
     }
@@ -400,10 +433,10 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     } else {
         for (j = 0; j < n_keep; j += 16) {
             __mmask16 lanes = avx512_lanes16(n_keep - j);
-            __m512 y = tpl_scale_flushed(_mm512_maskz_loadu_ps(lanes, keep + j), vthr, vinv);
+            __m512 y = tpl_scale_flushed(kept_e16(row, keep, j, lanes), vthr, vinv);
             store16_narrow(dst_type, row->dst, j, lanes, y);
         }
-        /* Past the chunk (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
+        /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
         for (; j < n_valid; j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
             __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
