@@ -68,14 +68,20 @@ GROUP_TITLES = {
     "softmax_f16": "softmax f16 in place (an element is one f16 score; roofline: the stream over the same bytes)",
     "rope_f32_mt": "RoPE f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
     "softmax_f32_mt": "softmax f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
+    "softmax_f32_backward": "softmax f32 backward: dx from y and dy, out of place (an element is one score)",
+    "softmax_f32_stats": "softmax f32 forward with split-K statistics (desc->stats), in place",
+    "softmax_f32_merge": "softmax f32 split-K merges: concatenation in place (an element is one score); "
+                         "flash-decode: weighted sum (an element is one block value)",
 }
-COMPARE_HEADER = {"f32": "vs text", "reduced": "vs f32", "threads": "vs 1 thr"}
+COMPARE_HEADER = {"f32": "vs text", "reduced": "vs f32", "threads": "vs 1 thr", "training": "vs fwd"}
 
 
 def kernel_kind(kernel):
     """f32 (baselines: textbook, oneDNN), reduced (compared per element with the f32 row), threads."""
     if kernel.endswith("_mt"):
         return "threads"
+    if kernel.endswith(("_backward", "_stats", "_merge")):
+        return "training"   # compared per element with the forward row of the same variant and workload
     if kernel.endswith("_f32"):
         return "f32"
     return "reduced"
@@ -149,7 +155,7 @@ def print_table(context, runs):
             roofline = "%.0f%%" % (100 * run["bytes_per_second"] / roof_bytes) if roof_bytes else ""
             is_ours = implementation not in ("stream", "textbook", "onednn")
             versus_text = fmt_ratio(text_ns, ours_ns) if is_ours or implementation == "onednn" else ""
-            if kind == "reduced" and is_ours:     # per element against the float32 row of the same variant
+            if kind in ("reduced", "training") and is_ours:   # per element against the float32 forward row
                 f32 = runs.get("/".join(x for x in (kernel.split("_")[0] + "_f32", implementation, workload, pairing) if x))
                 versus_text = fmt_ratio(ns_per_element(f32), ours_ns) if f32 and not f32.get("error_occurred") else ""
             elif kind == "threads" and implementation.startswith("threads-"):   # against one thread
@@ -166,7 +172,8 @@ def print_table(context, runs):
     print("roofline: that rate as a share of the stream kernel reading and writing the same bytes in place at the")
     print("  same working-set size (memory-bound work approaches 100%; cache-resident work may exceed it).")
     print("vs text / vs oneDNN: speed-up, the baseline's time divided by this row's (above 1x: this row is faster).")
-    print("vs f32: per-element speed-up over the float32 row of the same variant; vs 1 thr: over one thread.")
+    print("vs f32 / vs fwd: per-element speed-up over the float32 (forward) row of the same variant and workload;")
+    print("  vs 1 thr: over one thread.")
     print("  textbook: the loop a user writes, -O3 -march=native. oneDNN computes a plain softmax (no ALiBi, no mask).")
     print("rel.err: RoPE max per-head ||y - y64|| / ||y64|| against a float64 rotation; '-pos1e6' rows start at 1e6.")
 
