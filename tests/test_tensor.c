@@ -415,7 +415,8 @@ static void rope_every_tail(void **state)
                         rope_shape sh = small_shape(head_dim, rotary, pairing);
                         int values = (int)((head_dim + (size_t)s + (size_t)d) % 3);
                         int64_t start = head_dim % 4 == 0 ? 0 : (int64_t)test_rand_below(1u << 20);
-                        rope_case_shaped(s, d, in_place, values, &sh, start, head_dim % 5 == 0 ? POSENC_ROPE_INVERSE : 0);
+                        uint32_t flags = head_dim % 5 == 0 ? POSENC_ROPE_INVERSE : 0;
+                        rope_case_shaped(s, d, in_place, values, &sh, start, flags);
                     }
 }
 

@@ -54,7 +54,6 @@ void posenc_rope_sincos_neon(const double *omega, const double *pos, size_t n_pa
 #define T_F32  POSENC_ELEM_F32
 #define T_F16  POSENC_ELEM_F16
 #define T_BF16 POSENC_ELEM_BF16
-#define INLINE static inline __attribute__((always_inline))
 
 static inline size_t elem_size(int32_t type)
 {
@@ -63,20 +62,20 @@ static inline size_t elem_size(int32_t type)
 
 /* 4 elements of `type` widened (FCVTL is exact for every f16; bf16 is a shift). A NaN widens to some NaN: enough
  * for rotated elements, whose NaN step follows. */
-INLINE float32x4_t widen4(int32_t type, uint16x4_t h)
+SIMD_INLINE float32x4_t widen4(int32_t type, uint16x4_t h)
 {
     return type == T_F16 ? vcvt_f32_f16(vreinterpret_f16_u16(h)) : vreinterpretq_f32_u32(vshll_n_u16(h, 16));
 }
 
 /* y with every NaN lane made POSENC_NAN_BITS. */
-INLINE float32x4_t canonical(float32x4_t y)
+SIMD_INLINE float32x4_t canonical(float32x4_t y)
 {
     return vbslq_f32(vceqq_f32(y, y), y, vreinterpretq_f32_u32(vdupq_n_u32(POSENC_NAN_BITS)));
 }
 
 /* 4 float32 results rounded to a 16-bit type: f16 by FCVTN (round to nearest even as Linux sets FPCR, no flush;
  * a NaN stays a NaN, canonicalized after), bf16 on the bit pattern (numerics.h) after making NaNs canonical. */
-INLINE uint16x4_t narrow4(int32_t type, float32x4_t y)
+SIMD_INLINE uint16x4_t narrow4(int32_t type, float32x4_t y)
 {
     if (type == T_F16)
         return vreinterpret_u16_f16(vcvt_f16_f32(y));
@@ -86,12 +85,12 @@ INLINE uint16x4_t narrow4(int32_t type, float32x4_t y)
 }
 
 /* 4 consecutive elements at p, widened; and 4 results stored as consecutive elements. */
-INLINE float32x4_t load4(int32_t type, const void *p)
+SIMD_INLINE float32x4_t load4(int32_t type, const void *p)
 {
     return type == T_F32 ? vld1q_f32(p) : widen4(type, vld1_u16(p));
 }
 
-INLINE void store4(int32_t type, void *p, float32x4_t y)
+SIMD_INLINE void store4(int32_t type, void *p, float32x4_t y)
 {
     if (type == T_F32)
         vst1q_f32(p, y);
@@ -100,7 +99,7 @@ INLINE void store4(int32_t type, void *p, float32x4_t y)
 }
 
 /* 4 interleaved pairs at p split into first elements *a and second elements *b (vld2), and the inverse. */
-INLINE void load4x2(int32_t type, const void *p, float32x4_t *a, float32x4_t *b)
+SIMD_INLINE void load4x2(int32_t type, const void *p, float32x4_t *a, float32x4_t *b)
 {
     if (type == T_F32) {
         float32x4x2_t ab = vld2q_f32(p);
@@ -111,7 +110,7 @@ INLINE void load4x2(int32_t type, const void *p, float32x4_t *a, float32x4_t *b)
     *a = widen4(type, ab.val[0]), *b = widen4(type, ab.val[1]);
 }
 
-INLINE void store4x2(int32_t type, void *p, float32x4_t a, float32x4_t b)
+SIMD_INLINE void store4x2(int32_t type, void *p, float32x4_t a, float32x4_t b)
 {
     if (type == T_F32) {
         float32x4x2_t ab = { { a, b } };
@@ -142,8 +141,8 @@ static inline void rotate4(float32x4_t a, float32x4_t b, float32x4_t c, float32x
 
 /* Four pairs: half pairing at element i of x (a) and i + n (b), or interleaved at element 2i (x, y in bytes,
  * tables c, s); returns a' + b' for the witness. */
-INLINE float32x4_t pairs4(const char *x, char *y, size_t i, size_t n, const float *c, const float *s,
-                          int interleaved, int32_t st, int32_t dt)
+SIMD_INLINE float32x4_t pairs4(const char *x, char *y, size_t i, size_t n, const float *c, const float *s,
+                               int interleaved, int32_t st, int32_t dt)
 {
     const size_t ss = elem_size(st), ds = elem_size(dt);
     float32x4_t a, b, ya, yb;
@@ -188,7 +187,7 @@ static void convert_tails(const posenc_rope_heads *job)
     }
 }
 
-INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
+SIMD_INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
 {
     const size_t n = job->n_pairs, n_full = n & ~(size_t)3, rest = n - n_full;
     const size_t ss = elem_size(st), ds = elem_size(dt);

@@ -65,7 +65,6 @@ void posenc_rope_sincos_avx2(const double *omega, const double *pos, size_t n_pa
 #define T_F32  POSENC_ELEM_F32
 #define T_F16  POSENC_ELEM_F16
 #define T_BF16 POSENC_ELEM_BF16
-#define INLINE static inline __attribute__((always_inline))
 
 static inline size_t elem_size(int32_t type)
 {
@@ -74,7 +73,7 @@ static inline size_t elem_size(int32_t type)
 
 /* 8 consecutive elements of `type` at p, widened. A NaN widens to some NaN: enough for rotated elements, whose
  * NaN step follows (numerics.h). */
-INLINE __m256 load8(int32_t type, const void *p)
+SIMD_INLINE __m256 load8(int32_t type, const void *p)
 {
     if (type == T_F32)
         return _mm256_loadu_ps(p);
@@ -85,7 +84,7 @@ INLINE __m256 load8(int32_t type, const void *p)
 }
 
 /* y with every NaN lane made POSENC_NAN_BITS. */
-INLINE __m256 canonical(__m256 y)
+SIMD_INLINE __m256 canonical(__m256 y)
 {
     return _mm256_blendv_ps(y, _mm256_castsi256_ps(_mm256_set1_epi32((int32_t)POSENC_NAN_BITS)),
                             _mm256_cmp_ps(y, y, _CMP_UNORD_Q));
@@ -93,7 +92,7 @@ INLINE __m256 canonical(__m256 y)
 
 /* numerics.h's bf16 rounding on the bit pattern, x + 0x7fff + bit 16 of x: the bf16 is the high half of each
  * lane. A NaN must be canonical first (the callers' NaN step, see rotate_typed). */
-INLINE __m256i bf16_round(__m256 y)
+SIMD_INLINE __m256i bf16_round(__m256 y)
 {
     __m256i x = _mm256_castps_si256(y);
     __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), _mm256_set1_epi32(1));
@@ -102,7 +101,7 @@ INLINE __m256i bf16_round(__m256 y)
 
 /* 8 float32 results rounded to `type` and stored as consecutive elements at p. f16: VCVTPS2PH rounds every
  * non-NaN as numerics.h does and keeps a NaN a NaN. */
-INLINE void store8(int32_t type, void *p, __m256 y)
+SIMD_INLINE void store8(int32_t type, void *p, __m256 y)
 {
     if (type == T_F32) {
         _mm256_storeu_ps(p, y);
@@ -119,7 +118,7 @@ INLINE void store8(int32_t type, void *p, __m256 y)
  * NaN element widens to a NaN whose low 16 bits are 0, and so does every NaN the rotation makes of them (x86
  * keeps an operand's payload, or makes 0xffc00000): the rounding keeps such a NaN a NaN, and the post-pass
  * rewrites it canonically. */
-INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
+SIMD_INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
 {
     __m256i w = _mm256_castps_si256(avx2_in_register(_mm256_loadu_ps((const float *)(const void *)p)));
     *even = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
@@ -130,7 +129,7 @@ INLINE void load16_split(const uint16_t *p, __m256 *even, __m256 *odd)
  * With hi and lo the halves of a float32 pattern, its bf16 is hi + 1 when lo > 0x8000, or lo == 0x8000 and hi
  * is odd, i.e. when (lo | (hi & 1)) > 0x8000 unsigned, else hi: the same bits as (x + 0x7fff + lsb) >> 16. Two
  * blends gather the halves of both vectors; the unsigned compare is a signed one on lo ^ 0x8000. */
-INLINE void store16_split(uint16_t *p, __m256 even, __m256 odd)
+SIMD_INLINE void store16_split(uint16_t *p, __m256 even, __m256 odd)
 {
     __m256i e = _mm256_castps_si256(even), o = _mm256_castps_si256(odd);
     __m256i hi = _mm256_blend_epi16(_mm256_srli_epi32(e, 16), o, 0xAA);
@@ -159,8 +158,8 @@ static inline int witness_is_nan(__m256 witness)
 /* Half pairing, consecutive elements: a = x[i], b = x[i + n], a' = fma(a, c, b * -s), b' = fma(b, c, a * s).
  * The 8 pairs at element i of the rows x, y (bytes) with tables c, s; returns a' + b' for the witness. Both
  * halves are loaded before either is stored, and the blocks of a and b never overlap, so in place is safe. */
-INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, const float *s, int32_t st,
-                    int32_t dt, int careful)
+SIMD_INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, const float *s, int32_t st,
+                         int32_t dt, int careful)
 {
     const size_t ss = elem_size(st), ds = elem_size(dt);
     __m256 a = avx2_in_register(load8(st, x + i * ss)), b = avx2_in_register(load8(st, x + (i + n) * ss));
@@ -177,7 +176,7 @@ INLINE __m256 half8(const char *x, char *y, size_t i, size_t n, const float *c, 
     return sum;
 }
 
-INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
+SIMD_INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
 {
     /* The job's fields in locals: a store through y may alias *job as far as the compiler knows, and a reload of
      * job->cos after every store would also wait on that store. */
@@ -223,8 +222,8 @@ INLINE __m256 rotate_half(const posenc_rope_heads *job, int32_t st, int32_t dt, 
 #define INTERLEAVED_BLOCK_PAIRS 256
 
 /* 8 elements (4 pairs) at x with the duplicated tables at c_dup / s_dup (aligned) into y. */
-INLINE __m256 interleaved8(const char *x, char *y, const float *c_dup, const float *s_dup, int32_t st, int32_t dt,
-                           int careful)
+SIMD_INLINE __m256 interleaved8(const char *x, char *y, const float *c_dup, const float *s_dup, int32_t st, int32_t dt,
+                                int careful)
 {
     __m256 v = avx2_in_register(load8(st, x));
     __m256 partner = _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
@@ -233,7 +232,7 @@ INLINE __m256 interleaved8(const char *x, char *y, const float *c_dup, const flo
     return r;
 }
 
-INLINE __m256 rotate_interleaved(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
+SIMD_INLINE __m256 rotate_interleaved(const posenc_rope_heads *job, int32_t st, int32_t dt, int careful)
 {
     _Alignas(32) float cos_dup[2 * INTERLEAVED_BLOCK_PAIRS];
     _Alignas(32) float sin_dup[2 * INTERLEAVED_BLOCK_PAIRS];
@@ -296,8 +295,8 @@ INLINE __m256 rotate_interleaved(const posenc_rope_heads *job, int32_t st, int32
 /* bf16 -> bf16 in the split layout. Half pairing: 16 pairs of each half per block, cos/sin split into even and
  * odd pairs once per call (on the stack); interleaved: 16 words are 8 pairs, (even, odd) = (a, b), so cos/sin
  * are used as they are and the partners need no swap. */
-INLINE __m256 rotate16_split(const uint16_t *x, uint16_t *y, size_t b_offset, const float *ce, const float *co,
-                             const float *se, const float *so, int interleaved)
+SIMD_INLINE __m256 rotate16_split(const uint16_t *x, uint16_t *y, size_t b_offset, const float *ce, const float *co,
+                                  const float *se, const float *so, int interleaved)
 {
     __m256 ae, ao, be, bo, yae, yao, ybe, ybo;
     if (interleaved) {
@@ -320,7 +319,7 @@ INLINE __m256 rotate16_split(const uint16_t *x, uint16_t *y, size_t b_offset, co
     return _mm256_add_ps(_mm256_add_ps(yae, yao), _mm256_add_ps(ybe, ybo));
 }
 
-INLINE __m256 rotate_bf16(const posenc_rope_heads *job, int interleaved)
+SIMD_INLINE __m256 rotate_bf16(const posenc_rope_heads *job, int interleaved)
 {
     const size_t n = job->n_pairs;
     /* Pairs per block: 16 of each half (half pairing) or 8 (interleaved: 16 words). */
@@ -409,7 +408,7 @@ static void convert_tails(const posenc_rope_heads *job)
     }
 }
 
-INLINE __m256 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt, int careful)
+SIMD_INLINE __m256 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt, int careful)
 {
     if (st == T_BF16 && dt == T_BF16)
         return rotate_bf16(job, interleaved);
@@ -417,7 +416,7 @@ INLINE __m256 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t 
 }
 
 /* The rotation, the NaN step (above), then the unrotated head tails. */
-INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
+SIMD_INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
 {
     if (witness_is_nan(rotate_all(job, interleaved, st, dt, 0))) {
         if (dt == T_BF16 && st != T_BF16)

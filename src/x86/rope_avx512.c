@@ -43,7 +43,6 @@ void posenc_rope_sincos_avx512(const double *omega, const double *pos, size_t n_
 #define T_F32  POSENC_ELEM_F32
 #define T_F16  POSENC_ELEM_F16
 #define T_BF16 POSENC_ELEM_BF16
-#define INLINE static inline __attribute__((always_inline))
 
 static inline size_t elem_size(int32_t type)
 {
@@ -52,7 +51,7 @@ static inline size_t elem_size(int32_t type)
 
 /* 16 consecutive elements of `type` at p, widened (lanes outside m read as 0 unless full). A NaN widens to some
  * NaN: enough for rotated elements, whose NaN step follows (numerics.h); tails use load16_canonical. */
-INLINE __m512 load16(int32_t type, const void *p, __mmask16 m, int full)
+SIMD_INLINE __m512 load16(int32_t type, const void *p, __mmask16 m, int full)
 {
     if (type == T_F32)
         return full ? avx512_in_register(_mm512_loadu_ps(p)) : _mm512_maskz_loadu_ps(m, p);
@@ -63,7 +62,7 @@ INLINE __m512 load16(int32_t type, const void *p, __mmask16 m, int full)
 }
 
 /* y with every NaN lane made POSENC_NAN_BITS. */
-INLINE __m512 canonical(__m512 y)
+SIMD_INLINE __m512 canonical(__m512 y)
 {
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(y, y, _CMP_UNORD_Q),
                               _mm512_castsi512_ps(_mm512_set1_epi32((int32_t)POSENC_NAN_BITS)));
@@ -71,7 +70,7 @@ INLINE __m512 canonical(__m512 y)
 
 /* Masked load16 with every NaN made POSENC_NAN_BITS, float32 ones too: the first half of converting an
  * unrotated element to another type, whose rounding then gives the canonical NaN of its type. */
-INLINE __m512 load16_canonical(int32_t type, const void *p, __mmask16 m)
+SIMD_INLINE __m512 load16_canonical(int32_t type, const void *p, __mmask16 m)
 {
     return canonical(load16(type, p, m, 0));
 }
@@ -99,7 +98,7 @@ static const uint16_t split_idx[2][32] = {
  * word permutes gather the halves of both vectors, an OR-AND, a compare and a masked add round 32 at once.
  * Finite and infinite inputs give numerics.h's bits; a NaN input must be canonical first (the caller's NaN
  * step: bf16 destinations check the results' sum and redo or rewrite, see rotate_chunks), which gives 0x7fc0. */
-INLINE __m512i bf16_pack(__m512 x, __m512 y, int layout)
+SIMD_INLINE __m512i bf16_pack(__m512 x, __m512 y, int layout)
 {
     const uint16_t(*idx)[32] = layout == SPLIT ? split_idx : consecutive_idx;
     __m512i xi = _mm512_castps_si512(x), yi = _mm512_castps_si512(y);
@@ -113,7 +112,7 @@ INLINE __m512i bf16_pack(__m512 x, __m512 y, int layout)
 /* `count` (1, 2 or 4) vectors of 16 consecutive float32 results rounded to `type` and stored at p, vector v
  * under mask m[v] (unless full). f16: VCVTPS2PH rounds every non-NaN as numerics.h does and keeps a NaN a NaN;
  * bf16: rounded two vectors at a time (a lone vector is paired with zeros). */
-INLINE void store_run(int32_t type, void *p, const __m512 *y, const __mmask16 *m, int count, int full)
+SIMD_INLINE void store_run(int32_t type, void *p, const __m512 *y, const __mmask16 *m, int count, int full)
 {
     for (int v = 0; v < count; v++) {
         char *at = (char *)p + 16 * (size_t)v * elem_size(type);
@@ -147,14 +146,14 @@ INLINE void store_run(int32_t type, void *p, const __m512 *y, const __mmask16 *m
  * half pairing splits its cos/sin the same way once per chunk. A NaN element widens to a NaN whose low 16 bits
  * are 0, and so does every NaN the rotation makes of them (x86 keeps an operand's payload, or makes 0xffc00000):
  * bf16_pack rounds such a NaN to a NaN, and the post-pass rewrites it canonically. */
-INLINE void load32_split(const uint16_t *p, __mmask32 m, int full, __m512 *even, __m512 *odd)
+SIMD_INLINE void load32_split(const uint16_t *p, __mmask32 m, int full, __m512 *even, __m512 *odd)
 {
     __m512i w = full ? avx512_in_register_si(_mm512_loadu_si512(p)) : _mm512_maskz_loadu_epi16(m, p);
     *even = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
     *odd = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32((int32_t)0xffff0000u)));
 }
 
-INLINE void store32_split(uint16_t *p, __m512 even, __m512 odd, __mmask32 m, int full)
+SIMD_INLINE void store32_split(uint16_t *p, __m512 even, __m512 odd, __mmask32 m, int full)
 {
     __m512i w = bf16_pack(even, odd, SPLIT);
     if (full)
@@ -178,8 +177,8 @@ INLINE void store32_split(uint16_t *p, __m512 even, __m512 odd, __mmask32 m, int
 
 /* One chunk of half pairing, consecutive elements in each vector: pairs [base, base + 64) clipped to n_pairs,
  * for all heads. `full` chunks take unmasked loads and stores. Returns the chunk's sum of results. */
-INLINE __m512 half_chunk(const posenc_rope_heads *job, size_t base, int full, int32_t st, int32_t dt,
-                         int careful)
+SIMD_INLINE __m512 half_chunk(const posenc_rope_heads *job, size_t base, int full, int32_t st, int32_t dt,
+                              int careful)
 {
     size_t n = job->n_pairs;
     __mmask16 m[4];
@@ -224,8 +223,8 @@ INLINE __m512 half_chunk(const posenc_rope_heads *job, size_t base, int full, in
  * 2*n_pairs (8 vectors of 8 pairs). cos and sin are duplicated per pair; sin gets the sign of -s on even lanes,
  * so each element is fma(x, c, partner * signed_s) with the partner from swapping adjacent lanes. Returns the
  * chunk's sum of results. */
-INLINE __m512 interleaved_chunk(const posenc_rope_heads *job, size_t base, int full, int32_t st, int32_t dt,
-                                int careful)
+SIMD_INLINE __m512 interleaved_chunk(const posenc_rope_heads *job, size_t base, int full, int32_t st, int32_t dt,
+                                     int careful)
 {
     size_t n_elems = 2 * job->n_pairs;
     const __m512i dup_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
@@ -280,7 +279,7 @@ INLINE __m512 interleaved_chunk(const posenc_rope_heads *job, size_t base, int f
 
 /* bf16 -> bf16, half pairing, split layout: pairs [base, base + 64) are two 32-word vectors of each half; the
  * chunk's cos/sin are split into even and odd pairs once (a permute each), then no shuffle per head. */
-INLINE __m512 half_chunk_bf16(const posenc_rope_heads *job, size_t base, int full)
+SIMD_INLINE __m512 half_chunk_bf16(const posenc_rope_heads *job, size_t base, int full)
 {
     const size_t n = job->n_pairs;
     const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -327,7 +326,7 @@ INLINE __m512 half_chunk_bf16(const posenc_rope_heads *job, size_t base, int ful
 
 /* bf16 -> bf16, interleaved pairing, split layout: 32 words are 16 pairs, the even words their first elements
  * and the odd words their second, so cos/sin need no duplication and the partners no swap. */
-INLINE __m512 interleaved_chunk_bf16(const posenc_rope_heads *job, size_t base, int full)
+SIMD_INLINE __m512 interleaved_chunk_bf16(const posenc_rope_heads *job, size_t base, int full)
 {
     const size_t n = job->n_pairs;
     __mmask32 m[4];
@@ -363,7 +362,7 @@ INLINE __m512 interleaved_chunk_bf16(const posenc_rope_heads *job, size_t base, 
 
 /* Elements [from, head_dim) of every head: float32 to float32 copies the bits out of place (nothing in place);
  * any other pair of types converts them (widen with the canonical NaN, round). */
-INLINE void convert_tails(const posenc_rope_heads *job, size_t from, int32_t st, int32_t dt)
+SIMD_INLINE void convert_tails(const posenc_rope_heads *job, size_t from, int32_t st, int32_t dt)
 {
     if (job->head_dim <= from || (st == T_F32 && dt == T_F32 && job->src == job->dst))
         return;
@@ -385,7 +384,7 @@ INLINE void convert_tails(const posenc_rope_heads *job, size_t from, int32_t st,
 
 /* Every chunk of the job: full chunks of 64 pairs unmasked, the last partial one masked. Returns the sum of
  * every result (the NaN witness). */
-INLINE __m512 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt, int careful)
+SIMD_INLINE __m512 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt, int careful)
 {
     size_t n = job->n_pairs, base = 0;
     __m512 witness = _mm512_setzero_ps();
@@ -409,7 +408,7 @@ INLINE __m512 rotate_all(const posenc_rope_heads *job, int interleaved, int32_t 
 
 /* The rotation, the NaN step (above), then the unrotated head tails. The pairing and the types are constants at
  * each call, so every combination keeps its own specialised loops. */
-INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
+SIMD_INLINE void rotate_typed(const posenc_rope_heads *job, int interleaved, int32_t st, int32_t dt)
 {
     __m512 witness = rotate_all(job, interleaved, st, dt, 0);
     if (_mm512_cmp_ps_mask(witness, witness, _CMP_UNORD_Q)) {
