@@ -540,7 +540,9 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
  * widened exactly to float32, the row is computed exactly as the float32 call computes it (float32 tensors
  * give the bits of posenc_softmax), and each output is rounded once to dst's type (round to nearest even; f16
  * results below 2^-14 are f16 subnormals, never flushed; a NaN row is the type's canonical NaN: f16 0x7e00,
- * bf16 0x7fc0). Strides count elements of each tensor's own type. dst may be the same memory as src only with
+ * bf16 0x7fc0). Accuracy: the float32 bound plus that one rounding: per-element relative error
+ * <= 1e-6 + 2^-8 (bf16) or 1e-6 + 2^-11 (f16, outputs >= 2^-14; below, absolute error <= 2^-25). Strides count
+ * elements of each tensor's own type. dst may be the same memory as src only with
  * the same dtype and strides (in place).
  * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
  * without parallel_for); POSENC_ERR_ENUM (unknown dtype or mask_dtype, reserved != 0); POSENC_ERR_PARAM (data
