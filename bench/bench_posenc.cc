@@ -820,43 +820,40 @@ void bench_softmax_threads(benchmark::State &state, const SoftmaxWorkload &workl
     state.counters["threads"] = static_cast<double>(threads);
 }
 
-// Wall-clock rows at 1 and 2 threads (UseRealTime: CPU time of the timing thread would hide the workers).
+// One workload's wall-clock rows (UseRealTime: CPU time of the timing thread would hide the workers): the stream
+// on 2 threads, then `run` at 1 and 2 threads, named <kernel>/threads-N/<workload><suffix>.
+template <typename Run>
+void register_thread_rows(const std::string &kernel, const std::string &workload, const std::string &suffix,
+                          size_t elements, size_t copies, Run run)
+{
+    benchmark::RegisterBenchmark((kernel + "/stream/" + workload).c_str(),
+                                 [elements, copies](benchmark::State &state) {
+                                     bench_stream_threads(state, elements, copies, 2);
+                                 })
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    for (size_t threads : {1, 2})
+        benchmark::RegisterBenchmark(
+            (kernel + "/threads-" + std::to_string(threads) + "/" + workload + suffix).c_str(),
+            [run, threads](benchmark::State &state) { run(state, threads); })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+}
+
 void register_threads()
 {
-    for (const RopeWorkload &workload : rope_workloads()) {
-        if (is_far(workload) || workload.n_tokens < 512)
-            continue;
-        const size_t elements = workload.elements(), copies = workload.copies;
-        benchmark::RegisterBenchmark(("rope_f32_mt/stream/" + workload.name).c_str(),
-                                     [elements, copies](benchmark::State &state) {
-                                         bench_stream_threads(state, elements, copies, 2);
-                                     })
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
-        for (size_t threads : {1, 2})
-            benchmark::RegisterBenchmark(
-                ("rope_f32_mt/threads-" + std::to_string(threads) + "/" + workload.name + "/half").c_str(),
-                [workload, threads](benchmark::State &state) { bench_rope_threads(state, workload, threads); })
-                ->Unit(benchmark::kMicrosecond)
-                ->UseRealTime();
-    }
-    for (const SoftmaxWorkload &workload : softmax_workloads()) {
-        if (workload.name != "prefill" && workload.name != "decode-32768")
-            continue;
-        const size_t elements = workload.elements(), copies = workload.copies;
-        benchmark::RegisterBenchmark(("softmax_f32_mt/stream/" + workload.name).c_str(),
-                                     [elements, copies](benchmark::State &state) {
-                                         bench_stream_threads(state, elements, copies, 2);
-                                     })
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
-        for (size_t threads : {1, 2})
-            benchmark::RegisterBenchmark(
-                ("softmax_f32_mt/threads-" + std::to_string(threads) + "/" + workload.name).c_str(),
-                [workload, threads](benchmark::State &state) { bench_softmax_threads(state, workload, threads); })
-                ->Unit(benchmark::kMicrosecond)
-                ->UseRealTime();
-    }
+    for (const RopeWorkload &workload : rope_workloads())
+        if (!is_far(workload) && workload.n_tokens >= 512)
+            register_thread_rows("rope_f32_mt", workload.name, "/half", workload.elements(), workload.copies,
+                                 [workload](benchmark::State &state, size_t threads) {
+                                     bench_rope_threads(state, workload, threads);
+                                 });
+    for (const SoftmaxWorkload &workload : softmax_workloads())
+        if (workload.name == "prefill" || workload.name == "decode-32768")
+            register_thread_rows("softmax_f32_mt", workload.name, "", workload.elements(), workload.copies,
+                                 [workload](benchmark::State &state, size_t threads) {
+                                     bench_softmax_threads(state, workload, threads);
+                                 });
 }
 
 // ---- softmax backward, split-K statistics and merges -------------------------------------------------------
