@@ -36,15 +36,7 @@ static ALWAYS_INLINE __m256i lanes4_pd(size_t live)
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-/* The low 32 bits of each 64-bit lane of lo then hi, as 8 int32 in that order. */
-static ALWAYS_INLINE __m256i low_words(__m256d lo, __m256d hi)
-{
-    __m256 words = _mm256_shuffle_ps(_mm256_castpd_ps(lo), _mm256_castpd_ps(hi), _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(words), _MM_SHUFFLE(3, 1, 2, 0));
-}
-
 /* ==== statistics: the forward row's passes 1 and 2 (numerics.h), e_j summed but not stored ==================== */
-
 
 typedef struct row_ctx {
     const float *src, *mask;
