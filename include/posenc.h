@@ -457,6 +457,24 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
 #define POSENC_POSITION_CAUSAL     1
 #define POSENC_POSITION_SYMMETRIC  2
 
+/* Precision (posenc_softmax_desc.precision). Both are bit-identical on every variant, deterministic and
+ * value-independent in speed, flush results below ~1e-38 to 0 (no denormal anywhere), give NaN rows and masked
+ * zeros alike, and take sinks; they differ in how the exp argument z - max is formed:
+ *   POSENC_SOFTMAX_EXACT (0, the default): in float64. Per-element relative error <= 1e-6 wherever the exact
+ *     result is >= 1e-30, whatever the logit magnitudes (the accuracy paragraph above). The default because a
+ *     zero-initialised descriptor, and every 0.1 caller, then keeps 0.1's bits and its bound.
+ *   POSENC_SOFTMAX_FAST (1): everything in float32, as every engine's softmax is; about 1.5-2x the EXACT
+ *     throughput (docs/benchmarks.md). The float logit z = scale*s + slope*b + mask carries the rounding of its
+ *     terms, so the error grows with their magnitudes: with A_j = |scale*s_j| + |slope*b_j| + |mask_j| and A_max
+ *     the same for the row's largest logit, each result y_j satisfies
+ *         |y_j - y64_j| <= y64_j * (2^-22 * (A_j + A_max + |z_j - max|) + 1e-6)
+ *     (y64: the float64 softmax of the same float inputs), wherever y64_j >= 1e-30. Scores and biases of a few
+ *     units to a few hundred keep it within a few 1e-5; logits of 1e4 that cancel (a large score against a
+ *     large ALiBi bias) may lose ~1e-3 relative, which EXACT does not. Rows whose bias needs the float64
+ *     maximum (far positions with a sink, or |slope| * n_cols > 2^24: below) are computed as EXACT. */
+#define POSENC_SOFTMAX_EXACT  0
+#define POSENC_SOFTMAX_FAST   1
+
 #define POSENC_SLOPES_NONE    0   /* no bias term (plain fused softmax, optionally causal-masked) */
 #define POSENC_SLOPES_ALIBI   1   /* the ALiBi geometric slopes for n_heads with max_bias (posenc_alibi_slopes) */
 #define POSENC_SLOPES_CUSTOM  2   /* caller-given slopes[n_heads] */
@@ -497,6 +515,7 @@ typedef struct posenc_softmax_desc {
                                    carry the row's frame to another block's merge */
     int32_t  mask_dtype;        /* element type of *mask: POSENC_F32 (default), POSENC_F16 (ggml's mask) or
                                    POSENC_BF16; widened exactly to float32 */
+    int32_t  precision;         /* POSENC_SOFTMAX_EXACT (default) or POSENC_SOFTMAX_FAST: see "Precision" above */
 } posenc_softmax_desc;
 
 /* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */

@@ -47,6 +47,9 @@ typedef struct posenc_softmax_row {
     int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR or _ABS (posenc_bias_case) */
     int32_t d0;                /* key position minus query position at column 0 */
     int32_t max_in_double;     /* pass 1 takes the double max (numerics.h: posenc_softmax_far_row) */
+    int32_t fast;              /* the FAST row (numerics.h): pass 2 in float32; never with max_in_double */
+    float *stats;              /* NULL, or 2 floats: the row's split-K statistics M, S (numerics.h), written by
+                                  the row kernel (posenc_softmax_put_stats) */
     int32_t src_type;          /* POSENC_ELEM_F32, _F16 or _BF16, likewise below */
     int32_t dst_type;
     int32_t mask_type;
@@ -151,5 +154,6 @@ void posenc_softmax_backward_row_scalar(const posenc_softmax_backward_row *row);
 void posenc_softmax_stats_scalar(const posenc_softmax_row *row, float *stats);
 void posenc_softmax_merge_step_scalar(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 float posenc_softmax_exp_scalar(double x);
+float posenc_softmax_expf_fast_scalar(float x);
 
 #endif /* POSENC_KERNELS_H */

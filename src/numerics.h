@@ -147,6 +147,43 @@
  */
 #define POSENC_SUM_LANES 64
 
+/* ---- the FAST softmax row (posenc_softmax_desc.precision = POSENC_SOFTMAX_FAST) ---------------------------
+ * Everything in float32: the row above with pass 2's argument formed and reduced in float, for throughput (a
+ * float32 vector holds twice the lanes of a double one, and the reduction needs no conversions). Pass 1 (the
+ * float max Mf), the sum's lane order and tree, the row check and pass 3 are the row above, unchanged.
+ * Rows that take the double max (posenc_softmax_far_row returns 1) are computed as above (the exact row): the
+ * API layer clears posenc_softmax_row.fast for them, so FAST never meets a logit beyond 2^24.
+ * Pass 2:  x_j = zf_j - Mf       (float; zf_j is pass 1's float logit, formed again with the same operations,
+ *                                 so x_j <= 0, x_j = 0 at the max, or NaN)
+ *          e_j = expf_fast(x_j);  the sum as above;  S = acc[0] + expf_fast(sink - Mf)
+ * expf_fast(x), for x <= 0 or NaN (float throughout):
+ *   x  = x < -POSENC_EXP_CLAMP_F ? -POSENC_EXP_CLAMP_F : x       (NaN stays NaN)
+ *   t  = fma(x, LOG2E_F, POSENC_EXP_SHIFT_F)       (0x1.8p23 + 127: t is an integer in [2^23, 2^24) whose
+ *                                                   bits are 0x4b400000 + k, k = n + 127, n = round(x*log2e))
+ *   n  = t - POSENC_EXP_SHIFT_F                     (exact)
+ *   r  = fma(n, -LN2_HI_F, x)                       (exact: |r| < 0.5 and both terms are multiples of 2^-25
+ *                                                    within 24 bits of it)
+ *   r  = fma(n, -LN2_LO_F, r)                       (|r| <= ~0.347)
+ *   p, y as the exact row's exp with rf = r
+ *   2^n as float bits: bits(t) > 0x4b400001 ? bits(t) << 23 : 0   (k > 1; the shift drops the magic's bits,
+ *                                                   leaving k << 23; n <= -126 gives +0, the cutoff)
+ *   e  = y * 2^n
+ * What e can be: x is in [-88.5, 0], so n is in [-128, 0]: e is +0 (n <= -126) or exact and normal, as above;
+ * a NaN x gives a NaN e. S is in [1, n_valid + 1] for a finite row (the max column's e is exactly 1), NaN
+ * otherwise (a NaN logit; Mf = +inf makes its own argument inf - inf): the row check gives the NaN row.
+ * Accuracy: x_j carries the float rounding of the logits, up to 2^-24 of each of their terms' magnitudes
+ * (|scale * s_j|, |slope * b_j|, |mask_j|, and those of the max column, through Mf) plus 2^-24 |x_j|, and
+ * exp of a perturbed argument is perturbed by as much, relatively. So FAST's per-element relative error is
+ * about 2^-23 (A_j + A_max) + 2^-22 (1 + |x_j|), A the sum of a logit's term magnitudes; the header states the
+ * bound the tests check (include/posenc.h, "precision").
+ */
+#define POSENC_EXP_CLAMP_F   88.5f
+#define POSENC_EXP_LOG2E_F   0x1.715476p+0f
+#define POSENC_EXP_SHIFT_F   12583039.0f        /* 0x1.8p23 + 127, exact */
+#define POSENC_EXP_SHIFT_BITS 0x4b400000        /* bits of 0x1.8p23: bits(t) - this = k */
+#define POSENC_EXP_LN2_HI_F  0x1.62e430p-1f     /* ln 2 rounded to float */
+#define POSENC_EXP_LN2_LO_F  -0x1.05c610p-29f   /* ln 2 - LN2_HI_F, rounded to float */
+
 /* Largest bias magnitude |slope| * max_live |b_j| of a row that keeps its bias unshifted, and that takes pass 1's
  * float max (numerics.h, "softmax row"): the float rounding of such a bias, 2^-24 of it plus that of (float)d,
  * stays below ~2, far inside exp's range. */
@@ -196,6 +233,22 @@ static inline int posenc_softmax_row_scales(float sum, float *inv, float *thr)
     *inv = 1.0f / sum;
     *thr = (sum > 0.5f ? sum : 0.5f) * 0x1p-125f;
     return 1;
+}
+
+/* The split-K statistics (numerics.h, "split-K statistics") of a row into stats[0], stats[1] when stats is not
+ * NULL: max as pass 1 holds it (float, or double on a far row, which statistics calls never have) and sum, the
+ * pass-2 sum S; or, for a row with max == -inf, sum = +0 (or NaN when a live logit is NaN). Every variant's row
+ * kernel calls it at the same points: after pass 1 for a max of -inf, else after pass 2 (before the row check).
+ * A NaN row's S (outside (0, 2^126]) is stored as POSENC_NAN_BITS; a zero max as +0. */
+static inline void posenc_softmax_put_stats(float *stats, double max, float sum)
+{
+    if (!stats)
+        return;
+    float m = (float)max;
+    union { uint32_t bits; float value; } nan = { 0x7fc00000u };
+    int nan_row = max == -INFINITY ? sum != sum : !(sum > 0.0f && sum <= 0x1p126f);
+    stats[0] = m == 0.0f ? 0.0f : m;   /* whichever zero the max kept */
+    stats[1] = nan_row ? nan.value : sum;
 }
 
 /* ---- NaN results -----------------------------------------------------------------------------------------

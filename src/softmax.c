@@ -86,6 +86,8 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
         return POSENC_ERR_ENUM;
     if (d->mask_dtype != POSENC_F32 && d->mask_dtype != POSENC_F16 && d->mask_dtype != POSENC_BF16)
         return POSENC_ERR_ENUM;
+    if (d->precision != POSENC_SOFTMAX_EXACT && d->precision != POSENC_SOFTMAX_FAST)
+        return POSENC_ERR_ENUM;
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM && !d->slopes)
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
@@ -209,6 +211,7 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
         /* Far rows: the bias shift, and which max pass 1 takes (numerics.h, "softmax row"). */
         row.bias = job->bias;
         row.max_in_double = posenc_softmax_far_row(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
+        row.fast = d->precision == POSENC_SOFTMAX_FAST && !row.max_in_double;   /* numerics.h: FAST row */
         if (d->stats)   /* split-K statistics: before the row kernel, which may overwrite src in place */
             posenc_softmax_write_stats(job->k, &row, d->stats, u);
         job->k->softmax_row(&row);

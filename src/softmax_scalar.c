@@ -34,6 +34,30 @@ float posenc_softmax_exp_scalar(double x)
     return y * scale;
 }
 
+/* expf_fast(x) of numerics.h ("the FAST softmax row") for a float x <= 0 (or NaN). */
+float posenc_softmax_expf_fast_scalar(float x)
+{
+    x = x < -POSENC_EXP_CLAMP_F ? -POSENC_EXP_CLAMP_F : x;   /* NaN stays NaN */
+    float t = fmaf(x, POSENC_EXP_LOG2E_F, POSENC_EXP_SHIFT_F);
+    float n = t - POSENC_EXP_SHIFT_F;
+    float r = fmaf(n, -POSENC_EXP_LN2_HI_F, x);
+    r = fmaf(n, -POSENC_EXP_LN2_LO_F, r);
+    float p = POSENC_EXP_E5;
+    p = fmaf(p, r, POSENC_EXP_E4);
+    p = fmaf(p, r, POSENC_EXP_E3);
+    p = fmaf(p, r, POSENC_EXP_E2);
+    p = fmaf(p, r, POSENC_EXP_E1);
+    p = fmaf(p, r, POSENC_EXP_E0);
+    float y = fmaf(p, r * r, r);
+    y = y + 1.0f;
+    int32_t t_bits;
+    memcpy(&t_bits, &t, sizeof t_bits);
+    uint32_t bits = t_bits > POSENC_EXP_SHIFT_BITS + 1 ? (uint32_t)t_bits << 23 : 0u;   /* k > 1, else +0 */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+}
+
 /* Element j of a row of `type`, widened exactly to float32 (numerics.h, "element types"). */
 static float load_elem(int32_t type, const void *p, size_t j)
 {
@@ -86,6 +110,15 @@ static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
     return z;
 }
 
+/* Pass 2's e_j: the exact row's exp of the double argument, or the FAST row's expf_fast of the float one (max
+ * is then pass 1's float max, exactly). */
+static float exp_of_column(const posenc_softmax_row *row, size_t j, double max)
+{
+    if (row->fast)
+        return posenc_softmax_expf_fast_scalar(logit_f(row, j) - (float)max);
+    return posenc_softmax_exp_scalar(exp_arg(row, j, max));
+}
+
 /* The row filled with +0, or with the NaN of dst's type if `nan`: the M == -inf outcome of pass 1. */
 static void fill_row(const posenc_softmax_row *row, int nan)
 {
@@ -109,6 +142,7 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
             int nan = 0;
             for (size_t j = 0; j < n_valid; j++)
                 nan |= isnan(logit_f(row, j));
+            posenc_softmax_put_stats(row->stats, max_f, nan ? posenc_nan_value() : 0.0f);
             fill_row(row, nan);
             return;
         }
@@ -123,6 +157,7 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
             nan |= isnan(z);
         }
         if (max == -INFINITY) {
+            posenc_softmax_put_stats(row->stats, max, nan ? posenc_nan_value() : 0.0f);
             fill_row(row, nan);
             return;
         }
@@ -135,7 +170,7 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     const int keep_e = row->dst_type == POSENC_ELEM_F32;
     float acc[POSENC_SUM_LANES] = {0};
     for (size_t j = 0; j < n_valid; j++) {
-        float e = posenc_softmax_exp_scalar(exp_arg(row, j, max));
+        float e = exp_of_column(row, j, max);
         if (keep_e)
             store_elem(POSENC_ELEM_F32, row->dst, j, e);
         acc[j % POSENC_SUM_LANES] += e;
@@ -143,7 +178,10 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     for (size_t w = POSENC_SUM_LANES / 2; w >= 1; w /= 2)
         for (size_t k = 0; k < w; k++)
             acc[k] = acc[k] + acc[k + w];
-    float sum = acc[0] + posenc_softmax_exp_scalar((double)row->sink - max);
+    float sink_e = row->fast ? posenc_softmax_expf_fast_scalar(row->sink - (float)max)
+                             : posenc_softmax_exp_scalar((double)row->sink - max);
+    float sum = acc[0] + sink_e;
+    posenc_softmax_put_stats(row->stats, max, sum);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
@@ -154,7 +192,7 @@ void posenc_softmax_row_scalar(const posenc_softmax_row *row)
     /* Pass 3: results below 2^-125 are zeroed before the multiply, so no product is ever subnormal; each
      * output is rounded once to dst's type. */
     for (size_t j = 0; j < n_valid; j++) {
-        float e = keep_e ? load_elem(POSENC_ELEM_F32, row->dst, j) : posenc_softmax_exp_scalar(exp_arg(row, j, max));
+        float e = keep_e ? load_elem(POSENC_ELEM_F32, row->dst, j) : exp_of_column(row, j, max);
         store_elem(row->dst_type, row->dst, j, (e < thr ? 0.0f : e) * inv);
     }
     for (size_t j = n_valid; j < row->n_cols; j++)

@@ -41,7 +41,11 @@ SIMD_INLINE vi32 i32_low_words(vf64 lo, vf64 hi)
 
 SIMD_INLINE vf32 f32_set1(float x) { return vdupq_n_f32(x); }
 SIMD_INLINE vf32 f32_add(vf32 a, vf32 b) { return vaddq_f32(a, b); }
+SIMD_INLINE vf32 f32_sub(vf32 a, vf32 b) { return vsubq_f32(a, b); }
 SIMD_INLINE vf32 f32_mul(vf32 a, vf32 b) { return vmulq_f32(a, b); }
+/* x < lo ? lo : x: FMAX returns a NaN when either operand is NaN, so a NaN x stays NaN. */
+SIMD_INLINE vf32 f32_clamp_below(vf32 x, vf32 lo) { return vmaxq_f32(x, lo); }
+SIMD_INLINE vi32 f32_bits(vf32 v) { return vreinterpretq_s32_f32(v); }
 SIMD_INLINE vf32 f32_fma(vf32 a, vf32 b, vf32 c) { return vfmaq_f32(c, a, b); }
 SIMD_INLINE vf32 f32_select(vmask m, vf32 if_set, vf32 if_clear) { return vbslq_f32(m, if_set, if_clear); }
 SIMD_INLINE vf32 f32_xor(vf32 v, vi32 bits)

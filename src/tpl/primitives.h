@@ -17,7 +17,8 @@
  *   f64_clamp(x, lo, hi)   x < lo ? lo : x > hi ? hi : x, a NaN x staying NaN
  *   f32_narrow(lo, hi)     (float) of every lane of lo then hi
  *   i32_low_words(lo, hi)  the low 32 bits of every 64-bit lane's bit pattern, lo's lanes first
- *   f32_set1(f)  f32_add(a, b)  f32_mul(a, b)  f32_fma(a, b, c) (a*b + c, one rounding)
+ *   f32_set1(f)  f32_add(a, b)  f32_sub(a, b)  f32_mul(a, b)  f32_fma(a, b, c) (a*b + c, one rounding)
+ *   f32_clamp_below(x, lo)   x < lo ? lo : x, a NaN x staying NaN      f32_bits(v) -> vi32 (the bit patterns)
  *   f32_select(m, if_set, if_clear)   f32_xor(v, bits) (bitwise, e.g. sign flips)   f32_from_bits(vi32)
  *   f32_ge(a, b) -> vmask (ordered: false for NaN)  f32_mul_where(m, a, b)   m ? a*b : +0
  *   i32_set1(i)  i32_add(a, b) (wrapping)  i32_and(a, b)

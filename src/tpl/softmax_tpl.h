@@ -40,6 +40,32 @@ SIMD_INLINE vf32 tpl_exp(vf64 x_lo, vf64 x_hi)
     return f32_mul(y, f32_from_bits(two_n));
 }
 
+/* expf_fast(x) of numerics.h ("the FAST softmax row") for F32_LANES float arguments x <= 0 (or NaN): all in
+ * float32, the clamp and the cutoff selects, not branches. */
+SIMD_INLINE vf32 tpl_expf_fast(vf32 x)
+{
+    const vf32 shift = f32_set1(POSENC_EXP_SHIFT_F);
+    x = f32_clamp_below(x, f32_set1(-POSENC_EXP_CLAMP_F));
+    vf32 t = f32_fma(x, f32_set1(POSENC_EXP_LOG2E_F), shift);
+    vf32 n = f32_sub(t, shift);
+    vf32 r = f32_fma(n, f32_set1(-POSENC_EXP_LN2_HI_F), x);
+    r = f32_fma(n, f32_set1(-POSENC_EXP_LN2_LO_F), r);
+
+    vf32 p = f32_set1(POSENC_EXP_E5);
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E4));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E3));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E2));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E1));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E0));
+    vf32 y = f32_fma(p, f32_mul(r, r), r);
+    y = f32_add(y, f32_set1(1.0f));
+
+    /* 2^n = k > 1 ? k << 23 : +0, with k = bits(t) - bits(0x1.8p23): the shift drops the magic's bits. */
+    vi32 t_bits = f32_bits(t);
+    vi32 two_n = I32_SLLI_WHERE(i32_gt(t_bits, i32_set1(POSENC_EXP_SHIFT_BITS + 1)), t_bits, 23);
+    return f32_mul(y, f32_from_bits(two_n));
+}
+
 /* Pass 3 of F32_LANES live columns: (e < thr ? 0 : e) * inv, the zeroing before the multiply (e is never NaN
  * here, so e >= thr is its exact complement). */
 SIMD_INLINE vf32 tpl_scale_flushed(vf32 e, vf32 thr, vf32 inv)

@@ -47,7 +47,11 @@ SIMD_INLINE vi32 i32_low_words(vf64 lo, vf64 hi)
 
 SIMD_INLINE vf32 f32_set1(float x) { return _mm512_set1_ps(x); }
 SIMD_INLINE vf32 f32_add(vf32 a, vf32 b) { return _mm512_add_ps(a, b); }
+SIMD_INLINE vf32 f32_sub(vf32 a, vf32 b) { return _mm512_sub_ps(a, b); }
 SIMD_INLINE vf32 f32_mul(vf32 a, vf32 b) { return _mm512_mul_ps(a, b); }
+/* x < lo ? lo : x: vmaxps returns its second operand (x) when either is NaN, so a NaN x stays NaN. */
+SIMD_INLINE vf32 f32_clamp_below(vf32 x, vf32 lo) { return _mm512_max_ps(lo, x); }
+SIMD_INLINE vi32 f32_bits(vf32 v) { return _mm512_castps_si512(v); }
 SIMD_INLINE vf32 f32_fma(vf32 a, vf32 b, vf32 c) { return _mm512_fmadd_ps(a, b, c); }
 SIMD_INLINE vf32 f32_select(vmask m, vf32 if_set, vf32 if_clear) { return _mm512_mask_blend_ps(m, if_clear, if_set); }
 SIMD_INLINE vf32 f32_xor(vf32 v, vi32 bits)

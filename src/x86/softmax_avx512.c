@@ -222,6 +222,27 @@ static ALWAYS_INLINE __m512 exp_of_logits16(const logit_ctx *ctx, const void *sr
     return tpl_exp(x_lo, x_hi);
 }
 
+/* The FAST row's e_j of columns [j, j + 16) (numerics.h): expf_fast(zf - Mf), zf pass 1's float logit with b as
+ * pass 1 forms it. */
+static ALWAYS_INLINE __m512 exp_fast16(const logit_ctx *ctx, const void *src, const void *mask, size_t j,
+                                       __mmask16 lanes, int full, int bias, int has_mask, int src_type,
+                                       __m512 max_f, __m512 b)
+{
+    return tpl_expf_fast(_mm512_sub_ps(logit16_f(ctx, src, mask, j, lanes, full, bias, has_mask, src_type, b),
+                                       max_f));
+}
+
+/* e_j of columns [j, j + 16) of either row (tails and pass 3's forming again; the FAST main loop steps b itself). */
+static ALWAYS_INLINE __m512 exp_any16(const logit_ctx *ctx, const void *src, const void *mask, size_t j,
+                                      __mmask16 lanes, int full, int bias, int has_mask, int src_type, int fast,
+                                      __m512d max_d, __m512 max_f)
+{
+    if (fast)
+        return exp_fast16(ctx, src, mask, j, lanes, full, bias, has_mask, src_type, max_f, bias16_f(ctx, j, bias));
+    __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(ctx, j) : _mm512_setzero_pd();
+    return exp_of_logits16(ctx, src, mask, j, lanes, full, bias, has_mask, src_type, max_d, d);
+}
+
 /* ---- pass 1 ----------------------------------------------------------------------------------------------- */
 
 /* Pass 1's double max (numerics.h: rows whose bias magnitude exceeds 2^24): the max over the double logits,
@@ -323,9 +344,9 @@ static inline float sum_tree64(__m512 acc0, __m512 acc1, __m512 acc2, __m512 acc
 /* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst,
  * so dst may equal src. A float32 dst holds e_j between passes 2 and 3; a 16-bit one cannot: up to
  * POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep (keep_e16) and pass 3 computes any others again (the
- * same operations, the same bits). `bias`, `has_mask` and `src_type` are compile-time constants in each
- * instantiation; dst's type is read per pass. */
-static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
+ * same operations, the same bits). `bias`, `has_mask`, `src_type` and `fast` (the FAST row: pass 2 in float32)
+ * are compile-time constants in each instantiation; dst's type is read per pass. */
+static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, int has_mask, int src_type, int fast)
 {
     const size_t n_valid = row->n_valid;
     const void *src = row->src;
@@ -354,6 +375,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
                                      bias16_f(&ctx, k, bias));
                 any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
             }
+            posenc_softmax_put_stats(row->stats, max_f, any_nan ? posenc_nan_value() : 0.0f);
             fill_row(row->dst, dst_type, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
@@ -362,6 +384,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         int any_nan;
         max = max_of_logits_d(&ctx, src, has_mask ? mask : NULL, n_valid, row->sink, bias, src_type, &any_nan);
         if (max == -INFINITY) {
+            posenc_softmax_put_stats(row->stats, max, any_nan ? posenc_nan_value() : 0.0f);
             fill_row(row->dst, dst_type, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
@@ -373,17 +396,39 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
                    : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
     const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     __m512d max_d = _mm512_set1_pd(max);
+    __m512 max_f = _mm512_set1_ps((float)max);   /* FAST: pass 1's float max, exactly */
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     const __m512d step16 = _mm512_set1_pd(16.0);
+    /* FAST: while every |d| of the row is <= 2^24, b steps in float as in pass 1 (exact). */
+    const int step_b_f = fast && bias != POSENC_BIAS_NONE && llabs((int64_t)ctx.d0) <= (1 << 24) &&
+                         llabs((int64_t)ctx.d0 + (int64_t)n_full) <= (1 << 24);
+    const __m512 step16_f = _mm512_set1_ps(16.0f);
+    __m512 b_f = _mm512_add_ps(_mm512_set1_ps((float)ctx.d0),
+                               _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
     size_t j;
     for (j = 0; j < n_full; j += 64) {
-        __m512d d0 = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
-        __m512d d16 = _mm512_add_pd(d0, step16), d32 = _mm512_add_pd(d16, step16);
-        __m512d d48 = _mm512_add_pd(d32, step16);
-        __m512 e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type, max_d, d0);
-        __m512 e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type, max_d, d16);
-        __m512 e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_d, d32);
-        __m512 e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_d, d48);
+        __m512 e0, e1, e2, e3;
+        if (fast) {
+            __m512 b16 = _mm512_add_ps(b_f, step16_f), b32 = _mm512_add_ps(b16, step16_f);
+            __m512 b48 = _mm512_add_ps(b32, step16_f);
+            e0 = exp_fast16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type, max_f,
+                            step_b_f ? bias_of_distance_f(b_f, bias) : bias16_f(&ctx, j, bias));
+            e1 = exp_fast16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type, max_f,
+                            step_b_f ? bias_of_distance_f(b16, bias) : bias16_f(&ctx, j + 16, bias));
+            e2 = exp_fast16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_f,
+                            step_b_f ? bias_of_distance_f(b32, bias) : bias16_f(&ctx, j + 32, bias));
+            e3 = exp_fast16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_f,
+                            step_b_f ? bias_of_distance_f(b48, bias) : bias16_f(&ctx, j + 48, bias));
+            b_f = _mm512_add_ps(b48, step16_f);
+        } else {
+            __m512d d0 = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
+            __m512d d16 = _mm512_add_pd(d0, step16), d32 = _mm512_add_pd(d16, step16);
+            __m512d d48 = _mm512_add_pd(d32, step16);
+            e0 = exp_of_logits16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type, max_d, d0);
+            e1 = exp_of_logits16(&ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type, max_d, d16);
+            e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_d, d32);
+            e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_d, d48);
+        }
         if (j < n_keep) {
             keep_e16(row, keep, j, 0xffff, 1, e0);
             keep_e16(row, keep, j + 16, 0xffff, 1, e1);
@@ -399,15 +444,17 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512 *acc[4] = { &acc0, &acc1, &acc2, &acc3 };
         for (int a = 0; a < 4 && j < n_valid; a++, j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
-            __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
-            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, max_d, d);
+            __m512 e = exp_any16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, fast, max_d, max_f);
             if (j < n_keep)
                 keep_e16(row, keep, j, lanes, 0, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);
         }
     }
     __m512d sink_arg = _mm512_sub_pd(_mm512_set1_pd((double)row->sink), max_d);
-    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(tpl_exp(sink_arg, sink_arg));
+    __m512 sink_e = fast ? tpl_expf_fast(_mm512_sub_ps(_mm512_set1_ps(row->sink), max_f))
+                         : tpl_exp(sink_arg, sink_arg);
+    float sum = sum_tree64(acc0, acc1, acc2, acc3) + _mm512_cvtss_f32(sink_e);
+    posenc_softmax_put_stats(row->stats, max, sum);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
@@ -439,8 +486,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
         for (; j < n_valid; j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
-            __m512d d = bias != POSENC_BIAS_NONE ? distance8_d(&ctx, j) : _mm512_setzero_pd();
-            __m512 e = exp_of_logits16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, max_d, d);
+            __m512 e = exp_any16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, fast, max_d, max_f);
             store16_narrow(dst_type, row->dst, j, lanes, tpl_scale_flushed(e, vthr, vinv));
         }
     }
@@ -455,19 +501,25 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     }
 }
 
-/* One specialised body per (bias, mask, src type); the bias read as every variant reads it. */
-#define ROW_BODY(name, bias, has_mask, src_type) \
-    static void name(const posenc_softmax_row *row) { softmax_row(row, bias, has_mask, src_type); }
+/* One specialised body per (bias, mask, src type, precision); the bias read as every variant reads it. Body
+ * index: 2 * bias case + has_mask, plus 6 for the FAST row. */
+#define ROW_BODY(name, bias, has_mask, src_type, fast) \
+    static void name(const posenc_softmax_row *row) { softmax_row(row, bias, has_mask, src_type, fast); }
+#define ROW_BODIES_OF(suffix, src_type, fast) \
+    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type, fast) \
+    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type, fast) \
+    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type, fast) \
+    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type, fast) \
+    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type, fast) \
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast)
 #define ROW_BODIES(suffix, src_type) \
-    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type) \
-    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type) \
-    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type) \
-    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type) \
-    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type) \
-    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type) \
-    static void (*const rows_##suffix[6])(const posenc_softmax_row *) = { \
+    ROW_BODIES_OF(suffix, src_type, 0) \
+    ROW_BODIES_OF(fast_##suffix, src_type, 1) \
+    static void (*const rows_##suffix[12])(const posenc_softmax_row *) = { \
         row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
-        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix };
+        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix, \
+        row_plain_fast_##suffix, row_plain_mask_fast_##suffix, row_linear_fast_##suffix, \
+        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix };
 ROW_BODIES(f32, POSENC_ELEM_F32)
 ROW_BODIES(f16, POSENC_ELEM_F16)
 ROW_BODIES(bf16, POSENC_ELEM_BF16)
@@ -475,7 +527,8 @@ ROW_BODIES(bf16, POSENC_ELEM_BF16)
 void posenc_softmax_row_avx512(const posenc_softmax_row *row)
 {
     int32_t bias = posenc_bias_case(row->bias);
-    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL);
+    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL) +
+                  (row->fast ? 6 : 0);
     switch (row->src_type) {
     case POSENC_ELEM_F16: rows_f16[body](row); break;
     case POSENC_ELEM_BF16: rows_bf16[body](row); break;
