@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "baselines.h"
+#include "exp_limit.h"
 #include "posenc.h"
 #ifdef POSENC_BENCH_ONEDNN
 #include "onednn_softmax.h"
@@ -236,10 +237,11 @@ const float *value_scores(const SoftmaxWorkload &workload)
     return buffer->data();
 }
 
-SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload)
+SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload, int32_t precision = POSENC_SOFTMAX_EXACT)
 {
     posenc_softmax_desc desc;
     posenc_softmax_desc_init(&desc, sizeof desc);
+    desc.precision = precision;
     if (workload.alibi) {
         desc.position = POSENC_POSITION_CAUSAL;
         desc.slopes_mode = POSENC_SLOPES_ALIBI;
@@ -494,14 +496,58 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
         }
         std::vector<Implementation> runners(variants);
         runners.push_back(dispatch);
-        for (const Implementation &runner : runners) {
-            const SoftmaxFn softmax = posenc_softmax_fn(workload);
-            benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name).c_str(),
-                                         [runner, workload, softmax](benchmark::State &state) {
-                                             bench_softmax(state, runner, workload, softmax);
-                                         })
-                ->Unit(benchmark::kMicrosecond);
-        }
+        // Both precisions (include/posenc.h, "Precision"): EXACT as softmax_f32/<variant>/<workload>, FAST with
+        // the suffix /fast (bench/table.py prints it as its own group, against the same baselines).
+        for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
+            for (const Implementation &runner : runners) {
+                const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
+                const std::string suffix = precision == POSENC_SOFTMAX_FAST ? "/fast" : "";
+                benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name + suffix).c_str(),
+                                             [runner, workload, softmax](benchmark::State &state) {
+                                                 bench_softmax(state, runner, workload, softmax);
+                                             })
+                    ->Unit(benchmark::kMicrosecond);
+            }
+    }
+}
+
+// ---- the exp limit: the FAST softmax's exp alone over an L1-resident buffer, per variant ---------------------
+
+void register_exp_limit(const std::vector<Implementation> &variants)
+{
+    using ExpFn = void (*)(const float *, float *, size_t);
+    std::map<std::string, ExpFn> kernels;
+#ifdef POSENC_BENCH_EXP_AVX512
+    kernels["avx512"] = bench_exp_limit_avx512;
+#endif
+#ifdef POSENC_BENCH_EXP_AVX2
+    kernels["avx2"] = bench_exp_limit_avx2;
+#endif
+#ifdef POSENC_BENCH_EXP_NEON
+    kernels["neon"] = bench_exp_limit_neon;
+#endif
+    constexpr size_t kFloats = 2048;   // 8 KiB in, 8 KiB out: L1 on every core seen
+    for (const Implementation &variant : variants) {
+        if (!kernels.count(variant.isa))
+            continue;
+        const ExpFn exp_fn = kernels[variant.isa];
+        benchmark::RegisterBenchmark(("exp_f32/" + variant.name + "/l1-2048").c_str(),
+                                     [variant, exp_fn](benchmark::State &state) {
+                                         if (!variant.supported) {
+                                             state.SkipWithError(("this CPU cannot run " + variant.isa).c_str());
+                                             return;
+                                         }
+                                         std::vector<float> x(kFloats), y(kFloats);
+                                         for (size_t i = 0; i < kFloats; i++)   // softmax arguments: <= 0
+                                             x[i] = -20.0f * static_cast<float>(i % 97) / 97.0f;
+                                         for (auto _ : state) {
+                                             exp_fn(x.data(), y.data(), kFloats);
+                                             benchmark::DoNotOptimize(y.data());
+                                             benchmark::ClobberMemory();
+                                         }
+                                         report_rates(state, kFloats);
+                                     })
+            ->Unit(benchmark::kNanosecond);
     }
 }
 
@@ -1163,6 +1209,7 @@ int main(int argc, char **argv)
     register_rope(variants, dispatch);
     register_rope_reduced(variants, dispatch);
     register_softmax(variants, dispatch);
+    register_exp_limit(variants);
     register_softmax_reduced(variants, dispatch);
     register_threads();
     register_softmax_split(variants, dispatch);

@@ -564,10 +564,9 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
  * elements of each tensor's own type. dst may be the same memory as src only with
  * the same dtype and strides (in place).
  * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
- * without parallel_for); POSENC_ERR_ENUM (unknown dtype or mask_dtype, reserved != 0); POSENC_ERR_PARAM (data
- * or the mask not aligned to its element size); POSENC_ERR_UNSUPPORTED (statistics asked for with a src or mask
- * that is not float32); POSENC_ERR_OVERLAP (dst shares a byte with src other than in place, which needs the same
- * dtype and strides, or with the mask, the custom slopes, the sinks or q_positions); POSENC_ERR_RANGE
+ * without parallel_for); POSENC_ERR_ENUM (unknown dtype, mask_dtype or precision, reserved != 0);
+ * POSENC_ERR_PARAM (data or the mask not aligned to its element size); POSENC_ERR_OVERLAP (dst shares a byte
+ * with src other than in place, which needs the same dtype and strides, or with the mask, the custom slopes, the sinks or q_positions); POSENC_ERR_RANGE
  * (statistics asked for a row whose bias magnitude exceeds 2^24, or a q_positions entry outside
  * [0, POSENC_MAX_POSITION]). */
 POSENC_API
@@ -578,14 +577,15 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
  * writes each row's M and S exactly as it used them (src/numerics.h, "split-K statistics"): M = the largest
  * float32 logit (and sink; a zero M is stored as +0), S = sum_j exp(z_j - M) (plus exp(sink - M)), so that
  * y_j = exp(z_j - M) / S. A row with no live column and no sink (all masked) has M = -inf and S = 0; a NaN row
- * has S = NaN (0x7fc00000). Accuracy: S within 1e-6 relative of float64 (measured: 2.2e-7). The stats array
+ * has S = NaN (0x7fc00000). Any element types and either precision: the statistics are the very M and S of the
+ * row's own passes. Accuracy: S within 1e-6 relative of float64 with EXACT (measured: 2.2e-7); with FAST, its
+ * bound (above). The stats array
  * must not overlap src, dst, the mask, the slopes, the sinks or q_positions (POSENC_ERR_OVERLAP), and its
  * n_heads * n_rows * 2 floats must fit in PTRDIFF_MAX bytes (POSENC_ERR_SHAPE). An empty call writes none.
  * For split-K, run the forward once per block of key columns [c, c + w) (src, dst and the mask offset by c
  * columns, k_pos0 + c, n_cols = w, no sinks), each with its own slice of a [n_blocks][n_heads][n_rows][2]
  * array, then merge with one of the calls below (the sinks go to the merge, so that they count once). The
- * statistics cost about one more forward pass: a pass of their own computes them (passes 1 and 2 of
- * src/numerics.h without the stores). */
+ * statistics cost nothing measurable: the row kernel stores the two values it computes anyway. */
 
 /* Backward pass of the softmax (training): for each row of [n_heads][n_rows][n_cols], given the forward output
  * y and dy = dL/dy, writes dx = dL/d(scores) = scale * y * (dy - <dy, y>), with scale = desc->scale (the logit

@@ -50,6 +50,8 @@ typedef struct posenc_softmax_row {
     int32_t fast;              /* the FAST row (numerics.h): pass 2 in float32; never with max_in_double */
     float *stats;              /* NULL, or 2 floats: the row's split-K statistics M, S (numerics.h), written by
                                   the row kernel (posenc_softmax_put_stats) */
+    const void *next_src;      /* NULL, or the next row's src (n_cols of src_type): a hint the SIMD kernels may
+                                  prefetch from while they compute, never read otherwise */
     int32_t src_type;          /* POSENC_ELEM_F32, _F16 or _BF16, likewise below */
     int32_t dst_type;
     int32_t mask_type;
@@ -109,8 +111,6 @@ typedef struct posenc_kernels {
     /* ---- softmax backward and split-K (softmax_backward_*.c, softmax_merge_*.c) ---- */
     /* dx of one row (numerics.h, "softmax backward row"). */
     void (*softmax_backward_row)(const posenc_softmax_backward_row *row);
-    /* stats[0] = M, stats[1] = S of one forward row (numerics.h, "split-K statistics"); row->dst is unused. */
-    void (*softmax_stats)(const posenc_softmax_row *row, float *stats);
     /* One block's term of the merge over n columns (numerics.h, "merge"), flags POSENC_MERGE_FIRST / _LAST. */
     void (*softmax_merge_step)(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 } posenc_kernels;
@@ -151,7 +151,6 @@ void posenc_narrow_scalar(int32_t elem, const float *src, void *dst, size_t n);
 /* Scalar reference of the softmax backward and split-K kernels (softmax_backward_scalar.c,
  * softmax_merge_scalar.c), and numerics.h's exp, which the API layer uses for the merge weights. */
 void posenc_softmax_backward_row_scalar(const posenc_softmax_backward_row *row);
-void posenc_softmax_stats_scalar(const posenc_softmax_row *row, float *stats);
 void posenc_softmax_merge_step_scalar(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 float posenc_softmax_exp_scalar(double x);
 float posenc_softmax_expf_fast_scalar(float x);

@@ -11,6 +11,5 @@ const posenc_kernels posenc_kernels_scalar = {
     .narrow = posenc_narrow_scalar,
     /* softmax backward and split-K (softmax_backward_scalar.c, softmax_merge_scalar.c) */
     .softmax_backward_row = posenc_softmax_backward_row_scalar,
-    .softmax_stats = posenc_softmax_stats_scalar,
     .softmax_merge_step = posenc_softmax_merge_step_scalar,
 };

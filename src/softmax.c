@@ -212,8 +212,13 @@ static void run_rows(const softmax_job *job, size_t u0, size_t u1)
         row.bias = job->bias;
         row.max_in_double = posenc_softmax_far_row(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
         row.fast = d->precision == POSENC_SOFTMAX_FAST && !row.max_in_double;   /* numerics.h: FAST row */
-        if (d->stats)   /* split-K statistics: before the row kernel, which may overwrite src in place */
-            posenc_softmax_write_stats(job->k, &row, d->stats, u);
+        row.stats = d->stats ? d->stats + 2 * u : NULL;   /* split-K statistics, from the row's own passes */
+        if (u + 1 < u1) {   /* the task's next row, for the kernel to prefetch while it computes this one */
+            size_t h1 = (u + 1) / job->n_rows, i1 = (u + 1) % job->n_rows;
+            row.next_src = job->src + h1 * job->src_head_stride + i1 * job->src_row_stride;
+        } else {
+            row.next_src = NULL;
+        }
         job->k->softmax_row(&row);
     }
 }
@@ -322,10 +327,8 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
     job.alibi_c = alibi_power_of_two(n_heads);
     job.n_cols = n_cols;
     if (d->stats) {
-        /* The statistics kernels read float32 scores and masks (the forward row kernels take every type). */
-        if (src_view->dtype != POSENC_F32 || (d->mask && d->mask_dtype != POSENC_F32))
-            return POSENC_ERR_UNSUPPORTED;
-        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_extent, dst, dst_extent, mask_extent);
+        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_bytes, dst, dst_bytes,
+                                        mask_extent * mask_size);
         if (st == POSENC_OK)
             st = check_stats_rows(&job, n_heads, n_rows);
         if (st != POSENC_OK)

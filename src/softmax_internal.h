@@ -26,14 +26,10 @@ void posenc_softmax_run_rows(const posenc_parallel *par, size_t n_units, size_t 
 
 /* Checks desc->stats (non-NULL) for a non-empty forward call whose other arguments passed validation: its
  * n_heads * n_rows * 2 floats fit (POSENC_ERR_SHAPE), and it overlaps none of what the call reads or writes
- * (POSENC_ERR_OVERLAP): src and dst (their extents in floats), the mask (mask_extent floats), the custom slopes
- * and the sinks (n_heads floats each, when used), q_positions (n_rows int64, when given). */
+ * (POSENC_ERR_OVERLAP): src, dst and the mask (their extents in bytes), the custom slopes and the sinks
+ * (n_heads floats each, when used), q_positions (n_rows int64, when given). */
 posenc_status posenc_softmax_stats_check(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows,
-                                         const float *src, size_t src_extent, const float *dst,
-                                         size_t dst_extent, size_t mask_extent);
-
-/* Writes the statistics (M, S) of flattened row u (= head * n_rows + row) to stats[2u], stats[2u + 1]
- * (numerics.h, "split-K statistics"). Call it before the row kernel: in place, src still holds the scores. */
-void posenc_softmax_write_stats(const posenc_kernels *k, const posenc_softmax_row *row, float *stats, size_t u);
+                                         const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
+                                         size_t mask_bytes);
 
 #endif /* POSENC_SOFTMAX_INTERNAL_H */

@@ -11,27 +11,21 @@
 /* ==== statistics of posenc_softmax_forward ==================================================================== */
 
 posenc_status posenc_softmax_stats_check(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows,
-                                         const float *src, size_t src_extent, const float *dst,
-                                         size_t dst_extent, size_t mask_extent)
+                                         const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
+                                         size_t mask_bytes)
 {
     size_t n_stats, bytes;
     if (__builtin_mul_overflow(n_heads, n_rows, &n_stats) || __builtin_mul_overflow(n_stats, 2, &n_stats) ||
         __builtin_mul_overflow(n_stats, sizeof(float), &bytes) || bytes > (size_t)PTRDIFF_MAX)
         return POSENC_ERR_SHAPE;
     const float *stats = d->stats;
-    if (posenc_ranges_overlap(stats, n_stats, src, src_extent) ||
-        posenc_ranges_overlap(stats, n_stats, dst, dst_extent) ||
-        (d->mask && posenc_ranges_overlap(stats, n_stats, d->mask, mask_extent)) ||
+    if (posenc_bytes_overlap(stats, bytes, src, src_bytes) || posenc_bytes_overlap(stats, bytes, dst, dst_bytes) ||
+        (d->mask && posenc_bytes_overlap(stats, bytes, d->mask, mask_bytes)) ||
         (d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(stats, n_stats, d->slopes, n_heads)) ||
         (d->sinks && posenc_ranges_overlap(stats, n_stats, d->sinks, n_heads)) ||
         (d->q_positions && posenc_bytes_overlap(stats, bytes, d->q_positions, n_rows * sizeof(int64_t))))
         return POSENC_ERR_OVERLAP;
     return POSENC_OK;
-}
-
-void posenc_softmax_write_stats(const posenc_kernels *k, const posenc_softmax_row *row, float *stats, size_t u)
-{
-    k->softmax_stats(row, stats + 2 * u);
 }
 
 /* ==== merges ==================================================================================================== */

@@ -42,6 +42,7 @@ static void test_softmax_desc_init_errors(void **state)
     assert_int_equal(desc.q_pos0, 0);
     assert_int_equal(desc.k_pos0, 0);
     assert_int_equal(desc.mask_dtype, POSENC_F32);
+    assert_int_equal(desc.precision, POSENC_SOFTMAX_EXACT);
 }
 
 
@@ -653,6 +654,17 @@ static void test_softmax_element_types(void **state)
         d.mask_row_stride = SM_COLS;
         EXPECT_TYPED(d, 0, POSENC_F16, 4 * SM_DST, POSENC_BF16, POSENC_ERR_ENUM);
     }
+    /* An unknown precision; both known ones pass, with either element type. */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = valid_softmax().desc;
+        d.precision = bad[i] == 3 ? 2 : bad[i];
+        EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F32, POSENC_ERR_ENUM);
+        EXPECT_TYPED(d, 0, POSENC_BF16, 4 * SM_DST, POSENC_F16, POSENC_ERR_ENUM);
+    }
+    d = valid_softmax().desc;
+    d.precision = POSENC_SOFTMAX_FAST;
+    EXPECT_TYPED(d, 0, POSENC_F32, 4 * SM_DST, POSENC_F32, POSENC_OK);
+    EXPECT_TYPED(d, 0, POSENC_BF16, 4 * SM_DST, POSENC_F16, POSENC_OK);
     /* 16-bit elements 2-byte aligned: src, dst, mask; float32 ones 4-byte aligned. */
     d = valid_softmax().desc;
     EXPECT_TYPED(d, 2, POSENC_F16, 4 * SM_DST, POSENC_F32, POSENC_OK);

@@ -422,9 +422,10 @@ static void check_softmax_case(const char *isa, softmax_case *sc)
     for (size_t r = 0; r < sc->n_heads * sc->n_rows; r++) {
         if (!same_bytes(ref + r * row_stride, got + r * row_stride, sc->n_cols, isa)) {
             fprintf(stderr, "softmax case: isa %s heads %zu rows %zu cols %zu kind %d position %d slopes %d "
-                    "mask %d sinks %d in_place %d q0 %lld k0 %lld row %zu\n", isa, sc->n_heads, sc->n_rows,
-                    sc->n_cols, sc->kind, sc->desc.position, sc->desc.slopes_mode, mask != NULL, sinks != NULL,
-                    sc->in_place, (long long)sc->desc.q_pos0, (long long)sc->desc.k_pos0, r);
+                    "precision %d mask %d sinks %d in_place %d q0 %lld k0 %lld row %zu\n", isa, sc->n_heads,
+                    sc->n_rows, sc->n_cols, sc->kind, sc->desc.position, sc->desc.slopes_mode, sc->desc.precision,
+                    mask != NULL, sinks != NULL, sc->in_place, (long long)sc->desc.q_pos0,
+                    (long long)sc->desc.k_pos0, r);
             fail();
         }
     }
@@ -444,6 +445,7 @@ static void random_softmax_case(softmax_case *sc, size_t n_cols)
     sc->desc.slopes_mode = (int32_t)test_rand_below(3);
     sc->desc.scale = test_rand_below(2) ? 0.08838834764831845f : test_rand_float(0.1f, 2.0f);
     sc->desc.max_bias = test_rand_below(2) ? 8.0f : test_rand_float(1.0f, 16.0f);
+    sc->desc.precision = (int32_t)test_rand_below(2);   /* POSENC_SOFTMAX_EXACT or _FAST */
     sc->desc.k_pos0 = (int64_t)test_rand_below(3000);
     /* queries around the keys: some rows fully masked, some partial, some see everything */
     sc->desc.q_pos0 = sc->desc.k_pos0 + (int64_t)test_rand_below(n_cols + 10) - 5;
@@ -659,15 +661,23 @@ typedef struct typed_case {
     int src_type, dst_type, mask_type;      /* mask_type -1: no mask */
     size_t n_heads, n_rows, n_cols, row_stride, head_stride, mask_row_stride, misalign;
     int in_place;
+    int with_stats;                          /* desc.stats set by run_typed_case (rows within 2^24 of bias) */
     posenc_softmax_desc desc;
     float slopes[4], sinks[4];
     unsigned char *src0, *mask;              /* the inputs, as the variants get them */
 } typed_case;
 
-/* Runs the case on `isa` from fresh copies of the inputs; returns dst's bytes (malloc'd). */
-static unsigned char *run_typed_case(const char *isa, const typed_case *tc)
+/* Runs the case on `isa` from fresh copies of the inputs; returns dst's bytes (malloc'd), and the split-K
+ * statistics in stats (2 * n_heads * n_rows floats, NaN-filled first) when tc->with_stats. */
+static unsigned char *run_typed_case(const char *isa, const typed_case *tc, float *stats)
 {
     use(isa);
+    posenc_softmax_desc desc = tc->desc;
+    if (tc->with_stats) {
+        for (size_t k = 0; k < 2 * tc->n_heads * tc->n_rows; k++)
+            stats[k] = -1.0f;
+        desc.stats = stats;
+    }
     size_t n = tc->n_heads * tc->head_stride;
     size_t src_bytes = n * type_size(tc->src_type), dst_bytes = n * type_size(tc->dst_type);
     byte_buf src = byte_buf_new(src_bytes, tc->misalign * type_size(tc->src_type));
@@ -677,7 +687,7 @@ static unsigned char *run_typed_case(const char *isa, const typed_case *tc)
     byte_buf *out = tc->in_place ? &src : &dst;
     posenc_tensor sv = { src.data, tc->src_type, 0, tc->head_stride, tc->row_stride };
     posenc_tensor dv = { out->data, tc->dst_type, 0, tc->head_stride, tc->row_stride };
-    assert_int_equal(posenc_softmax_forward(&tc->desc, &sv, &dv, tc->n_heads, tc->n_rows, tc->n_cols), POSENC_OK);
+    assert_int_equal(posenc_softmax_forward(&desc, &sv, &dv, tc->n_heads, tc->n_rows, tc->n_cols), POSENC_OK);
     assert_true(byte_guard_ok(&src));
     assert_true(byte_guard_ok(&dst));
     unsigned char *got = malloc(dst_bytes + 1);
@@ -713,7 +723,12 @@ static void check_typed_case(const char *isa, typed_case *tc, size_t special)
         tc->desc.mask_row_stride = tc->mask_row_stride;
         tc->desc.mask_head_stride = 0;
     }
-    unsigned char *want = run_typed_case("scalar", tc), *got = run_typed_case(isa, tc);
+    float want_stats[2 * 2 * 3], got_stats[2 * 2 * 3];   /* n_heads <= 2, n_rows <= 3 */
+    assert_true(tc->n_heads <= 2 && tc->n_rows <= 3);
+    unsigned char *want = run_typed_case("scalar", tc, want_stats), *got = run_typed_case(isa, tc, got_stats);
+    if (tc->with_stats && memcmp(want_stats, got_stats, 2 * tc->n_heads * tc->n_rows * sizeof(float)) != 0)
+        fail_msg("%s: types src %d dst %d mask %d, %zu cols, precision %d: statistics differ from scalar", isa,
+                 tc->src_type, tc->dst_type, tc->mask_type, tc->n_cols, tc->desc.precision);
     size_t es = type_size(tc->dst_type);
     for (size_t h = 0; h < tc->n_heads; h++)
         for (size_t r = 0; r < tc->n_rows; r++) {
@@ -726,9 +741,10 @@ static void check_typed_case(const char *isa, typed_case *tc, size_t special)
                 memcpy(&w, want + at + j * es, es);
                 memcpy(&g, got + at + j * es, es);
                 fail_msg("%s: types src %d dst %d mask %d, %zu cols (head %zu row %zu), position %d slopes %d "
-                         "q0 %lld k0 %lld in place %d: column %zu is 0x%x, scalar 0x%x", isa, tc->src_type,
-                         tc->dst_type, tc->mask_type, tc->n_cols, h, r, tc->desc.position, tc->desc.slopes_mode,
-                         (long long)tc->desc.q_pos0, (long long)tc->desc.k_pos0, tc->in_place, j, g, w);
+                         "precision %d q0 %lld k0 %lld in place %d: column %zu is 0x%x, scalar 0x%x", isa,
+                         tc->src_type, tc->dst_type, tc->mask_type, tc->n_cols, h, r, tc->desc.position,
+                         tc->desc.slopes_mode, tc->desc.precision, (long long)tc->desc.q_pos0,
+                         (long long)tc->desc.k_pos0, tc->in_place, j, g, w);
             }
         }
     free(want);
@@ -753,6 +769,8 @@ static void random_typed_case(typed_case *tc, int s, int d, int m, size_t n_cols
     tc->desc.position = (int32_t)test_rand_below(3);
     tc->desc.slopes_mode = (int32_t)test_rand_below(3);
     tc->desc.scale = test_rand_below(2) ? 0.08838834764831845f : test_rand_float(0.1f, 2.0f);
+    tc->desc.precision = (int32_t)test_rand_below(2);   /* POSENC_SOFTMAX_EXACT or _FAST */
+    tc->with_stats = test_rand_below(2);
     for (int h = 0; h < 4; h++) {
         tc->slopes[h] = test_rand_float(0.0f, 1.0f);
         tc->sinks[h] = test_rand_below(4) ? test_rand_float(-4.0f, 4.0f) : -INFINITY;
@@ -764,9 +782,10 @@ static void random_typed_case(typed_case *tc, int s, int d, int m, size_t n_cols
     tc->desc.q_pos0 = tc->desc.k_pos0 + (int64_t)test_rand_below(n_cols + 10) - 5;
     if (tc->desc.q_pos0 < 0)
         tc->desc.q_pos0 = 0;
-    if (test_rand_below(8) == 0) {     /* far rows */
+    if (test_rand_below(8) == 0) {     /* far rows (statistics refuse them) */
         tc->desc.k_pos0 = (int64_t)test_rand_below(100);
         tc->desc.q_pos0 = POSENC_MAX_POSITION - (int64_t)tc->n_rows - (int64_t)test_rand_below(1000);
+        tc->with_stats = 0;
     }
 }
 

@@ -29,6 +29,7 @@ AXES = {"1d": 0, "mrope": 1, "mrope_interleaved": 2, "vision_2d": 3}
 
 POSITION_NONE, POSITION_CAUSAL, POSITION_SYMMETRIC = 0, 1, 2
 SLOPES_NONE, SLOPES_ALIBI, SLOPES_CUSTOM = 0, 1, 2
+SOFTMAX_EXACT, SOFTMAX_FAST = 0, 1
 
 MAX_HEAD_DIM = 1024
 MAX_POSITION = 2**31 - 1
@@ -97,6 +98,7 @@ class SoftmaxDesc(ctypes.Structure):
         ("parallel", _void_p),
         ("stats", _void_p),
         ("mask_dtype", ctypes.c_int32),
+        ("precision", ctypes.c_int32),
     ]
 
 

@@ -90,7 +90,7 @@ def _contiguous_float32(obj, name, shape, writable=False, copy=False):
 
 def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=False, symmetric=False, mask=None,
             sinks=None, q_start=None, k_start=0, out=None, copy=False, q_positions=None, k_positions=None,
-            stats=False, pool=None):
+            stats=False, pool=None, precision="exact"):
     """Softmax over the last axis of scores [n_heads, n_rows, n_cols] (or [n_rows, n_cols]: one head).
 
     z = scale * s [+ slope_h * b(k - q)] [+ mask]; row i sits at position q_start + i, column j at k_start + j.
@@ -109,6 +109,8 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
     column. stats= a C-contiguous float32 array of that shape (e.g. block b of a [n_blocks, n_heads, n_rows, 2]
     array for softmax_merge) receives them. The result is then (probs, stats). pool: a posenc.ThreadPool (or a
     concurrent.futures.Executor) to split the rows over threads; the same bits as without.
+    precision: "exact" (the default: the exp argument in float64, 1e-6 relative) or "fast" (all float32, about
+    twice the throughput, error growing with the logits' magnitudes: include/posenc.h, "Precision").
     """
     lib = _lib.library()
     src = as_tensor(scores, "scores", copy=copy)
@@ -146,6 +148,11 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
         desc.slopes_mode = _lib.SLOPES_CUSTOM
         desc.slopes = s.ctypes.data
     desc.scale = float(scale)
+    if precision not in ("exact", "fast"):
+        raise ValueError('precision must be "exact" or "fast", not %r' % (precision,))
+    if precision == "fast":
+        _feature(lib, "precision")
+        desc.precision = _lib.SOFTMAX_FAST
     if sinks is not None:
         s = as_param_array(sinks, "sinks", np.float32, n_heads)
         keep.append(s)

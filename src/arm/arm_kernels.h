@@ -20,7 +20,6 @@ void posenc_narrow_neon(int32_t elem, const float *src, void *dst, size_t n);
 
 /* softmax backward and split-K (softmax_backward_neon.c, softmax_merge_neon.c) */
 void posenc_softmax_backward_row_neon(const posenc_softmax_backward_row *row);
-void posenc_softmax_stats_neon(const posenc_softmax_row *row, float *stats);
 void posenc_softmax_merge_step_neon(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 
 #endif

@@ -15,6 +15,5 @@ const posenc_kernels posenc_kernels_neon = {
     .narrow = posenc_narrow_neon,
     /* softmax backward and split-K (softmax_backward_neon.c, softmax_merge_neon.c) */
     .softmax_backward_row = posenc_softmax_backward_row_neon,
-    .softmax_stats = posenc_softmax_stats_neon,
     .softmax_merge_step = posenc_softmax_merge_step_neon,
 };

@@ -15,6 +15,5 @@ const posenc_kernels posenc_kernels_avx2 = {
     .narrow = posenc_narrow_avx2,
     /* softmax backward and split-K (softmax_backward_avx2.c, softmax_merge_avx2.c) */
     .softmax_backward_row = posenc_softmax_backward_row_avx2,
-    .softmax_stats = posenc_softmax_stats_avx2,
     .softmax_merge_step = posenc_softmax_merge_step_avx2,
 };

@@ -15,6 +15,5 @@ const posenc_kernels posenc_kernels_avx512 = {
     .narrow = posenc_narrow_avx512,
     /* softmax backward and split-K (softmax_backward_avx512.c, softmax_merge_avx512.c) */
     .softmax_backward_row = posenc_softmax_backward_row_avx512,
-    .softmax_stats = posenc_softmax_stats_avx512,
     .softmax_merge_step = posenc_softmax_merge_step_avx512,
 };

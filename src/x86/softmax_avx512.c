@@ -278,12 +278,22 @@ static __attribute__((noinline)) double max_of_logits_d(const logit_ctx *ctx, co
     return _mm512_reduce_max_pd(m);
 }
 
+/* z, also stored at z_out + j when z_out is not NULL (pass 1 keeping the FAST row's logits for pass 2). */
+static ALWAYS_INLINE __m512 kept(float *z_out, size_t j, __m512 z)
+{
+    if (z_out)
+        _mm512_storeu_ps(z_out + j, z);
+    return z;
+}
+
 /* Pass 1's float max (numerics.h): the max over the float logits of the live columns and the sink.
  * max(z, m) returns m when z is NaN, the scalar `z > max ? z : max`; the max is exact, so four independent
- * running maxima and any final order give the same value. */
+ * running maxima and any final order give the same value. z_out: NULL, or where the logits of the live columns
+ * are kept (the FAST row with a float32 dst: pass 2 then reads them instead of forming them again, the same
+ * bits; dst may be src, whose element j has been read when z_j is stored). */
 static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const void *src, const void *mask,
                                            size_t n_valid, size_t n_full, float sink, int bias, int has_mask,
-                                           int src_type)
+                                           int src_type, float *z_out)
 {
     __m512 m0 = _mm512_set1_ps(sink), m1 = m0, m2 = m0, m3 = m0;
     size_t j = 0;
@@ -297,31 +307,33 @@ static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const void *src
         for (; j < n_full; j += 64) {
             __m512 d16 = _mm512_add_ps(d, step16), d32 = _mm512_add_ps(d16, step16);
             __m512 d48 = _mm512_add_ps(d32, step16);
-            m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
-                                         bias_of_distance_f(d, bias)), m0);
-            m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type,
-                                         bias_of_distance_f(d16, bias)), m1);
-            m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type,
-                                         bias_of_distance_f(d32, bias)), m2);
-            m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type,
-                                         bias_of_distance_f(d48, bias)), m3);
+            m0 = _mm512_max_ps(kept(z_out, j, logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
+                                                        bias_of_distance_f(d, bias))), m0);
+            m1 = _mm512_max_ps(kept(z_out, j + 16, logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                                             src_type, bias_of_distance_f(d16, bias))), m1);
+            m2 = _mm512_max_ps(kept(z_out, j + 32, logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                                             src_type, bias_of_distance_f(d32, bias))), m2);
+            m3 = _mm512_max_ps(kept(z_out, j + 48, logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                                             src_type, bias_of_distance_f(d48, bias))), m3);
             d = _mm512_add_ps(d48, step16);
         }
     }
     for (; j < n_full; j += 64) {
-        m0 = _mm512_max_ps(logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
-                                     bias16_f(ctx, j, bias)), m0);
-        m1 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask, src_type,
-                                     bias16_f(ctx, j + 16, bias)), m1);
-        m2 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type,
-                                     bias16_f(ctx, j + 32, bias)), m2);
-        m3 = _mm512_max_ps(logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type,
-                                     bias16_f(ctx, j + 48, bias)), m3);
+        m0 = _mm512_max_ps(kept(z_out, j, logit16_f(ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type,
+                                                    bias16_f(ctx, j, bias))), m0);
+        m1 = _mm512_max_ps(kept(z_out, j + 16, logit16_f(ctx, src, mask, j + 16, 0xffff, 1, bias, has_mask,
+                                                         src_type, bias16_f(ctx, j + 16, bias))), m1);
+        m2 = _mm512_max_ps(kept(z_out, j + 32, logit16_f(ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask,
+                                                         src_type, bias16_f(ctx, j + 32, bias))), m2);
+        m3 = _mm512_max_ps(kept(z_out, j + 48, logit16_f(ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask,
+                                                         src_type, bias16_f(ctx, j + 48, bias))), m3);
     }
     for (; j < n_valid; j += 16) {
         __mmask16 lanes = avx512_lanes16(n_valid - j);
-        m0 = _mm512_mask_max_ps(m0, lanes, logit16_f(ctx, src, mask, j, lanes, 0, bias, has_mask, src_type,
-                                                     bias16_f(ctx, j, bias)), m0);
+        __m512 z = logit16_f(ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, bias16_f(ctx, j, bias));
+        if (z_out)
+            _mm512_mask_storeu_ps(z_out + j, lanes, z);
+        m0 = _mm512_mask_max_ps(m0, lanes, z, m0);
     }
     return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 }
@@ -361,18 +373,23 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         .mask_type = row->mask_type,
     };
     const size_t n_full = n_valid / 64 * 64;
+    /* The FAST row with a float32 dst: pass 1 keeps the logits in dst and pass 2 reads them back. */
+    float *const z_kept = fast && dst_type == POSENC_ELEM_F32 && !row->max_in_double ? (float *)row->dst : NULL;
+    const void *const next_src = row->next_src;
+    const size_t src_size = src_type == POSENC_ELEM_F32 ? 4 : 2;
 
     double max;
     if (!row->max_in_double) {
-        float max_f = max_of_logits_f(&ctx, src, mask, n_valid, n_full, row->sink, bias, has_mask, src_type);
+        float max_f = max_of_logits_f(&ctx, src, mask, n_valid, n_full, row->sink, bias, has_mask, src_type, z_kept);
         if (max_f == -INFINITY) {
             /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (the max ignored them). Rare: the
-             * logits are recomputed rather than kept by pass 1. */
+             * logits are recomputed (or read where pass 1 kept them: in place, src is gone). */
             __mmask16 any_nan = 0;
             for (size_t k = 0; k < n_valid; k += 16) {
                 __mmask16 lanes = avx512_lanes16(n_valid - k);
-                __m512 z = logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, src_type,
-                                     bias16_f(&ctx, k, bias));
+                __m512 z = z_kept ? _mm512_maskz_loadu_ps(lanes, z_kept + k)
+                                  : logit16_f(&ctx, src, mask, k, lanes, 0, bias, has_mask, src_type,
+                                              bias16_f(&ctx, k, bias));
                 any_nan |= _mm512_mask_cmp_ps_mask(lanes, z, z, _CMP_UNORD_Q);
             }
             posenc_softmax_put_stats(row->stats, max_f, any_nan ? posenc_nan_value() : 0.0f);
@@ -408,7 +425,12 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     size_t j;
     for (j = 0; j < n_full; j += 64) {
         __m512 e0, e1, e2, e3;
-        if (fast) {
+        if (fast && z_kept) {
+            e0 = tpl_expf_fast(_mm512_sub_ps(_mm512_loadu_ps(z_kept + j), max_f));
+            e1 = tpl_expf_fast(_mm512_sub_ps(_mm512_loadu_ps(z_kept + j + 16), max_f));
+            e2 = tpl_expf_fast(_mm512_sub_ps(_mm512_loadu_ps(z_kept + j + 32), max_f));
+            e3 = tpl_expf_fast(_mm512_sub_ps(_mm512_loadu_ps(z_kept + j + 48), max_f));
+        } else if (fast) {
             __m512 b16 = _mm512_add_ps(b_f, step16_f), b32 = _mm512_add_ps(b16, step16_f);
             __m512 b48 = _mm512_add_ps(b32, step16_f);
             e0 = exp_fast16(&ctx, src, mask, j, 0xffff, 1, bias, has_mask, src_type, max_f,
@@ -429,6 +451,11 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
             e2 = exp_of_logits16(&ctx, src, mask, j + 32, 0xffff, 1, bias, has_mask, src_type, max_d, d32);
             e3 = exp_of_logits16(&ctx, src, mask, j + 48, 0xffff, 1, bias, has_mask, src_type, max_d, d48);
         }
+        if (next_src) {   /* the next row's 64 columns at this offset, while this row computes */
+            const char *next = (const char *)next_src + j * src_size;
+            for (size_t line = 0; line < 64 * src_size; line += 64)
+                _mm_prefetch(next + line, _MM_HINT_T0);
+        }
         if (j < n_keep) {
             keep_e16(row, keep, j, 0xffff, 1, e0);
             keep_e16(row, keep, j + 16, 0xffff, 1, e1);
@@ -444,7 +471,9 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         __m512 *acc[4] = { &acc0, &acc1, &acc2, &acc3 };
         for (int a = 0; a < 4 && j < n_valid; a++, j += 16) {
             __mmask16 lanes = avx512_lanes16(n_valid - j);
-            __m512 e = exp_any16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, fast, max_d, max_f);
+            __m512 e = z_kept ? tpl_expf_fast(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, z_kept + j), max_f))
+                              : exp_any16(&ctx, src, mask, j, lanes, 0, bias, has_mask, src_type, fast, max_d,
+                                          max_f);
             if (j < n_keep)
                 keep_e16(row, keep, j, lanes, 0, e);
             *acc[a] = _mm512_mask_add_ps(*acc[a], lanes, *acc[a], e);

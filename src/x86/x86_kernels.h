@@ -26,10 +26,8 @@ void posenc_narrow_avx512(int32_t elem, const float *src, void *dst, size_t n);
 
 /* softmax backward and split-K (softmax_backward_<isa>.c, softmax_merge_<isa>.c) */
 void posenc_softmax_backward_row_avx2(const posenc_softmax_backward_row *row);
-void posenc_softmax_stats_avx2(const posenc_softmax_row *row, float *stats);
 void posenc_softmax_merge_step_avx2(double w, const float *x, double *acc, float *dst, size_t n, uint32_t flags);
 void posenc_softmax_backward_row_avx512(const posenc_softmax_backward_row *row);
-void posenc_softmax_stats_avx512(const posenc_softmax_row *row, float *stats);
 void posenc_softmax_merge_step_avx512(double w, const float *x, double *acc, float *dst, size_t n,
                                       uint32_t flags);
 

@@ -183,3 +183,25 @@ def test_every_variant_gives_identical_bits(rng, api):
         posenc.set_isa(variant)
         results.add(posenc.softmax(scores, alibi=True, causal=True, scale=0.125, mask=mask, sinks=sinks).tobytes())
     assert len(results) == 1
+
+
+@pytest.mark.parametrize("n_heads,n_rows,n_cols", [(4, 1, 1024), (8, 7, 300), (2, 3, 33)])
+def test_fast_precision_is_close_and_identical_on_every_variant(rng, api, n_heads, n_rows, n_cols):
+    scores = scores_of(rng, n_heads, n_rows, n_cols)
+    mask = rng.standard_normal((n_rows, n_cols)).astype(np.float32)
+    sinks = rng.standard_normal(n_heads).astype(np.float32)
+    results = set()
+    for variant in supported_variants():
+        posenc.set_isa(variant)
+        y = posenc.softmax(scores, alibi=True, causal=True, scale=0.125, mask=mask, sinks=sinks, precision="fast")
+        results.add(y.tobytes())
+    assert len(results) == 1
+    slopes = posenc.alibi_slopes(n_heads)
+    ref = reference(scores, 0.125, slopes, "causal", q_pos=np.arange(n_rows) + n_cols - n_rows, mask=mask,
+                    sinks=sinks)
+    # logits of a few tens: FAST's bound (include/posenc.h) is a few 1e-5 here
+    assert_probs_close(y, ref, rtol=5e-5)
+    exact = posenc.softmax(scores, alibi=True, causal=True, scale=0.125, mask=mask, sinks=sinks)
+    assert not np.array_equal(exact, y) or n_cols < 2   # a different path, not the exact one renamed
+    with pytest.raises(ValueError, match="precision"):
+        posenc.softmax(scores, precision="approximate")
