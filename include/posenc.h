@@ -439,6 +439,17 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
  *     POSITION_CAUSAL:    b = d (<= 0); keys with d > 0 are masked: y = exactly 0
  *     POSITION_SYMMETRIC: b = -|d|
  *     POSITION_NONE:      no bias, no causal mask
+ *     POSITION_GRID_EUCLIDEAN, POSITION_GRID_MANHATTAN (0.2, 2-D ALiBi for image patches, as CROMA's): queries
+ *       and keys are patches of a grid in raster order, grid_width patches per line, after grid_prefix leading
+ *       tokens that are not on the grid (e.g. a CLS token). Position t >= grid_prefix is the patch
+ *       (x, y) = ((t - grid_prefix) % grid_width, (t - grid_prefix) / grid_width);
+ *       b = -sqrt(dx^2 + dy^2) (Euclidean: computed in double, rounded once to float32) or -(|dx| + |dy|)
+ *       (Manhattan), dx, dy the differences of the key's and the query's patch; b = 0 between a prefix token and
+ *       any other. No causal mask.
+ * Per-column key positions (0.2, desc.k_positions): key j sits at k_positions[j] instead of k_pos0 + j, in any
+ * order (a KV cache after eviction, packed sequences, tree decoding); CAUSAL then masks each key with kpos > qpos
+ * (y = exactly 0) wherever it is in the row. A distance |d| above 2^24 enters b rounded to float32 (relative
+ * 2^-24), which matters only for |slope| below ~1e-6; nearer keys are exact.
  * -inf mask entries, and -inf scores when scale > 0, are masked (y = 0). A row whose every entry is masked gives
  * all zeros. A NaN (or +inf) score makes its whole row NaN, and so does a -inf score when scale <= 0 (its logit
  * scale * s is NaN or +inf) and a finite score whose float32 logit overflows (|z| > FLT_MAX, e.g. scale 2 on a
@@ -456,6 +467,8 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
 #define POSENC_POSITION_NONE       0
 #define POSENC_POSITION_CAUSAL     1
 #define POSENC_POSITION_SYMMETRIC  2
+#define POSENC_POSITION_GRID_EUCLIDEAN  3   /* 0.2: 2-D ALiBi, Euclidean patch distance (grid_width, grid_prefix) */
+#define POSENC_POSITION_GRID_MANHATTAN  4   /* 0.2: 2-D ALiBi, Manhattan patch distance */
 
 /* Precision (posenc_softmax_desc.precision). Both are bit-identical on every variant, deterministic and
  * value-independent in speed, flush results below ~1e-38 to 0 (no denormal anywhere), give NaN rows and masked
@@ -516,6 +529,10 @@ typedef struct posenc_softmax_desc {
     int32_t  mask_dtype;        /* element type of *mask: POSENC_F32 (default), POSENC_F16 (ggml's mask) or
                                    POSENC_BF16; widened exactly to float32 */
     int32_t  precision;         /* POSENC_SOFTMAX_EXACT (default) or POSENC_SOFTMAX_FAST: see "Precision" above */
+    const int64_t *k_positions; /* optional per-column key positions [n_cols], shared by every head and row, each
+                                   in [0, POSENC_MAX_POSITION]; NULL (default) = k_pos0 + j. Must not overlap dst */
+    int32_t  grid_width;        /* POSITION_GRID_*: patches per grid line, >= 1; otherwise must be 0 (default) */
+    int32_t  grid_prefix;       /* POSITION_GRID_*: leading tokens not on the grid (CLS), >= 0; otherwise 0 */
 } posenc_softmax_desc;
 
 /* First-release (0.1) size of posenc_softmax_desc: the smallest struct_size any later library accepts. */
@@ -565,10 +582,12 @@ posenc_status posenc_softmax(const posenc_softmax_desc *desc, const float *src, 
  * the same dtype and strides (in place).
  * Returns the posenc_softmax status codes, and: POSENC_ERR_NULL (a view or its data NULL, parallel given
  * without parallel_for); POSENC_ERR_ENUM (unknown dtype, mask_dtype or precision, reserved != 0);
- * POSENC_ERR_PARAM (data or the mask not aligned to its element size); POSENC_ERR_OVERLAP (dst shares a byte
- * with src other than in place, which needs the same dtype and strides, or with the mask, the custom slopes, the sinks or q_positions); POSENC_ERR_RANGE
- * (statistics asked for a row whose bias magnitude exceeds 2^24, or a q_positions entry outside
- * [0, POSENC_MAX_POSITION]). */
+ * POSENC_ERR_PARAM (data or the mask not aligned to its element size; grid_width < 1 or grid_prefix < 0 with a
+ * grid position, either nonzero without one); POSENC_ERR_OVERLAP (dst shares a byte with src other than in
+ * place, which needs the same dtype and strides, or with the mask, the custom slopes, the sinks, q_positions or
+ * k_positions); POSENC_ERR_RANGE (statistics asked for a row whose bias magnitude exceeds 2^24, a q_positions
+ * or k_positions entry outside [0, POSENC_MAX_POSITION]); POSENC_ERR_NOMEM (per-column key positions and grids
+ * need n_cols floats of scratch per task). */
 POSENC_API
 posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const posenc_tensor *src,
                                      const posenc_tensor *dst, size_t n_heads, size_t n_rows, size_t n_cols);

@@ -44,8 +44,9 @@ typedef struct posenc_softmax_row {
     float scale;
     float slope;               /* used when bias != POSENC_BIAS_NONE */
     float sink;                /* -INFINITY when there is no sink */
-    int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR or _ABS (posenc_bias_case) */
-    int32_t d0;                /* key position minus query position at column 0 */
+    int32_t bias;              /* POSENC_BIAS_NONE, _LINEAR, _ABS or _TERMS (posenc_bias_case) */
+    int32_t d0;                /* key position minus query position at column 0 (LINEAR, ABS) */
+    const float *terms;        /* TERMS: b_j of the n_valid live columns, -inf marking a masked one */
     int32_t max_in_double;     /* pass 1 takes the double max (numerics.h: posenc_softmax_far_row) */
     int32_t fast;              /* the FAST row (numerics.h): pass 2 in float32; never with max_in_double */
     float *stats;              /* NULL, or 2 floats: the row's split-K statistics M, S (numerics.h), written by
@@ -69,14 +70,16 @@ typedef struct posenc_softmax_row {
 #define POSENC_BIAS_NONE      0
 #define POSENC_BIAS_LINEAR    1   /* b = d          (causal ALiBi) */
 #define POSENC_BIAS_ABS       2   /* b = -|d|       (symmetric ALiBi) */
+#define POSENC_BIAS_TERMS     3   /* b = terms[j]   (per-column key positions, 2-D grids; -inf masks) */
 
 
-/* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE and
- * ABS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the three defined
+/* The one reading of posenc_softmax_row.bias that every variant, the reference included, dispatches on: NONE, ABS
+ * and TERMS as themselves, any other value as LINEAR. The API layer (softmax.c) only ever passes the four defined
  * values; this pins down the rest so that no variant can drift from another. */
 static inline int32_t posenc_bias_case(int32_t bias)
 {
-    return bias == POSENC_BIAS_NONE || bias == POSENC_BIAS_ABS ? bias : POSENC_BIAS_LINEAR;
+    return bias == POSENC_BIAS_NONE || bias == POSENC_BIAS_ABS || bias == POSENC_BIAS_TERMS ? bias
+                                                                                            : POSENC_BIAS_LINEAR;
 }
 
 /* ---- softmax backward and split-K (numerics.h, the section after the forward's) ---- */

@@ -100,6 +100,13 @@
  * A row with a sink keeps its bias (the sink is a logit on the unshifted scale, and sink - slope * max b is not
  * a float): it takes the double max below, accurate to ~2^-52 of |slope * d|. Rows within the bound keep their
  * bias as it is (the bits of 0.1).
+ * Bias terms given per column (POSENC_BIAS_TERMS: per-column key positions, the 2-D grid distances): b_j =
+ * terms[j], a float32 the API layer computed (src/softmax.c: an exact integer for key positions within 2^24 of
+ * the query, the float32 rounding of the distance otherwise), used wherever b_j appears below, as float in pass 1
+ * and as (double)b_j in pass 2 (exact). terms[j] = -inf marks a column that the position rule masks (causal with
+ * key positions): its logit is -inf in either pass, whatever the score, slope or mask (so a NaN score there
+ * stays out of the row, as past n_valid). Such rows are never shifted: when |slope| * max |b_j| > 2^24 they take
+ * the double max.
  * Pass 1, the max M (a double), is taken in one of two ways, chosen per row (posenc_softmax_far_row, passed
  * to the kernels as posenc_softmax_row.max_in_double) from the row's bias magnitude after the shift above:
  * Float max (bias magnitude <= 2^24, which includes every row without a bias):

@@ -1,5 +1,6 @@
 /* softmax.c - ALiBi softmax API layer: argument block, slopes, validation (element types), and the row driver. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -73,11 +74,16 @@ posenc_status posenc_alibi_slopes(size_t n_heads, float max_bias, float *slopes)
     return POSENC_OK;
 }
 
+static int is_grid(int32_t position)
+{
+    return position == POSENC_POSITION_GRID_EUCLIDEAN || position == POSENC_POSITION_GRID_MANHATTAN;
+}
+
 /* The descriptor's own fields: enums, pointers it needs, scalars and position ranges. Reads no array. */
 static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, size_t n_cols)
 {
     if (d->position != POSENC_POSITION_NONE && d->position != POSENC_POSITION_CAUSAL &&
-        d->position != POSENC_POSITION_SYMMETRIC)
+        d->position != POSENC_POSITION_SYMMETRIC && !is_grid(d->position))
         return POSENC_ERR_ENUM;
     if (d->slopes_mode != POSENC_SLOPES_NONE && d->slopes_mode != POSENC_SLOPES_ALIBI &&
         d->slopes_mode != POSENC_SLOPES_CUSTOM)
@@ -91,6 +97,8 @@ static posenc_status check_desc(const posenc_softmax_desc *d, size_t n_rows, siz
     if (d->slopes_mode == POSENC_SLOPES_CUSTOM && !d->slopes)
         return POSENC_ERR_NULL;
     if (!isfinite(d->scale))
+        return POSENC_ERR_PARAM;
+    if (is_grid(d->position) ? d->grid_width < 1 || d->grid_prefix < 0 : d->grid_width != 0 || d->grid_prefix != 0)
         return POSENC_ERR_PARAM;
     if (d->slopes_mode == POSENC_SLOPES_ALIBI && !max_bias_ok(d->max_bias))
         return POSENC_ERR_PARAM;
@@ -137,9 +145,10 @@ typedef struct softmax_job {
     size_t mask_head_stride, mask_row_stride;                                   /* bytes */
     int32_t src_type, dst_type, mask_type;                                      /* POSENC_ELEM_* */
     size_t n_heads, n_rows, n_cols;
-    int32_t bias;
+    int32_t bias;                  /* POSENC_BIAS_TERMS: each row's b_j are computed into a task's terms buffer */
     size_t alibi_c;
     size_t n_tasks;
+    float *terms;                  /* TERMS: n_tasks buffers of n_cols floats */
 } softmax_job;
 
 static size_t elem_size(int32_t dtype)
@@ -158,63 +167,135 @@ static void row_span(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, 
     }
 }
 
+/* b of a key at kpos for a query at qpos on the grid of d (numerics of include/posenc.h, POSITION_GRID_*). */
+static float grid_term(const posenc_softmax_desc *d, int64_t qpos, int64_t kpos)
+{
+    if (qpos < d->grid_prefix || kpos < d->grid_prefix)
+        return 0.0f;
+    int64_t w = d->grid_width, q = qpos - d->grid_prefix, k = kpos - d->grid_prefix;
+    int64_t dx = k % w - q % w, dy = k / w - q / w;
+    if (d->position == POSENC_POSITION_GRID_MANHATTAN)
+        return -(float)((dx < 0 ? -dx : dx) + (dy < 0 ? -dy : dy));
+    return -(float)sqrt((double)dx * (double)dx + (double)dy * (double)dy);
+}
+
+/* The terms b_j of row i (query position qpos) for POSENC_BIAS_TERMS (numerics.h): the grid's, or from the key
+ * positions, -inf for a key the causal rule masks. Returns max |b_j| over the live columns (0 if none). */
+static double fill_terms(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, float *terms)
+{
+    float biggest = 0.0f;
+    for (size_t j = 0; j < n_cols; j++) {
+        int64_t kpos = d->k_positions ? d->k_positions[j] : d->k_pos0 + (int64_t)j;
+        float b;
+        if (is_grid(d->position)) {
+            b = grid_term(d, qpos, kpos);
+        } else {
+            int64_t dist = kpos - qpos;
+            if (d->position == POSENC_POSITION_CAUSAL && dist > 0) {
+                terms[j] = -INFINITY;
+                continue;
+            }
+            b = d->slopes_mode == POSENC_SLOPES_NONE ? 0.0f
+              : d->position == POSENC_POSITION_CAUSAL ? (float)dist : (float)(dist <= 0 ? dist : -dist);
+        }
+        terms[j] = b;
+        biggest = fabsf(b) > biggest ? fabsf(b) : biggest;
+    }
+    return (double)biggest;
+}
+
+static float head_slope(const softmax_job *job, size_t h)
+{
+    const posenc_softmax_desc *d = &job->d;
+    return d->slopes_mode == POSENC_SLOPES_CUSTOM ? d->slopes[h]
+         : d->slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, job->alibi_c, d->max_bias)
+                                                   : 0.0f;
+}
+
+static int64_t query_position(const posenc_softmax_desc *d, size_t i)
+{
+    return d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i;
+}
+
 /* Split-K statistics are float (max, sum) pairs that another block's merge rescales by exp(M_b - M): a row whose
  * bias magnitude exceeds POSENC_SOFTMAX_FLOAT_MAX_BIAS has no such float frame (numerics.h, far rows), so a call
- * asking for statistics must keep every row within it. */
-static posenc_status check_stats_rows(const softmax_job *job, size_t n_heads, size_t n_rows)
+ * asking for statistics must keep every row within it. terms: n_cols floats of scratch (TERMS calls). */
+static posenc_status check_stats_rows(const softmax_job *job, size_t n_heads, size_t n_rows, float *terms)
 {
     const posenc_softmax_desc *d = &job->d;
     if (job->bias == POSENC_BIAS_NONE)
         return POSENC_OK;
-    for (size_t h = 0; h < n_heads; h++) {
-        float slope = d->slopes_mode == POSENC_SLOPES_CUSTOM ? d->slopes[h]
-                                                              : alibi_slope(h, job->alibi_c, d->max_bias);
-        for (size_t i = 0; i < n_rows; i++) {
+    double max_slope = 0.0;
+    for (size_t h = 0; h < n_heads; h++)
+        max_slope = fmax(max_slope, fabs((double)head_slope(job, h)));
+    for (size_t i = 0; i < n_rows; i++) {
+        int64_t qpos = query_position(d, i);
+        if (job->bias == POSENC_BIAS_TERMS) {
+            if (max_slope * fill_terms(d, job->n_cols, qpos, terms) > POSENC_SOFTMAX_FLOAT_MAX_BIAS)
+                return POSENC_ERR_RANGE;
+            continue;
+        }
+        for (size_t h = 0; h < n_heads; h++) {
             int32_t d0;
             size_t n_valid;
-            row_span(d, job->n_cols, d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i, &d0, &n_valid);
-            if (posenc_softmax_bias_magnitude(job->bias, slope, d0, n_valid) > POSENC_SOFTMAX_FLOAT_MAX_BIAS)
+            row_span(d, job->n_cols, qpos, &d0, &n_valid);
+            if (posenc_softmax_bias_magnitude(job->bias, head_slope(job, h), d0, n_valid) >
+                POSENC_SOFTMAX_FLOAT_MAX_BIAS)
                 return POSENC_ERR_RANGE;
         }
     }
     return POSENC_OK;
 }
 
-/* Rows [u0, u1) of the flattened (head, row) grid, in order. */
-static void run_rows(const softmax_job *job, size_t u0, size_t u1)
+/* Rows [u0, u1) of the flattened grid, in order: (head, row) = (u / n_rows, u % n_rows), or for TERMS calls
+ * (row, head) = (u / n_heads, u % n_heads), so that each row's terms are computed once for every head. terms:
+ * the task's n_cols floats (TERMS). */
+static void run_rows(const softmax_job *job, size_t u0, size_t u1, float *terms)
 {
     const posenc_softmax_desc *d = &job->d;
+    const int by_row = job->bias == POSENC_BIAS_TERMS;
     _Alignas(64) uint16_t e_keep[POSENC_SOFTMAX_E_KEEP];   /* pass 2's e_j of a row with a 16-bit dst (kernels.h) */
     posenc_softmax_row row;
     row.e_keep = e_keep;
     row.n_cols = job->n_cols;
     row.scale = d->scale;
-    row.bias = job->bias;
     row.src_type = job->src_type;
     row.dst_type = job->dst_type;
     row.mask_type = job->mask_type;
-    size_t head = SIZE_MAX;
+    row.terms = terms;
+    size_t head = SIZE_MAX, query = SIZE_MAX;
+    double terms_max = 0.0;
     for (size_t u = u0; u < u1; u++) {
-        size_t h = u / job->n_rows, i = u % job->n_rows;
+        size_t h = by_row ? u % job->n_heads : u / job->n_rows, i = by_row ? u / job->n_heads : u % job->n_rows;
         if (h != head) {
             head = h;
-            row.slope = d->slopes_mode == POSENC_SLOPES_CUSTOM ? d->slopes[h]
-                      : d->slopes_mode == POSENC_SLOPES_ALIBI  ? alibi_slope(h, job->alibi_c, d->max_bias)
-                                                                : 0.0f;
+            row.slope = head_slope(job, h);
             row.sink = d->sinks ? d->sinks[h] : -INFINITY;
         }
-        int64_t qpos = d->q_positions ? d->q_positions[i] : d->q_pos0 + (int64_t)i;
+        int64_t qpos = query_position(d, i);
         row.src = job->src + h * job->src_head_stride + i * job->src_row_stride;
         row.dst = job->dst + h * job->dst_head_stride + i * job->dst_row_stride;
         row.mask = job->mask ? job->mask + h * job->mask_head_stride + i * job->mask_row_stride : NULL;
-        row_span(d, job->n_cols, qpos, &row.d0, &row.n_valid);
-        /* Far rows: the bias shift, and which max pass 1 takes (numerics.h, "softmax row"). */
         row.bias = job->bias;
-        row.max_in_double = posenc_softmax_far_row(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
+        if (by_row) {
+            if (i != query) {
+                query = i;
+                terms_max = fill_terms(d, job->n_cols, qpos, terms);
+            }
+            row.d0 = 0;
+            row.n_valid = job->n_cols;
+            /* No shift for given terms: a bias beyond 2^24 takes the double max (numerics.h). */
+            row.max_in_double = fabs((double)row.slope) * terms_max > POSENC_SOFTMAX_FLOAT_MAX_BIAS;
+        } else {
+            row_span(d, job->n_cols, qpos, &row.d0, &row.n_valid);
+            /* Far rows: the bias shift, and which max pass 1 takes (numerics.h, "softmax row"). */
+            row.max_in_double = posenc_softmax_far_row(&row.bias, &row.d0, row.slope, row.sink, row.n_valid);
+        }
         row.fast = d->precision == POSENC_SOFTMAX_FAST && !row.max_in_double;   /* numerics.h: FAST row */
-        row.stats = d->stats ? d->stats + 2 * u : NULL;   /* split-K statistics, from the row's own passes */
+        row.stats = d->stats ? d->stats + 2 * (h * job->n_rows + i) : NULL;   /* split-K statistics */
         if (u + 1 < u1) {   /* the task's next row, for the kernel to prefetch while it computes this one */
-            size_t h1 = (u + 1) / job->n_rows, i1 = (u + 1) % job->n_rows;
+            size_t h1 = by_row ? (u + 1) % job->n_heads : (u + 1) / job->n_rows;
+            size_t i1 = by_row ? (u + 1) / job->n_heads : (u + 1) % job->n_rows;
             row.next_src = job->src + h1 * job->src_head_stride + i1 * job->src_row_stride;
         } else {
             row.next_src = NULL;
@@ -229,7 +310,8 @@ static void softmax_task(void *arg, size_t task)
     if (task >= job->n_tasks)
         return;
     size_t n_units = job->n_heads * job->n_rows;
-    run_rows(job, n_units * task / job->n_tasks, n_units * (task + 1) / job->n_tasks);
+    run_rows(job, n_units * task / job->n_tasks, n_units * (task + 1) / job->n_tasks,
+             job->terms ? job->terms + task * job->n_cols : NULL);
 }
 
 static posenc_status check_view(const posenc_tensor *t)
@@ -319,20 +401,57 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
             if (d->q_positions[i] < 0 || d->q_positions[i] > POSENC_MAX_POSITION)
                 return POSENC_ERR_RANGE;
     }
+    if (d->k_positions) {   /* n_cols is bounded by src's validated extent, like n_rows above */
+        if (posenc_bytes_overlap(d->k_positions, n_cols * sizeof(int64_t), dst, dst_bytes))
+            return POSENC_ERR_OVERLAP;
+        for (size_t j = 0; j < n_cols; j++)
+            if (d->k_positions[j] < 0 || d->k_positions[j] > POSENC_MAX_POSITION)
+                return POSENC_ERR_RANGE;
+    }
+    /* The bias of every row: from the distance d0 + j (LINEAR, ABS), or per-column terms (numerics.h) for key
+     * positions with a bias or a causal mask, and for grids with a bias. */
+    const int has_slopes = d->slopes_mode != POSENC_SLOPES_NONE;
     job.bias = POSENC_BIAS_NONE;
-    if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_CAUSAL)
+    if (has_slopes && d->position == POSENC_POSITION_CAUSAL)
         job.bias = POSENC_BIAS_LINEAR;
-    if (d->slopes_mode != POSENC_SLOPES_NONE && d->position == POSENC_POSITION_SYMMETRIC)
+    if (has_slopes && d->position == POSENC_POSITION_SYMMETRIC)
         job.bias = POSENC_BIAS_ABS;
+    if ((is_grid(d->position) && has_slopes) ||
+        (d->k_positions && (d->position == POSENC_POSITION_CAUSAL || job.bias != POSENC_BIAS_NONE)))
+        job.bias = POSENC_BIAS_TERMS;
     job.alibi_c = alibi_power_of_two(n_heads);
     job.n_cols = n_cols;
+    job.terms = NULL;
+
+    /* Whole rows per task, each worth a task switch; small work stays on the calling thread. */
+    size_t n_units = n_heads * n_rows, n_tasks = 1;
+    const posenc_parallel *par = d->parallel;
+    if (par && par->max_tasks > 1 && n_units > 1) {
+        size_t by_work = n_cols >= MIN_TASK_ELEMENTS ? n_units : n_units / (MIN_TASK_ELEMENTS / n_cols);
+        n_tasks = par->max_tasks < by_work ? par->max_tasks : by_work;
+    }
+    n_tasks = n_tasks < 1 ? 1 : n_tasks;
+    if (job.bias == POSENC_BIAS_TERMS) {   /* each task's row of terms (n_cols <= INT32_MAX floats) */
+        size_t floats;
+        if (__builtin_mul_overflow(n_tasks, n_cols, &floats) || floats > (size_t)PTRDIFF_MAX / sizeof(float))
+            return POSENC_ERR_NOMEM;
+        job.terms = malloc(floats * sizeof(float));
+        if (!job.terms)
+            return POSENC_ERR_NOMEM;
+    }
     if (d->stats) {
         st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_bytes, dst, dst_bytes,
                                         mask_extent * mask_size);
+        if (st == POSENC_OK && d->k_positions &&
+            posenc_bytes_overlap(d->stats, n_heads * n_rows * 2 * sizeof(float), d->k_positions,
+                                 n_cols * sizeof(int64_t)))
+            st = POSENC_ERR_OVERLAP;
         if (st == POSENC_OK)
-            st = check_stats_rows(&job, n_heads, n_rows);
-        if (st != POSENC_OK)
+            st = check_stats_rows(&job, n_heads, n_rows, job.terms);
+        if (st != POSENC_OK) {
+            free(job.terms);
             return st;
+        }
     }
 
     job.k = posenc_active_kernels();
@@ -345,19 +464,12 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
     job.src_type = src_view->dtype, job.dst_type = dst_view->dtype, job.mask_type = d->mask_dtype;
     job.n_heads = n_heads, job.n_rows = n_rows, job.n_cols = n_cols;
 
-    /* Whole rows per task, each worth a task switch; small work stays on the calling thread. */
-    size_t n_units = n_heads * n_rows, n_tasks = 1;
-    const posenc_parallel *par = d->parallel;
-    if (par && par->max_tasks > 1 && n_units > 1) {
-        size_t by_work = n_cols >= MIN_TASK_ELEMENTS ? n_units : n_units / (MIN_TASK_ELEMENTS / n_cols);
-        n_tasks = par->max_tasks < by_work ? par->max_tasks : by_work;
-    }
-    if (n_tasks <= 1) {
-        run_rows(&job, 0, n_units);
-        return POSENC_OK;
-    }
     job.n_tasks = n_tasks;
-    par->parallel_for(par->pool, n_tasks, softmax_task, &job);
+    if (n_tasks == 1)
+        run_rows(&job, 0, n_units, job.terms);
+    else
+        par->parallel_for(par->pool, n_tasks, softmax_task, &job);
+    free(job.terms);
     return POSENC_OK;
 }
 

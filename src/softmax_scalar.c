@@ -78,7 +78,7 @@ static void store_elem(int32_t type, void *p, size_t j, float v)
         posenc_narrow_scalar(type, &v, (char *)p + 2 * j, 1);
 }
 
-/* The bias term b_j of column j (numerics.h). */
+/* The bias term b_j of column j (numerics.h) from the distance d0 + j (LINEAR, ABS). */
 static int32_t bias_of(const posenc_softmax_row *row, size_t j)
 {
     int32_t d = row->d0 + (int32_t)j;
@@ -87,15 +87,33 @@ static int32_t bias_of(const posenc_softmax_row *row, size_t j)
     return d;
 }
 
+/* b_j as pass 1 uses it: the float of bias_of, or the given term (TERMS). */
+static float bias_f(const posenc_softmax_row *row, size_t j)
+{
+    return posenc_bias_case(row->bias) == POSENC_BIAS_TERMS ? row->terms[j] : (float)bias_of(row, j);
+}
+
+/* b_j as pass 2 uses it, exactly: the int32 distance's or the given term's value in double. */
+static double bias_d(const posenc_softmax_row *row, size_t j)
+{
+    return posenc_bias_case(row->bias) == POSENC_BIAS_TERMS ? (double)row->terms[j] : (double)bias_of(row, j);
+}
+
+/* A column masked by its term (TERMS: b_j = -inf): its logit is -inf (numerics.h). */
+static int masked_by_term(const posenc_softmax_row *row, size_t j)
+{
+    return posenc_bias_case(row->bias) == POSENC_BIAS_TERMS && row->terms[j] == -INFINITY;
+}
+
 /* Pass 1's float logit of column j. */
 static float logit_f(const posenc_softmax_row *row, size_t j)
 {
     float z = row->scale * load_elem(row->src_type, row->src, j);
     if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
-        z = fmaf(row->slope, (float)bias_of(row, j), z);
+        z = fmaf(row->slope, bias_f(row, j), z);
     if (row->mask)
         z = z + load_elem(row->mask_type, row->mask, j);
-    return z;
+    return masked_by_term(row, j) ? -INFINITY : z;
 }
 
 /* Pass 2's exp argument of column j: the double logit minus the row maximum max_d (max_d = 0: the double logit
@@ -104,10 +122,10 @@ static double exp_arg(const posenc_softmax_row *row, size_t j, double max_d)
 {
     double z = fma((double)row->scale, (double)load_elem(row->src_type, row->src, j), -max_d);
     if (posenc_bias_case(row->bias) != POSENC_BIAS_NONE)
-        z = fma((double)row->slope, (double)bias_of(row, j), z);
+        z = fma((double)row->slope, bias_d(row, j), z);
     if (row->mask)
         z = z + (double)load_elem(row->mask_type, row->mask, j);
-    return z;
+    return masked_by_term(row, j) ? -INFINITY : z;
 }
 
 /* Pass 2's e_j: the exact row's exp of the double argument, or the FAST row's expf_fast of the float one (max

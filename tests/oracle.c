@@ -37,6 +37,23 @@ double oracle_rel_l2(const float *y, const double *y64, size_t n)
     return ref > 0 ? sqrt(err / ref) : sqrt(err);
 }
 
+/* The exp and the sum over logits z (long double) with the row max: y64 = exp(z - max) / sum (sink included). */
+static void oracle_softmax_finish(long double *z, size_t n_cols, long double max, double sink, double *y64)
+{
+    if (max == -INFINITY) {
+        for (size_t j = 0; j < n_cols; j++)
+            y64[j] = 0;
+        return;
+    }
+    double sum = exp((double)((long double)sink - max));
+    for (size_t j = 0; j < n_cols; j++) {
+        y64[j] = exp((double)(z[j] - max));
+        sum += y64[j];
+    }
+    for (size_t j = 0; j < n_cols; j++)
+        y64[j] /= sum;
+}
+
 void oracle_softmax_row(const float *s, size_t n_cols, double scale, double slope, int mode, int64_t d0,
                         const float *mask, double sink, double *y64)
 {
@@ -57,18 +74,25 @@ void oracle_softmax_row(const float *s, size_t n_cols, double scale, double slop
         if (zj > max)
             max = zj;
     }
-    if (max == -INFINITY) {
-        for (size_t j = 0; j < n_cols; j++)
-            y64[j] = 0;
-        free(z);
-        return;
-    }
-    double sum = exp((double)((long double)sink - max));
+    oracle_softmax_finish(z, n_cols, max, sink, y64);
+    free(z);
+}
+
+void oracle_softmax_row_terms(const float *s, size_t n_cols, double scale, double slope, const double *b,
+                              const float *mask, double sink, double *y64)
+{
+    long double max = sink;
+    long double *z = malloc((n_cols + 1) * sizeof *z);
     for (size_t j = 0; j < n_cols; j++) {
-        y64[j] = exp((double)(z[j] - max));
-        sum += y64[j];
+        long double zj = (long double)scale * (long double)s[j] + (long double)slope * (long double)b[j];
+        if (mask)
+            zj += mask[j];
+        if (b[j] == -INFINITY)
+            zj = -INFINITY;
+        z[j] = zj;
+        if (zj > max)
+            max = zj;
     }
-    for (size_t j = 0; j < n_cols; j++)
-        y64[j] /= sum;
+    oracle_softmax_finish(z, n_cols, max, sink, y64);
     free(z);
 }

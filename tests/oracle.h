@@ -22,4 +22,9 @@ double oracle_rel_l2(const float *y, const double *y64, size_t n);
 void oracle_softmax_row(const float *s, size_t n_cols, double scale, double slope, int mode, int64_t d0,
                         const float *mask, double sink, double *y64);
 
+/* The same with the bias term of each column given: z_j = scale*s_j + slope*b[j] + mask_j, a column with
+ * b[j] = -INFINITY masked (y = 0). */
+void oracle_softmax_row_terms(const float *s, size_t n_cols, double scale, double slope, const double *b,
+                              const float *mask, double sink, double *y64);
+
 #endif

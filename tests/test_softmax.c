@@ -121,7 +121,10 @@ static void check_against_oracle(const posenc_softmax_desc *desc, const float *s
                         *worst = rel;
                     if (rel > bound) {
                         fprintf(stderr, "head %zu row %zu col %zu: %.9g vs %.9g (rel %.3g, bound %.3g, "
-                                "precision %d)\n", h, i, j, (double)out[j], y64[j], rel, bound, desc->precision);
+                                "precision %d; slope %a, position %d, q0 %lld, k0 %lld, cols %zu, sink %g, "
+                                "mask %d)\n", h, i, j, (double)out[j], y64[j], rel, bound, desc->precision, slope,
+                                mode, (long long)desc->q_pos0, (long long)desc->k_pos0, n_cols, sink,
+                                mask != NULL);
                         fail();
                     }
                 }
@@ -220,6 +223,199 @@ static void fast_cancellation_rows(void **state)
     }
     fprintf(stderr, "# cancelling logits of 1e2..1e4: worst relative error EXACT %.3g, FAST %.3g (%.3g of its "
             "bound)\n", worst_exact, worst_fast, worst_fast_share);
+}
+
+/* ---- per-column key positions and 2-D grids: the bias of every (row, column) given by the test ---------------- */
+
+/* Runs desc on scores [n_heads][n_rows][n_cols] (float32, contiguous) and checks every row against the float64
+ * oracle with b[i * n_cols + j] the bias term of (row i, column j) (-inf: masked): EXACT within 1e-6 relative,
+ * FAST within its bound. slopes: the n_heads slopes the call uses. Returns the worst relative error. */
+static double check_terms_rows(const posenc_softmax_desc *desc, const float *s, size_t n_heads, size_t n_rows,
+                               size_t n_cols, const float *slopes, const double *b)
+{
+    size_t n = n_heads * n_rows * n_cols;
+    float *y = malloc((n + 1) * sizeof(float));
+    double *y64 = malloc((n_cols + 1) * sizeof(double));
+    posenc_tensor sv = { (void *)(uintptr_t)s, POSENC_F32, 0, n_rows * n_cols, n_cols };
+    posenc_tensor yv = { y, POSENC_F32, 0, n_rows * n_cols, n_cols };
+    assert_int_equal(posenc_softmax_forward(desc, &sv, &yv, n_heads, n_rows, n_cols), POSENC_OK);
+    double worst = 0.0;
+    for (size_t h = 0; h < n_heads; h++)
+        for (size_t i = 0; i < n_rows; i++) {
+            const float *row = s + (h * n_rows + i) * n_cols, *out = y + (h * n_rows + i) * n_cols;
+            const double *bi = b + i * n_cols;
+            const float *mask = desc->mask ? desc->mask + i * desc->mask_row_stride : NULL;
+            double slope = slopes ? slopes[h] : 0.0, sink = desc->sinks ? desc->sinks[h] : -INFINITY;
+            oracle_softmax_row_terms(row, n_cols, desc->scale, slope, bi, mask, sink, y64);
+            double y_max = 0.0, a_max = desc->sinks ? fabs(sink) : 0.0;
+            size_t j_max = 0;
+            for (size_t j = 0; j < n_cols; j++)
+                if (y64[j] > y_max)
+                    y_max = y64[j], j_max = j;
+            if (y_max > 0.0)
+                a_max = fmax(a_max, fabs(desc->scale * (double)row[j_max]) + fabs(slope * bi[j_max]) +
+                                        (mask ? fabs((double)mask[j_max]) : 0.0));
+            for (size_t j = 0; j < n_cols; j++) {
+                if (y64[j] == 0.0 && out[j] != 0.0f)
+                    fail_msg("head %zu row %zu col %zu: %a where the oracle gives 0", h, i, j, (double)out[j]);
+                if (!(y64[j] >= 1e-30))
+                    continue;
+                double rel = fabs(out[j] - y64[j]) / y64[j], bound = 1e-6;
+                if (desc->precision == POSENC_SOFTMAX_FAST)
+                    bound += 0x1p-22 * (fabs(desc->scale * (double)row[j]) + fabs(slope * bi[j]) +
+                                        (mask ? fabs((double)mask[j]) : 0.0) + a_max + log(y_max / y64[j]));
+                if (!(rel <= bound))
+                    fail_msg("head %zu row %zu col %zu: %.9g vs %.9g (rel %.3g, bound %.3g, precision %d)", h, i,
+                             j, (double)out[j], y64[j], rel, bound, desc->precision);
+                worst = fmax(worst, rel);
+            }
+        }
+    free(y);
+    free(y64);
+    return worst;
+}
+
+/* Keys at arbitrary positions (a KV cache after eviction, packed sequences, trees): causal and symmetric, ALiBi
+ * and custom slopes and none, masks, sinks, both precisions, per-row query positions too. */
+static void key_positions_match_oracle(void **state)
+{
+    (void)state;
+    double worst[2] = { 0, 0 };
+    for (int iter = 0; iter < 200; iter++) {
+        size_t n_heads = 1 + test_rand_below(4), n_rows = 1 + test_rand_below(4);
+        size_t n_cols = 1 + test_rand_below(iter < 180 ? 300 : 5000);
+        size_t n = n_heads * n_rows * n_cols;
+        float *s = malloc(n * sizeof(float)), *mask = NULL, slopes[4], sinks[4];
+        int64_t *kpos = malloc(n_cols * sizeof(int64_t)), qpos[4];
+        double *b = malloc(n_rows * n_cols * sizeof(double));
+        test_fill(s, n, -20.0f, 20.0f);
+        int64_t span = 1 + (int64_t)test_rand_below(iter % 5 == 0 ? 1u << 30 : 10000);
+        int64_t base = test_rand_below(3) ? 0 : POSENC_MAX_POSITION - span;
+        for (size_t j = 0; j < n_cols; j++)
+            kpos[j] = base + (int64_t)test_rand_below((size_t)span);
+        for (size_t i = 0; i < n_rows; i++)
+            qpos[i] = base + (int64_t)test_rand_below((size_t)span);
+        posenc_softmax_desc d;
+        posenc_softmax_desc_init(&d, sizeof d);
+        d.position = 1 + (int32_t)test_rand_below(2);
+        d.slopes_mode = (int32_t)test_rand_below(3);
+        d.scale = 0.125f;
+        d.k_positions = kpos;
+        d.q_positions = qpos;
+        d.precision = (int32_t)test_rand_below(2);
+        if (d.slopes_mode == POSENC_SLOPES_CUSTOM) {
+            test_fill(slopes, n_heads, 0.0f, 0.5f);
+            d.slopes = slopes;
+        } else if (d.slopes_mode == POSENC_SLOPES_ALIBI) {
+            posenc_alibi_slopes(n_heads, 8.0f, slopes);
+        }
+        if (test_rand_below(3) == 0) {
+            mask = malloc(n_rows * n_cols * sizeof(float));
+            test_fill(mask, n_rows * n_cols, -3.0f, 3.0f);
+            d.mask = mask;
+            d.mask_row_stride = n_cols;
+        }
+        if (test_rand_below(4) == 0) {
+            test_fill(sinks, n_heads, -3.0f, 3.0f);
+            d.sinks = sinks;
+        }
+        for (size_t i = 0; i < n_rows; i++)
+            for (size_t j = 0; j < n_cols; j++) {
+                int64_t dist = kpos[j] - qpos[i];
+                double term = d.position == POSENC_POSITION_CAUSAL ? (double)dist : -(double)llabs(dist);
+                if (d.slopes_mode == POSENC_SLOPES_NONE)
+                    term = 0.0;
+                /* the header's rounding of a distance beyond 2^24 to float32 is part of the definition */
+                b[i * n_cols + j] = d.position == POSENC_POSITION_CAUSAL && dist > 0 ? -INFINITY : (double)(float)term;
+            }
+        double w = check_terms_rows(&d, s, n_heads, n_rows, n_cols,
+                                    d.slopes_mode == POSENC_SLOPES_NONE ? NULL : slopes, b);
+        worst[d.precision] = fmax(worst[d.precision], w);
+        free(s); free(mask); free(kpos); free(b);
+    }
+    fprintf(stderr, "# key positions vs float64: worst relative error EXACT %.3g, FAST %.3g\n", worst[0], worst[1]);
+}
+
+/* k_positions = k_pos0 + j gives the bits of k_pos0 (rows within 2^24 of bias), with and without statistics. */
+static void consecutive_key_positions_are_k_pos0(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 100; iter++) {
+        size_t n_heads = 1 + test_rand_below(3), n_rows = 1 + test_rand_below(3), n_cols = 1 + test_rand_below(700);
+        size_t n = n_heads * n_rows * n_cols;
+        float *s = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+        float st_want[2 * 9], st_got[2 * 9];
+        int64_t *kpos = malloc(n_cols * sizeof(int64_t));
+        test_fill(s, n, -30.0f, 30.0f);
+        posenc_softmax_desc d;
+        posenc_softmax_desc_init(&d, sizeof d);
+        d.position = 1 + (int32_t)test_rand_below(2);
+        d.slopes_mode = (int32_t)test_rand_below(2);
+        d.precision = (int32_t)test_rand_below(2);
+        d.k_pos0 = (int64_t)test_rand_below(1000);
+        d.q_pos0 = d.k_pos0 + (int64_t)test_rand_below(n_cols + 10) - 5;
+        d.q_pos0 = d.q_pos0 < 0 ? 0 : d.q_pos0;
+        d.stats = st_want;
+        for (size_t j = 0; j < n_cols; j++)
+            kpos[j] = d.k_pos0 + (int64_t)j;
+        posenc_tensor sv = { s, POSENC_F32, 0, n_rows * n_cols, n_cols };
+        posenc_tensor wv = { want, POSENC_F32, 0, n_rows * n_cols, n_cols }, gv = { got, POSENC_F32, 0, n_rows * n_cols, n_cols };
+        assert_int_equal(posenc_softmax_forward(&d, &sv, &wv, n_heads, n_rows, n_cols), POSENC_OK);
+        d.k_positions = kpos;
+        d.k_pos0 = 0;
+        d.stats = st_got;
+        assert_int_equal(posenc_softmax_forward(&d, &sv, &gv, n_heads, n_rows, n_cols), POSENC_OK);
+        assert_memory_equal(want, got, n * sizeof(float));
+        assert_memory_equal(st_want, st_got, 2 * n_heads * n_rows * sizeof(float));
+        free(s); free(want); free(got); free(kpos);
+    }
+}
+
+/* 2-D ALiBi on a patch grid (raster order, grid_width per line, grid_prefix leading tokens off the grid):
+ * Euclidean and Manhattan, ALiBi slopes, CLS prefixes, both precisions, against the float64 oracle with
+ * b = -(float)sqrt(dx^2 + dy^2) or -(|dx| + |dy|) (include/posenc.h), 0 next to a prefix token. */
+static void grid_alibi_matches_oracle(void **state)
+{
+    (void)state;
+    double worst[2] = { 0, 0 };
+    for (int iter = 0; iter < 120; iter++) {
+        int32_t width = 1 + (int32_t)test_rand_below(iter < 100 ? 12 : 40), lines = 1 + (int32_t)test_rand_below(12);
+        int32_t prefix = (int32_t)test_rand_below(3);
+        size_t n_cols = (size_t)(prefix + width * lines), n_heads = 1 + test_rand_below(4);
+        size_t n_rows = 1 + test_rand_below(n_cols < 6 ? n_cols : 6);
+        size_t n = n_heads * n_rows * n_cols;
+        float *s = malloc(n * sizeof(float)), slopes[4];
+        int64_t qpos[6];
+        double *b = malloc(n_rows * n_cols * sizeof(double));
+        test_fill(s, n, -10.0f, 10.0f);
+        posenc_softmax_desc d;
+        posenc_softmax_desc_init(&d, sizeof d);
+        d.position = test_rand_below(2) ? POSENC_POSITION_GRID_EUCLIDEAN : POSENC_POSITION_GRID_MANHATTAN;
+        d.slopes_mode = POSENC_SLOPES_ALIBI;
+        d.grid_width = width;
+        d.grid_prefix = prefix;
+        d.scale = 0.125f;
+        d.precision = (int32_t)test_rand_below(2);
+        posenc_alibi_slopes(n_heads, 8.0f, slopes);
+        for (size_t i = 0; i < n_rows; i++)
+            qpos[i] = (int64_t)test_rand_below(n_cols);
+        d.q_positions = qpos;
+        for (size_t i = 0; i < n_rows; i++)
+            for (size_t j = 0; j < n_cols; j++) {
+                int64_t q = qpos[i] - prefix, k = (int64_t)j - prefix;
+                double term = 0.0;
+                if (q >= 0 && k >= 0) {
+                    int64_t dx = k % width - q % width, dy = k / width - q / width;
+                    term = d.position == POSENC_POSITION_GRID_MANHATTAN ? -(double)(llabs(dx) + llabs(dy))
+                                                                         : -(double)(float)sqrt((double)(dx * dx + dy * dy));
+                }
+                b[i * n_cols + j] = term;
+            }
+        double w = check_terms_rows(&d, s, n_heads, n_rows, n_cols, slopes, b);
+        worst[d.precision] = fmax(worst[d.precision], w);
+        free(s); free(b);
+    }
+    fprintf(stderr, "# 2-D ALiBi vs float64: worst relative error EXACT %.3g, FAST %.3g\n", worst[0], worst[1]);
 }
 
 /* Rows whose ALiBi bias |slope * d| exceeds 2^24 take pass 1's max in double (numerics.h): before that, the
@@ -431,6 +627,9 @@ int main(void)
         cmocka_unit_test(slopes_match_bloom),
         cmocka_unit_test(softmax_matches_oracle),
         cmocka_unit_test(fast_cancellation_rows),
+        cmocka_unit_test(key_positions_match_oracle),
+        cmocka_unit_test(consecutive_key_positions_are_k_pos0),
+        cmocka_unit_test(grid_alibi_matches_oracle),
         cmocka_unit_test(far_rows_match_oracle),
         cmocka_unit_test(causal_is_exact),
         cmocka_unit_test(symmetric_bias),

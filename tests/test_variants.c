@@ -432,6 +432,31 @@ static void check_softmax_case(const char *isa, softmax_case *sc)
     free(src0); free(mask); free(slopes); free(sinks); free(ref); free(got);
 }
 
+/* Per-column key positions for the random cases (up to the longest row), and the grid and key-position modes
+ * (include/posenc.h): a tenth of the cases each. The positions stay within the range random_softmax_case gives. */
+static int64_t case_k_positions[40200];
+
+static void random_position_layout(posenc_softmax_desc *d, size_t n_cols)
+{
+    assert_true(n_cols <= sizeof case_k_positions / sizeof case_k_positions[0]);
+    switch (test_rand_below(10)) {
+    case 0:   /* keys in any order around the queries (eviction, packing, trees) */
+        for (size_t j = 0; j < n_cols; j++) {
+            int64_t k = d->k_pos0 + (int64_t)test_rand_below(n_cols + 20);
+            case_k_positions[j] = k > POSENC_MAX_POSITION ? POSENC_MAX_POSITION : k;
+        }
+        d->k_positions = case_k_positions;
+        break;
+    case 1:   /* 2-D ALiBi: a grid of patches after 0..2 prefix tokens */
+        d->position = test_rand_below(2) ? POSENC_POSITION_GRID_EUCLIDEAN : POSENC_POSITION_GRID_MANHATTAN;
+        d->grid_width = 1 + (int32_t)test_rand_below(40);
+        d->grid_prefix = (int32_t)test_rand_below(3);
+        break;
+    default:
+        break;
+    }
+}
+
 static void random_softmax_case(softmax_case *sc, size_t n_cols)
 {
     memset(sc, 0, sizeof *sc);
@@ -455,6 +480,7 @@ static void random_softmax_case(softmax_case *sc, size_t n_cols)
         sc->desc.k_pos0 = POSENC_MAX_POSITION - (int64_t)n_cols - 1;
         sc->desc.q_pos0 = POSENC_MAX_POSITION - (int64_t)sc->n_rows;
     }
+    random_position_layout(&sc->desc, n_cols);
 }
 
 static void softmax_matches_scalar(void **state)
@@ -520,6 +546,7 @@ static void softmax_rows_vs_scalar(const char *isa, const posenc_softmax_desc *d
  * every tail length, large custom slopes (the double max), sinks (unshifted rows), every value kind. */
 static void far_positions(softmax_case *sc)
 {
+    sc->desc.grid_width = sc->desc.grid_prefix = 0;   /* 1-D positions (key positions, if any, stay) */
     sc->desc.position = 1 + (int32_t)test_rand_below(2);
     sc->desc.slopes_mode = 1 + (int32_t)test_rand_below(2);
     int64_t room = POSENC_MAX_POSITION - (int64_t)(sc->n_rows + sc->n_cols) - 1000;
@@ -787,6 +814,7 @@ static void random_typed_case(typed_case *tc, int s, int d, int m, size_t n_cols
         tc->desc.q_pos0 = POSENC_MAX_POSITION - (int64_t)tc->n_rows - (int64_t)test_rand_below(1000);
         tc->with_stats = 0;
     }
+    random_position_layout(&tc->desc, n_cols);
 }
 
 /* Every variant x every (src, dst, mask) type combination against the scalar reference, byte for byte: every

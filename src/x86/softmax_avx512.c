@@ -24,6 +24,8 @@ typedef struct logit_ctx {
     __m512d slope_d;
     int32_t d0;
     int32_t mask_type;
+    const float *terms;   /* POSENC_BIAS_TERMS: b_j of columns [0, n_terms) */
+    size_t n_terms;
 } logit_ctx;
 
 /* ---- element types (numerics.h, "element types"): loads widen exactly, stores round once ----------------- */
@@ -168,9 +170,18 @@ static ALWAYS_INLINE __m512d bias_of_distance_d(__m512d d, int bias)
     return bias == POSENC_BIAS_ABS ? _mm512_sub_pd(_mm512_setzero_pd(), _mm512_abs_pd(d)) : d;
 }
 
-/* Pass 1's float b of columns [j, j + 16), the int32 conversion of numerics.h. */
+/* The given terms of columns [j, j + 16) (TERMS), not read past the row: lanes beyond it are 0. */
+static ALWAYS_INLINE __m512 terms16(const logit_ctx *ctx, size_t j)
+{
+    const float *t = ctx->terms + j;
+    return j + 16 <= ctx->n_terms ? _mm512_loadu_ps(t) : _mm512_maskz_loadu_ps(avx512_lanes16(ctx->n_terms - j), t);
+}
+
+/* Pass 1's float b of columns [j, j + 16): the int32 conversion of numerics.h, or the given terms. */
 static ALWAYS_INLINE __m512 bias16_f(const logit_ctx *ctx, size_t j, int bias)
 {
+    if (bias == POSENC_BIAS_TERMS)
+        return terms16(ctx, j);
     return bias == POSENC_BIAS_NONE ? _mm512_setzero_ps() : _mm512_cvtepi32_ps(bias16(ctx, j, bias));
 }
 
@@ -192,6 +203,10 @@ static ALWAYS_INLINE __m512 logit16_f(const logit_ctx *ctx, const void *src, con
         z = _mm512_fmadd_ps(ctx->slope, b, z);
     if (has_mask)
         z = _mm512_add_ps(z, load_mask16(ctx, mask, j, lanes, full));
+    if (bias == POSENC_BIAS_TERMS) {   /* a -inf term masks its column (numerics.h) */
+        const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+        z = _mm512_mask_mov_ps(z, _mm512_cmp_ps_mask(b, neg_inf, _CMP_EQ_OQ), neg_inf);
+    }
     return z;
 }
 
@@ -203,10 +218,21 @@ static ALWAYS_INLINE __m512d arg8_d(const logit_ctx *ctx, const void *src, const
     __m256 s = load8(src_type, src, j, lanes, full);
     /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
     __m512d z = _mm512_fmsub_pd(ctx->scale_d, _mm512_cvtps_pd(s), max_d);
-    if (bias != POSENC_BIAS_NONE)
+    __m256 terms = _mm256_setzero_ps();
+    if (bias == POSENC_BIAS_TERMS) {   /* the given terms, exact in double; not read past the row */
+        const float *t = ctx->terms + j;
+        terms = j + 8 <= ctx->n_terms ? _mm256_loadu_ps(t)
+              : _mm256_maskz_loadu_ps((__mmask8)avx512_lanes16(j < ctx->n_terms ? ctx->n_terms - j : 0), t);
+        z = _mm512_fmadd_pd(ctx->slope_d, _mm512_cvtps_pd(terms), z);
+    } else if (bias != POSENC_BIAS_NONE) {
         z = _mm512_fmadd_pd(ctx->slope_d, bias_of_distance_d(distance, bias), z);
+    }
     if (has_mask)
         z = _mm512_add_pd(z, _mm512_cvtps_pd(load_mask8(ctx, mask, j, lanes, full)));
+    if (bias == POSENC_BIAS_TERMS) {   /* a -inf term masks its column (numerics.h) */
+        __mmask8 masked = _mm256_cmp_ps_mask(terms, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+        z = _mm512_mask_mov_pd(z, masked, _mm512_set1_pd(-INFINITY));
+    }
     return z;
 }
 
@@ -300,7 +326,8 @@ static ALWAYS_INLINE float max_of_logits_f(const logit_ctx *ctx, const void *src
     /* While every |d| of the row is <= 2^24, d in float is exact, and consecutive vectors are the previous one
      * plus 16: one add instead of an int32 broadcast, add and conversion per vector. */
     const int64_t d_first = ctx->d0, d_last = (int64_t)ctx->d0 + (int64_t)n_full;
-    if (bias != POSENC_BIAS_NONE && llabs(d_first) <= (1 << 24) && llabs(d_last) <= (1 << 24)) {
+    if (bias != POSENC_BIAS_NONE && bias != POSENC_BIAS_TERMS && llabs(d_first) <= (1 << 24) &&
+        llabs(d_last) <= (1 << 24)) {
         const __m512 lane_index = _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
         const __m512 step16 = _mm512_set1_ps(16.0f);
         __m512 d = _mm512_add_ps(_mm512_set1_ps((float)d_first), lane_index);
@@ -371,6 +398,8 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
         .slope_d = _mm512_set1_pd((double)row->slope),
         .d0 = row->d0,
         .mask_type = row->mask_type,
+        .terms = row->terms,
+        .n_terms = n_valid,
     };
     const size_t n_full = n_valid / 64 * 64;
     /* The FAST row with a float32 dst: pass 1 keeps the logits in dst and pass 2 reads them back. */
@@ -417,8 +446,8 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
     const __m512d step16 = _mm512_set1_pd(16.0);
     /* FAST: while every |d| of the row is <= 2^24, b steps in float as in pass 1 (exact). */
-    const int step_b_f = fast && bias != POSENC_BIAS_NONE && llabs((int64_t)ctx.d0) <= (1 << 24) &&
-                         llabs((int64_t)ctx.d0 + (int64_t)n_full) <= (1 << 24);
+    const int step_b_f = fast && bias != POSENC_BIAS_NONE && bias != POSENC_BIAS_TERMS &&
+                         llabs((int64_t)ctx.d0) <= (1 << 24) && llabs((int64_t)ctx.d0 + (int64_t)n_full) <= (1 << 24);
     const __m512 step16_f = _mm512_set1_ps(16.0f);
     __m512 b_f = _mm512_add_ps(_mm512_set1_ps((float)ctx.d0),
                                _mm512_set_ps(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
@@ -531,7 +560,7 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
 }
 
 /* One specialised body per (bias, mask, src type, precision); the bias read as every variant reads it. Body
- * index: 2 * bias case + has_mask, plus 6 for the FAST row. */
+ * index: 2 * bias case + has_mask (bias cases NONE, LINEAR, ABS, TERMS), plus 8 for the FAST row. */
 #define ROW_BODY(name, bias, has_mask, src_type, fast) \
     static void name(const posenc_softmax_row *row) { softmax_row(row, bias, has_mask, src_type, fast); }
 #define ROW_BODIES_OF(suffix, src_type, fast) \
@@ -540,15 +569,18 @@ static ALWAYS_INLINE void softmax_row(const posenc_softmax_row *row, int bias, i
     ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type, fast) \
     ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type, fast) \
     ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type, fast) \
-    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast)
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast) \
+    ROW_BODY(row_terms_##suffix, POSENC_BIAS_TERMS, 0, src_type, fast) \
+    ROW_BODY(row_terms_mask_##suffix, POSENC_BIAS_TERMS, 1, src_type, fast)
 #define ROW_BODIES(suffix, src_type) \
     ROW_BODIES_OF(suffix, src_type, 0) \
     ROW_BODIES_OF(fast_##suffix, src_type, 1) \
-    static void (*const rows_##suffix[12])(const posenc_softmax_row *) = { \
-        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
-        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix, \
+    static void (*const rows_##suffix[16])(const posenc_softmax_row *) = { \
+        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, row_linear_mask_##suffix, \
+        row_abs_##suffix, row_abs_mask_##suffix, row_terms_##suffix, row_terms_mask_##suffix, \
         row_plain_fast_##suffix, row_plain_mask_fast_##suffix, row_linear_fast_##suffix, \
-        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix };
+        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix, \
+        row_terms_fast_##suffix, row_terms_mask_fast_##suffix };
 ROW_BODIES(f32, POSENC_ELEM_F32)
 ROW_BODIES(f16, POSENC_ELEM_F16)
 ROW_BODIES(bf16, POSENC_ELEM_BF16)
@@ -556,8 +588,7 @@ ROW_BODIES(bf16, POSENC_ELEM_BF16)
 void posenc_softmax_row_avx512(const posenc_softmax_row *row)
 {
     int32_t bias = posenc_bias_case(row->bias);
-    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL) +
-                  (row->fast ? 6 : 0);
+    size_t body = 2 * (size_t)bias + (row->mask != NULL) + (row->fast ? 8 : 0);   /* bias: 0 .. 3 */
     switch (row->src_type) {
     case POSENC_ELEM_F16: rows_f16[body](row); break;
     case POSENC_ELEM_BF16: rows_bf16[body](row); break;
