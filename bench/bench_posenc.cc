@@ -110,6 +110,11 @@ struct SoftmaxWorkload {
     int64_t q_pos0;    // keys sit at positions 0..n_cols-1
     size_t copies;
     ScoreValues values;
+    // How the positions are laid out (0.2): one line of consecutive keys; a patch grid (2-D ALiBi, Euclidean,
+    // grid_width patches per line, one CLS token first, symmetric: every query row of the image); keys at given
+    // positions (a StreamingLLM cache: 4 attention-sink tokens, then the most recent keys).
+    enum class Layout { kLine, kGrid, kEvictedKeys } layout = Layout::kLine;
+    int32_t grid_width = 0;
     size_t elements() const { return n_heads * n_rows * n_cols; }
     bool in_place() const { return values == ScoreValues::kInPlace; }
 };
@@ -139,6 +144,19 @@ const std::vector<SoftmaxWorkload> &softmax_workloads()
         {"decode-32768-cutoff", 32, 1, 32768, true, 32767, 1, ScoreValues::kCutoff},
         {"decode-32768-denormal", 32, 1, 32768, true, 32767, 1, ScoreValues::kDenormal},
         {"decode-32768-nan", 32, 1, 32768, true, 32767, 1, ScoreValues::kNan},
+    };
+    return workloads;
+}
+
+// Position layouts beyond one line (registered with the softmax rows, both precisions, beside the stream pass).
+const std::vector<SoftmaxWorkload> &layout_workloads()
+{
+    using Layout = SoftmaxWorkload::Layout;
+    static const std::vector<SoftmaxWorkload> workloads = {
+        // a ViT image of 32x32 patches and a CLS token, 16 heads: 1025 x 1025 scores per head
+        {"vision-32x32", 16, 1025, 1025, true, 0, 1, ScoreValues::kInPlace, Layout::kGrid, 32},
+        // decode over a StreamingLLM cache of 4 sinks + 4092 recent keys at position ~1e6, 32 heads
+        {"decode-evicted-4096", 32, 1, 4096, true, 1000000, 1, ScoreValues::kInPlace, Layout::kEvictedKeys, 0},
     };
     return workloads;
 }
@@ -250,9 +268,22 @@ SoftmaxFn posenc_softmax_fn(const SoftmaxWorkload &workload, int32_t precision =
         desc.q_pos0 = workload.q_pos0;
         desc.k_pos0 = 0;
     }
+    // Key positions live as long as the function (shared, never written).
+    std::shared_ptr<std::vector<int64_t>> keys;
+    if (workload.layout == SoftmaxWorkload::Layout::kGrid) {
+        desc.position = POSENC_POSITION_GRID_EUCLIDEAN;
+        desc.grid_width = workload.grid_width;
+        desc.grid_prefix = 1;
+    } else if (workload.layout == SoftmaxWorkload::Layout::kEvictedKeys) {
+        keys = std::make_shared<std::vector<int64_t>>(workload.n_cols);
+        for (size_t j = 0; j < workload.n_cols; j++)
+            (*keys)[j] = j < 4 ? static_cast<int64_t>(j)
+                               : workload.q_pos0 - static_cast<int64_t>(workload.n_cols) + static_cast<int64_t>(j) + 1;
+        desc.k_positions = keys->data();
+    }
     const SoftmaxWorkload w = workload;
     const float *source = workload.in_place() ? nullptr : value_scores(workload);
-    return [desc, w, source](float *scores) {   // scores: the buffer to write (and, in place, to read)
+    return [desc, w, source, keys](float *scores) {   // scores: the buffer to write (and, in place, to read)
         const size_t head_stride = w.n_rows * w.n_cols;
         return posenc_softmax(&desc, source ? source : scores, head_stride, w.n_cols, scores, head_stride,
                               w.n_cols, w.n_heads, w.n_rows, w.n_cols);
@@ -498,6 +529,30 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
         runners.push_back(dispatch);
         // Both precisions (include/posenc.h, "Precision"): EXACT as softmax_f32/<variant>/<workload>, FAST with
         // the suffix /fast (bench/table.py prints it as its own group, against the same baselines).
+        for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
+            for (const Implementation &runner : runners) {
+                const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
+                const std::string suffix = precision == POSENC_SOFTMAX_FAST ? "/fast" : "";
+                benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name + suffix).c_str(),
+                                             [runner, workload, softmax](benchmark::State &state) {
+                                                 bench_softmax(state, runner, workload, softmax);
+                                             })
+                    ->Unit(benchmark::kMicrosecond);
+            }
+    }
+}
+
+void register_softmax_layouts(const std::vector<Implementation> &variants, const Implementation &dispatch)
+{
+    for (const SoftmaxWorkload &workload : layout_workloads()) {
+        const size_t elements = workload.elements(), copies = workload.copies;
+        benchmark::RegisterBenchmark(("softmax_f32/stream/" + workload.name).c_str(),
+                                     [elements, copies](benchmark::State &state) {
+                                         bench_stream(state, elements, copies);
+                                     })
+            ->Unit(benchmark::kMicrosecond);
+        std::vector<Implementation> runners(variants);
+        runners.push_back(dispatch);
         for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
             for (const Implementation &runner : runners) {
                 const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
@@ -1209,6 +1264,7 @@ int main(int argc, char **argv)
     register_rope(variants, dispatch);
     register_rope_reduced(variants, dispatch);
     register_softmax(variants, dispatch);
+    register_softmax_layouts(variants, dispatch);
     register_exp_limit(variants);
     register_softmax_reduced(variants, dispatch);
     register_threads();

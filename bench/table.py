@@ -63,7 +63,11 @@ GROUP_TITLES = {
     "rope_bf16": "RoPE bf16 in place (an element is one bf16 of q or k; roofline: the stream over the same bytes)",
     "rope_f16": "RoPE f16 in place (an element is one f16 of q or k; roofline: the stream over the same bytes)",
     "rope_f32-bf16": "RoPE f32 -> bf16 out of place, the KV-cache write (6 bytes per element)",
-    "softmax_f32": "softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128)",
+    "softmax_f32": "softmax f32, in place (an element is one score); ALiBi workloads are causal, scale 1/sqrt(128);\n"
+                   "  '/fast': the FAST precision (all float32); x exp: time over the exp limit of the same variant\n"
+                   "  (exp_f32 below); vision-32x32: 2-D ALiBi on 32x32 patches + CLS; decode-evicted-4096: keys at\n"
+                   "  given positions (4 sinks + 4092 recent, StreamingLLM)",
+    "exp_f32": "exp limit: the FAST softmax's float32 exp alone (src/tpl/softmax_tpl.h) over 2048 floats in L1",
     "softmax_bf16": "softmax bf16 in place (an element is one bf16 score; roofline: the stream over the same bytes)",
     "softmax_f16": "softmax f16 in place (an element is one f16 score; roofline: the stream over the same bytes)",
     "rope_f32_mt": "RoPE f32 on the caller's thread pool (posenc_parallel), wall-clock time; stream on 2 threads",
@@ -100,8 +104,8 @@ def print_table(context, runs):
     if repetitions > 1:
         print("each figure: the median of %d repetitions, run in random interleaved order" % repetitions)
 
-    # Index the baselines.
-    stream, textbook, onednn = {}, {}, {}
+    # Index the baselines, and the exp limit of each variant.
+    stream, textbook, onednn, exp_limit = {}, {}, {}, {}
     groups = []  # (kernel, workload, pairing) in the order the suite ran them
     for name, run in runs.items():
         kernel, implementation, workload, pairing = split_name(name)
@@ -112,6 +116,8 @@ def print_table(context, runs):
             textbook[(kernel, workload, pairing)] = run
         if implementation == "onednn":
             onednn[(kernel, workload)] = run
+        if kernel == "exp_f32" and not run.get("error_occurred"):
+            exp_limit[implementation] = ns_per_element(run)
         if (kernel, workload, pairing) not in groups:
             groups.append((kernel, workload, pairing))
 
@@ -124,13 +130,14 @@ def print_table(context, runs):
             print(GROUP_TITLES.get(kernel, kernel))
             columns = ("%-31s %-16s %9s %8s %9s %9s %9s %9s"
                        % ("workload", "variant", "ns/elem", "GB/s", "roofline", COMPARE_HEADER[kind], "vs oneDNN",
-                          "rel.err"))
+                          "x exp" if kernel == "softmax_f32" else "rel.err"))
             print(columns)
             print("-" * len(columns))
         base_workload = workload[:-len(FAR_SUFFIX)] if workload.endswith(FAR_SUFFIX) else workload
         roof = stream.get((kernel, base_workload))
         roof_bytes = roof.get("bytes_per_second") if roof else None
-        text_ns = ns_per_element(textbook[(kernel, workload, pairing)]) if (kernel, workload, pairing) in textbook else None
+        text_run = textbook.get((kernel, workload, pairing)) or textbook.get((kernel, workload, ""))   # '/fast'
+        text_ns = ns_per_element(text_run) if text_run else None
         peer = onednn.get((kernel, workload))
         peer_ns = ns_per_element(peer) if peer else None
 
@@ -163,6 +170,9 @@ def print_table(context, runs):
                 versus_text = fmt_ratio(ns_per_element(one), ours_ns) if one else ""
             versus_peer = fmt_ratio(peer_ns, ours_ns) if is_ours else ""
             error = "%.1e" % run["rel_err"] if "rel_err" in run else ""
+            isa = run.get("label", dispatch) if implementation == "dispatch" else implementation
+            if kernel == "softmax_f32" and is_ours and exp_limit.get(isa):
+                error = "%.2f" % (ours_ns / exp_limit[isa])
             print("%-31s %-16s %9s %8.2f %9s %9s %9s %9s"
                   % (title, label, fmt_ns(ours_ns), gbytes, roofline, versus_text, versus_peer, error))
             title = ""
@@ -182,10 +192,11 @@ def print_value_ratios(runs):
     """Each implementation's time on the value rows over its time on random scores (same run)."""
     times = {}  # implementation -> {row: ns/elem}
     for name, run in runs.items():
-        kernel, implementation, workload, _ = split_name(name)
+        kernel, implementation, workload, pairing = split_name(name)
         if kernel != "softmax_f32" or not workload.startswith(VALUE_BASE + "-") or run.get("error_occurred"):
             continue
         label = "dispatch(%s)" % run.get("label", "?") if implementation == "dispatch" else implementation
+        label += "/" + pairing if pairing else ""
         times.setdefault(label, {})[workload[len(VALUE_BASE) + 1:]] = ns_per_element(run)
     rows = [(label, t) for label, t in times.items() if t.get("random")]
     if not rows:

@@ -167,22 +167,52 @@ static void row_span(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, 
     }
 }
 
-/* b of a key at kpos for a query at qpos on the grid of d (numerics of include/posenc.h, POSITION_GRID_*). */
+/* b between patches dx, dy apart (include/posenc.h, POSITION_GRID_*). */
+static float grid_distance_term(int32_t position, int64_t dx, int64_t dy)
+{
+    if (position == POSENC_POSITION_GRID_MANHATTAN)
+        return -(float)((dx < 0 ? -dx : dx) + (dy < 0 ? -dy : dy));
+    return -(float)sqrt((double)dx * (double)dx + (double)dy * (double)dy);
+}
+
+/* b of a key at kpos for a query at qpos on the grid of d. */
 static float grid_term(const posenc_softmax_desc *d, int64_t qpos, int64_t kpos)
 {
     if (qpos < d->grid_prefix || kpos < d->grid_prefix)
         return 0.0f;
     int64_t w = d->grid_width, q = qpos - d->grid_prefix, k = kpos - d->grid_prefix;
-    int64_t dx = k % w - q % w, dy = k / w - q / w;
-    if (d->position == POSENC_POSITION_GRID_MANHATTAN)
-        return -(float)((dx < 0 ? -dx : dx) + (dy < 0 ? -dy : dy));
-    return -(float)sqrt((double)dx * (double)dx + (double)dy * (double)dy);
+    return grid_distance_term(d->position, k % w - q % w, k / w - q / w);
+}
+
+/* The grid's terms of a row whose keys are consecutive (k_pos0 + j): the key's patch steps along its line instead
+ * of being divided out per column (the same values as grid_term). Returns max |b_j|. */
+static double fill_grid_line_terms(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, float *terms)
+{
+    const int64_t w = d->grid_width, first = d->k_pos0 - d->grid_prefix;   /* column 0's place on the grid */
+    size_t j = 0;
+    for (; j < n_cols && (qpos < d->grid_prefix || first + (int64_t)j < 0); j++)
+        terms[j] = 0.0f;   /* a prefix token on either side */
+    float biggest = 0.0f;
+    if (j < n_cols) {
+        const int64_t q = qpos - d->grid_prefix, qx = q % w, qy = q / w;
+        int64_t k = first + (int64_t)j, kx = k % w, ky = k / w;
+        for (; j < n_cols; j++) {
+            float b = grid_distance_term(d->position, kx - qx, ky - qy);
+            terms[j] = b;
+            biggest = -b > biggest ? -b : biggest;
+            if (++kx == w)
+                kx = 0, ky++;
+        }
+    }
+    return (double)biggest;
 }
 
 /* The terms b_j of row i (query position qpos) for POSENC_BIAS_TERMS (numerics.h): the grid's, or from the key
  * positions, -inf for a key the causal rule masks. Returns max |b_j| over the live columns (0 if none). */
 static double fill_terms(const posenc_softmax_desc *d, size_t n_cols, int64_t qpos, float *terms)
 {
+    if (is_grid(d->position) && !d->k_positions)
+        return fill_grid_line_terms(d, n_cols, qpos, terms);
     float biggest = 0.0f;
     for (size_t j = 0; j < n_cols; j++) {
         int64_t kpos = d->k_positions ? d->k_positions[j] : d->k_pos0 + (int64_t)j;

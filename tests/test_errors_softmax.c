@@ -344,13 +344,13 @@ static void test_softmax_overlap(void **state)
 static void test_softmax_enums(void **state)
 {
     (void)state;
-    const int32_t bad[] = { -1, 3, 99, INT32_MIN, INT32_MAX };
+    const int32_t bad[] = { -1, 5, 99, INT32_MIN, INT32_MAX };   /* positions 3, 4: the grids (0.2) */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         softmax_args a = valid_softmax();
         a.desc.position = bad[i];
         EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
         a = valid_softmax();
-        a.desc.slopes_mode = bad[i];
+        a.desc.slopes_mode = bad[i] == 5 ? 3 : bad[i];
         EXPECT_SOFTMAX(a, POSENC_ERR_ENUM);
         a = valid_softmax();
         a.desc.reserved0 = bad[i];
@@ -614,6 +614,76 @@ static void test_softmax_head_arrays_overlap_dst(void **state)
     }
 }
 
+/* ================================================================================ key positions and 2-D grids */
+
+/* desc.k_positions: range, overlap with dst, statistics beyond 2^24 of bias; the grid positions: grid_width and
+ * grid_prefix checked with a grid mode and refused without one; unknown position modes. Each failed call leaves
+ * the arena untouched. */
+static void test_softmax_key_positions_and_grids(void **state)
+{
+    (void)state;
+    int64_t kpos[SM_COLS] = { 4, 0, 2, 9, 1 };
+    softmax_args a = valid_softmax();
+    a.desc.k_positions = kpos;
+    EXPECT_SOFTMAX(a, POSENC_OK);
+    a.desc.position = POSENC_POSITION_SYMMETRIC;
+    EXPECT_SOFTMAX(a, POSENC_OK);
+    const int64_t bad[] = { -1, POSENC_MAX_POSITION + 1, INT64_MIN, INT64_MAX };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        kpos[3] = bad[i];
+        EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
+    }
+    kpos[3] = POSENC_MAX_POSITION;
+    EXPECT_SOFTMAX(a, POSENC_OK);
+    /* statistics: a key 2^31 - 1 away with slope 2^-1 is a bias beyond 2^24 */
+    float stats[2 * SM_HEADS * SM_ROWS];
+    a.desc.stats = stats;
+    EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
+    kpos[3] = 9;
+    EXPECT_SOFTMAX(a, POSENC_OK);
+    a.desc.stats = NULL;
+    /* the positions must not overlap dst (they are read row after row) */
+    softmax_args o = valid_softmax();
+    o.desc.k_positions = (const int64_t *)(const void *)(o.dst + 2);
+    EXPECT_SOFTMAX(o, POSENC_ERR_OVERLAP);
+    /* an empty call reads no key position */
+    o.n_rows = 0;
+    EXPECT_SOFTMAX(o, POSENC_OK);
+
+    /* grids */
+    softmax_args g = valid_softmax();
+    g.desc.position = POSENC_POSITION_GRID_EUCLIDEAN;
+    g.desc.grid_width = 2;
+    g.desc.grid_prefix = 1;
+    EXPECT_SOFTMAX(g, POSENC_OK);
+    g.desc.position = POSENC_POSITION_GRID_MANHATTAN;
+    EXPECT_SOFTMAX(g, POSENC_OK);
+    g.desc.k_positions = kpos;   /* a grid with keys at given positions */
+    EXPECT_SOFTMAX(g, POSENC_OK);
+    const int32_t bad_width[] = { 0, -1, INT32_MIN };
+    for (size_t i = 0; i < sizeof bad_width / sizeof bad_width[0]; i++) {
+        g.desc.grid_width = bad_width[i];
+        EXPECT_SOFTMAX(g, POSENC_ERR_PARAM);
+    }
+    g.desc.grid_width = 3;
+    g.desc.grid_prefix = -1;
+    EXPECT_SOFTMAX(g, POSENC_ERR_PARAM);
+    g.desc.grid_prefix = INT32_MIN;
+    EXPECT_SOFTMAX(g, POSENC_ERR_PARAM);
+    softmax_args n = valid_softmax();   /* grid fields without a grid mode */
+    n.desc.grid_width = 4;
+    EXPECT_SOFTMAX(n, POSENC_ERR_PARAM);
+    n.desc.grid_width = 0;
+    n.desc.grid_prefix = 1;
+    EXPECT_SOFTMAX(n, POSENC_ERR_PARAM);
+    const int32_t bad_position[] = { 5, -1, 99, INT32_MAX };
+    for (size_t i = 0; i < sizeof bad_position / sizeof bad_position[0]; i++) {
+        n = valid_softmax();
+        n.desc.position = bad_position[i];
+        EXPECT_SOFTMAX(n, POSENC_ERR_ENUM);
+    }
+}
+
 /* ================================================================================================ element types */
 
 /* posenc_softmax_forward with typed views into the arena (element offsets in bytes from the arena start). */
@@ -725,6 +795,7 @@ int main(void)
         cmocka_unit_test_setup(test_softmax_empty_reads_no_arrays, softmax_setup),
         cmocka_unit_test_setup(test_softmax_head_arrays_overlap_dst, softmax_setup),
         cmocka_unit_test_setup(test_softmax_element_types, softmax_setup),
+        cmocka_unit_test_setup(test_softmax_key_positions_and_grids, softmax_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -28,6 +28,7 @@ SCALING = {"none": 0, "linear": 1, "ntk": 2, "dynamic_ntk": 3, "yarn": 4, "llama
 AXES = {"1d": 0, "mrope": 1, "mrope_interleaved": 2, "vision_2d": 3}
 
 POSITION_NONE, POSITION_CAUSAL, POSITION_SYMMETRIC = 0, 1, 2
+POSITION_GRID_EUCLIDEAN, POSITION_GRID_MANHATTAN = 3, 4
 SLOPES_NONE, SLOPES_ALIBI, SLOPES_CUSTOM = 0, 1, 2
 SOFTMAX_EXACT, SOFTMAX_FAST = 0, 1
 
@@ -99,6 +100,9 @@ class SoftmaxDesc(ctypes.Structure):
         ("stats", _void_p),
         ("mask_dtype", ctypes.c_int32),
         ("precision", ctypes.c_int32),
+        ("k_positions", _void_p),
+        ("grid_width", ctypes.c_int32),
+        ("grid_prefix", ctypes.c_int32),
     ]
 
 

@@ -90,7 +90,7 @@ def _contiguous_float32(obj, name, shape, writable=False, copy=False):
 
 def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=False, symmetric=False, mask=None,
             sinks=None, q_start=None, k_start=0, out=None, copy=False, q_positions=None, k_positions=None,
-            stats=False, pool=None, precision="exact"):
+            stats=False, pool=None, precision="exact", grid_width=None, grid_prefix=0, grid_metric="euclidean"):
     """Softmax over the last axis of scores [n_heads, n_rows, n_cols] (or [n_rows, n_cols]: one head).
 
     z = scale * s [+ slope_h * b(k - q)] [+ mask]; row i sits at position q_start + i, column j at k_start + j.
@@ -100,7 +100,11 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
     no copy). sinks: per-head sink logits [n_heads] (join the max and the sum, produce no column).
     q_start=None puts the queries at the last n_rows keys: k_start + max(n_cols - n_rows, 0) (decoding with a
     KV cache); the C default is 0. q_positions: per-row query positions [n_rows] (packed sequences, tree
-    decoding; libposenc 0.2), replacing q_start. k_positions (per-column key positions) awaits library support.
+    decoding; libposenc 0.2), replacing q_start. k_positions: per-column key positions [n_cols] (a KV cache
+    after eviction, packed sequences, trees), replacing k_start; causal then masks every key after its query.
+    grid_width: 2-D ALiBi for image patches (instead of causal / symmetric): positions are patches of a grid in
+    raster order, grid_width per line, after grid_prefix tokens off the grid (a CLS token: bias 0);
+    b = -distance of the patches, grid_metric "euclidean" (CROMA's 2D-ALiBi) or "manhattan".
     out: None allocates a numpy array of the scores' dtype; out=scores works in place. copy=True lets inputs
     that are not addressable as they are be copied to float32 first. Element types other than float32 need a
     library whose posenc_softmax_forward takes them (0.2 refuses them: UnsupportedError).
@@ -133,12 +137,24 @@ def softmax(scores, scale=1.0, alibi=False, slopes=None, max_bias=8.0, causal=Fa
         raise ValueError("causal and symmetric exclude each other")
     desc.position = (_lib.POSITION_CAUSAL if causal else _lib.POSITION_SYMMETRIC if symmetric
                      else _lib.POSITION_NONE)
+    if grid_width is not None:
+        if causal or symmetric:
+            raise ValueError("grid_width (2-D ALiBi) replaces causal / symmetric; pass neither")
+        if grid_metric not in ("euclidean", "manhattan"):
+            raise ValueError('grid_metric must be "euclidean" or "manhattan", not %r' % (grid_metric,))
+        _feature(lib, "grid_width")
+        desc.position = (_lib.POSITION_GRID_EUCLIDEAN if grid_metric == "euclidean"
+                         else _lib.POSITION_GRID_MANHATTAN)
+        desc.grid_width = int(grid_width)
+        desc.grid_prefix = int(grid_prefix)
+    elif grid_prefix:
+        raise ValueError("grid_prefix needs grid_width")
     keep = []
     if alibi and slopes is not None:
         raise ValueError("pass alibi=True or slopes=, not both")
     if (alibi or slopes is not None) and desc.position == _lib.POSITION_NONE:
-        raise ValueError("ALiBi slopes need causal=True or symmetric=True: without a position mode libposenc adds "
-                         "no bias")
+        raise ValueError("ALiBi slopes need causal=True, symmetric=True or grid_width=: without a position mode "
+                         "libposenc adds no bias")
     if alibi:
         desc.slopes_mode = _lib.SLOPES_ALIBI
         desc.max_bias = float(max_bias)

@@ -642,6 +642,29 @@ static void fuzz_softmax(reader *r)
         break;
     }
 
+    /* 0.2: the FAST precision, per-column key positions, the 2-D grid bias */
+    c.desc.precision = (int32_t)(take(r, 1) % 2);
+    int64_t *k_positions = NULL;
+    switch (take(r, 1) % 6) {
+    case 0:
+        k_positions = malloc((c.n_cols ? c.n_cols : 1) * sizeof *k_positions);
+        for (size_t j = 0; j < c.n_cols; j++)
+            k_positions[j] = one_in(r, 8) ? take_range(r, 0, POSENC_MAX_POSITION)
+                                          : c.desc.q_pos0 + take_range(r, -300, 300 < POSENC_MAX_POSITION - c.desc.q_pos0
+                                                                                 ? 300 : 0);
+        for (size_t j = 0; j < c.n_cols; j++)
+            k_positions[j] = k_positions[j] < 0 ? 0 : k_positions[j];
+        c.desc.k_positions = k_positions;
+        break;
+    case 1:
+        c.desc.position = POSENC_POSITION_GRID_EUCLIDEAN + (int32_t)(take(r, 1) % 2);
+        c.desc.grid_width = (int32_t)take_range(r, 1, 40);
+        c.desc.grid_prefix = (int32_t)take_range(r, 0, 2);
+        break;
+    default:
+        break;
+    }
+
     fbuf slopes = { 0 }, sinks = { 0 }, mask = { 0 };
     float score_scale = take(r, 1) % 4 ? 30.0f : 1e4f;   /* large spreads drive exp below the cutoff */
     if (c.desc.slopes_mode == POSENC_SLOPES_CUSTOM) {
@@ -704,10 +727,12 @@ static void fuzz_softmax(reader *r)
     snprintf(call_text, sizeof call_text,
              "softmax position %d slopes %d scale %a max_bias %a q_pos0 %lld k_pos0 %lld, heads %zu rows %zu "
              "cols %zu, src strides %zu %zu, dst strides %zu %zu, %s, mask %s (strides %zu %zu), sinks %s, "
-             "nan path %d", c.desc.position, c.desc.slopes_mode, (double)c.desc.scale, (double)c.desc.max_bias,
-             (long long)c.desc.q_pos0, (long long)c.desc.k_pos0, c.n_heads, c.n_rows, c.n_cols, c.src_hs, c.src_rs,
-             c.dst_hs, c.dst_rs, c.dst == c.src ? "in place" : "out of place", c.desc.mask ? "yes" : "no",
-             c.desc.mask_row_stride, c.desc.mask_head_stride, c.desc.sinks ? "yes" : "no", nan_path);
+             "nan path %d, precision %d, key positions %s, grid %d + %d", c.desc.position, c.desc.slopes_mode,
+             (double)c.desc.scale, (double)c.desc.max_bias, (long long)c.desc.q_pos0, (long long)c.desc.k_pos0,
+             c.n_heads, c.n_rows, c.n_cols, c.src_hs, c.src_rs, c.dst_hs, c.dst_rs,
+             c.dst == c.src ? "in place" : "out of place", c.desc.mask ? "yes" : "no", c.desc.mask_row_stride,
+             c.desc.mask_head_stride, c.desc.sinks ? "yes" : "no", nan_path, c.desc.precision,
+             k_positions ? "yes" : "no", c.desc.grid_width, c.desc.grid_prefix);
     must(run_everywhere(softmax_call_run, &c, &o, nan_path) == POSENC_OK);
 
     fbuf_free(&src);
@@ -715,6 +740,7 @@ static void fuzz_softmax(reader *r)
     fbuf_free(&slopes);
     fbuf_free(&sinks);
     fbuf_free(&mask);
+    free(k_positions);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -165,13 +165,58 @@ def test_per_row_query_positions(rng, api):
         posenc.softmax(scores, causal=True, q_positions=[0, -1, 2])
 
 
-def test_per_column_key_positions_await_the_library(rng):
-    """Per-column key positions (evicted KV caches) have no field in posenc_softmax_desc yet."""
-    scores = scores_of(rng, 2, 3, 8)
-    if posenc.library().has_field(posenc._lib.SoftmaxDesc, "k_positions"):
-        pytest.fail("the library has k_positions: map it in posenc.softmax and test it here")
-    with pytest.raises(NotImplementedError, match="k_positions"):
-        posenc.softmax(scores, alibi=True, causal=True, k_positions=np.arange(8))
+@pytest.mark.parametrize("mode", ["causal", "symmetric"])
+def test_per_column_key_positions(rng, api, mode):
+    """A KV cache after StreamingLLM-style eviction: 4 sink tokens, then a recent window, keys in any order."""
+    n_heads, n_rows = 4, 3
+    k_positions = np.concatenate([np.arange(4), np.arange(5000, 5060)])
+    rng.shuffle(k_positions)
+    q_positions = np.array([5030, 5059, 5061])
+    scores = scores_of(rng, n_heads, n_rows, k_positions.size)
+    slopes = posenc.alibi_slopes(n_heads)
+    y = posenc.softmax(scores, alibi=True, causal=mode == "causal", symmetric=mode == "symmetric", scale=0.125,
+                       q_positions=q_positions, k_positions=k_positions)
+    assert_probs_close(y, reference(scores, 0.125, slopes, mode, q_pos=q_positions, k_pos=k_positions))
+    if mode == "causal":   # keys after each query are exactly 0, wherever they sit in the row
+        assert np.all(y[:, k_positions[None, :] > q_positions[:, None]] == 0)
+    with pytest.raises(ValueError, match="k_positions has shape"):
+        posenc.softmax(scores, causal=True, k_positions=[1, 2])
+    with pytest.raises(posenc.RangeError):
+        posenc.softmax(scores, causal=True, k_positions=np.full(k_positions.size, -3))
+
+
+def grid_reference(scores, scale, slopes, width, prefix, metric, q_pos, k_pos):
+    """float64 2-D ALiBi: b = -distance between the patches (x, y) = ((t - prefix) % width, (t - prefix) // width),
+    0 next to a token before the grid; the Euclidean distance rounded to float32 as the library defines it."""
+    q = np.asarray(q_pos)[:, None] - prefix
+    k = np.asarray(k_pos)[None, :] - prefix
+    dx = k % width - q % width
+    dy = k // width - q // width
+    if metric == "euclidean":
+        dist = np.sqrt((dx * dx + dy * dy).astype(np.float64)).astype(np.float32).astype(np.float64)
+    else:
+        dist = (np.abs(dx) + np.abs(dy)).astype(np.float64)
+    b = np.where((q < 0) | (k < 0), 0.0, -dist)
+    logits = float(np.float32(scale)) * np.asarray(scores, np.float64)
+    logits = logits + np.asarray(slopes, np.float32).astype(np.float64)[:, None, None] * b[None]
+    return softmax64(logits)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan"])
+@pytest.mark.parametrize("prefix", [0, 1])
+def test_two_d_alibi_on_a_patch_grid(rng, api, metric, prefix):
+    width, lines, n_heads = 8, 6, 16
+    n = prefix + width * lines
+    scores = scores_of(rng, n_heads, n, n)
+    slopes = posenc.alibi_slopes(n_heads)
+    y = posenc.softmax(scores, alibi=True, scale=0.125, grid_width=width, grid_prefix=prefix, grid_metric=metric,
+                       q_start=0)
+    assert_probs_close(y, grid_reference(scores, 0.125, slopes, width, prefix, metric, np.arange(n), np.arange(n)))
+    for bad in ({"causal": True}, {"grid_metric": "chebyshev"}):
+        with pytest.raises(ValueError):
+            posenc.softmax(scores, alibi=True, grid_width=width, **bad)
+    with pytest.raises(posenc.ParamError):
+        posenc.softmax(scores, alibi=True, grid_width=0)
 
 
 def test_every_variant_gives_identical_bits(rng, api):
