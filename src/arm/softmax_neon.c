@@ -19,6 +19,8 @@
 #define LANES 4
 #define N_ACC (POSENC_SUM_LANES / LANES)
 
+#define FORCE_INLINE inline __attribute__((always_inline))
+
 /* Row constants, broadcast once. */
 typedef struct logit_params {
     float32x4_t scale;
@@ -190,6 +192,21 @@ static inline float32x4_t exp_logit4(const logit_params *lp, const void *src, co
     return tpl_exp(x_lo, x_hi);
 }
 
+/* The FAST row's pass 2 (numerics.h, "the FAST softmax row"): e = expf_fast(zf - Mf) of columns j .. j+3, zf
+ * pass 1's float logit formed again (logit4: the same operations) and max_f pass 1's float max. */
+static FORCE_INLINE float32x4_t expf_fast_logit4(const logit_params *lp, const void *src, const void *mask,
+                                                 size_t j, float32x4_t max_f)
+{
+    return tpl_expf_fast(vsubq_f32(logit4(lp, src, mask, j), max_f));
+}
+
+/* Pass 2's e of columns j .. j+3 of either row: `fast` is a compile-time constant after inlining. */
+static FORCE_INLINE float32x4_t exp_any4(const logit_params *lp, const void *src, const void *mask, size_t j,
+                                         int fast, float32x4_t max_f)
+{
+    return fast ? expf_fast_logit4(lp, src, mask, j, max_f) : exp_logit4(lp, src, mask, j);
+}
+
 /* The scalar's `max = z > max ? z : max` on doubles: a NaN z never replaces max. */
 static inline float64x2_t max_ignoring_nan_d(float64x2_t max, float64x2_t z)
 {
@@ -229,7 +246,9 @@ static inline float32x4_t max_ignoring_nan(float32x4_t max, float32x4_t z)
     return vbslq_f32(vcgtq_f32(z, max), z, max);
 }
 
-void posenc_softmax_row_neon(const posenc_softmax_row *row)
+/* The row, in the three passes of numerics.h. `fast` (the FAST row: pass 2 in float32) is a compile-time
+ * constant in each of the two instantiations below, so the loops carry no branch on it. */
+static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
 {
     const size_t n_valid = row->n_valid;
     const size_t n_full = n_valid & ~(size_t)(LANES - 1);
@@ -277,7 +296,9 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
                 float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
                 any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
             }
-            fill(row->dst, dst_type, 0, row->n_cols, vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f);
+            const float fill_value = vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f;
+            posenc_softmax_put_stats(row->stats, max, fill_value);
+            fill(row->dst, dst_type, 0, row->n_cols, fill_value);
             return;
         }
         max_d = (double)max;
@@ -308,18 +329,20 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         max_d = max_b > max_a ? max_b : max_a;
         if (max_d == -INFINITY) {
             int nan = (vgetq_lane_u64(any_nan, 0) | vgetq_lane_u64(any_nan, 1)) != 0;
+            posenc_softmax_put_stats(row->stats, max_d, nan ? posenc_nan_value() : 0.0f);
             fill(row->dst, dst_type, 0, row->n_cols, nan ? posenc_nan_value() : 0.0f);
             return;
         }
     }
 
-    /* ---- pass 2: e_j = exp(z_j - M), kept (keep_e4) for j < n_keep (a multiple of 64 or n_valid), summed in
-     * 64 float lanes (16 vectors). Logits are recomputed so that src == dst works: each block is loaded before
-     * it is stored. ---- */
+    /* ---- pass 2: e_j = exp(z_j - M) (the FAST row: expf_fast(zf_j - Mf), in float), kept (keep_e4) for
+     * j < n_keep (a multiple of 64 or n_valid), summed in 64 float lanes (16 vectors). Logits are recomputed so
+     * that src == dst works: each block is loaded before it is stored. ---- */
     const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
                    : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
     const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     lp.neg_max_d = vdupq_n_f64(-max_d);
+    const float32x4_t max_f = vdupq_n_f32((float)max_d);   /* FAST: pass 1's float max, exactly */
     float32x4_t acc[N_ACC];
     for (int a = 0; a < N_ACC; a++)
         acc[a] = vdupq_n_f32(0.0f);
@@ -329,7 +352,7 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         const int store = j0 < n_keep;
         for (int a = 0; a < N_ACC; a++) {
             size_t j = j0 + (size_t)a * LANES;
-            float32x4_t e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
+            float32x4_t e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f);
             if (store)
                 keep_e4(row, keep, j, LANES, e);
             acc[a] = vaddq_f32(acc[a], e);
@@ -345,11 +368,12 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
             size_t j = j_last + (size_t)a * LANES;
             float32x4_t e = vdupq_n_f32(0.0f);
             if (j + LANES <= n_valid) {
-                e = exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j);
+                e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f);
                 if (store)
                     keep_e4(row, keep, j, LANES, e);
             } else if (j < n_valid) {
-                e = vbslq_f32(live_lanes(rest), exp_logit4(&lp, tc.src, tail_mask, j), vdupq_n_f32(0.0f));
+                e = vbslq_f32(live_lanes(rest), exp_any4(&lp, tc.src, tail_mask, j, fast, max_f),
+                              vdupq_n_f32(0.0f));
                 if (store)
                     keep_e4(row, keep, j, rest, e);
             }
@@ -364,7 +388,10 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
     float32x2_t sum_2 = vadd_f32(vget_low_f32(acc[0]), vget_high_f32(acc[0]));
     float sum = vget_lane_f32(sum_2, 0) + vget_lane_f32(sum_2, 1);
     float64x2_t sink_x = vdupq_n_f64((double)row->sink - max_d);
-    sum = sum + vgetq_lane_f32(tpl_exp(sink_x, sink_x), 0);
+    float sink_term = fast ? vgetq_lane_f32(tpl_expf_fast(vsubq_f32(vdupq_n_f32(row->sink), max_f)), 0)
+                           : vgetq_lane_f32(tpl_exp(sink_x, sink_x), 0);
+    sum = sum + sink_term;
+    posenc_softmax_put_stats(row->stats, max_d, sum);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
@@ -388,12 +415,24 @@ void posenc_softmax_row_neon(const posenc_softmax_row *row)
         }
         /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
         for (; j < n_valid; j += LANES) {
-            float32x4_t e = j < n_full ? exp_logit4(&lp, SRC_AT(j), MASK_AT(j), j)
-                                       : exp_logit4(&lp, tc.src, tail_mask, j);
+            float32x4_t e = j < n_full ? exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f)
+                                       : exp_any4(&lp, tc.src, tail_mask, j, fast, max_f);
             store_narrow(dst_type, row->dst, j, n_valid - j, tpl_scale_flushed(e, thr_v, inv_v));
         }
     }
     fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 #undef SRC_AT
 #undef MASK_AT
+}
+
+/* One body per precision: the EXACT row and the FAST row (numerics.h). */
+static void row_exact(const posenc_softmax_row *row) { softmax_row(row, 0); }
+static void row_fast(const posenc_softmax_row *row) { softmax_row(row, 1); }
+
+void posenc_softmax_row_neon(const posenc_softmax_row *row)
+{
+    if (row->fast)
+        row_fast(row);
+    else
+        row_exact(row);
 }

@@ -233,6 +233,23 @@ static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int 
     return tpl_exp(x_lo, x_hi);
 }
 
+/* The FAST row's e of columns [j, j+8) (numerics.h, "the FAST softmax row"): expf_fast(zf - Mf), zf pass 1's
+ * float logit formed again (logit8_f: the same operations, b converted from int32 as pass 1 converts it). */
+static FORCE_INLINE __m256 exp_fast8(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                     int bias, int has_mask, int src_type, __m256 max_f)
+{
+    return tpl_expf_fast(_mm256_sub_ps(logit8_f(lp, j, full, live, count, bias, has_mask, src_type), max_f));
+}
+
+/* Pass 2's e of columns [j, j+8) of either row: `fast` is a compile-time constant after inlining. */
+static FORCE_INLINE __m256 exp_any8(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                    int bias, int has_mask, int src_type, int fast, __m256d max_d, __m256 max_f)
+{
+    if (fast)
+        return exp_fast8(lp, j, full, live, count, bias, has_mask, src_type, max_f);
+    return exp_of_column8(lp, j, full, live, count, bias, has_mask, src_type, max_d);
+}
+
 /* ---- pass 1 ----------------------------------------------------------------------------------------------- */
 
 /* Pass 1's double max (numerics.h: far rows, row->max_in_double): the max over the double logits, pass 2's
@@ -286,9 +303,10 @@ static inline float hmax8(__m256 v)
 
 /* The row, in the three passes of numerics.h. A float32 dst holds e_j between passes 2 and 3; a 16-bit one
  * cannot: up to POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep (keep_e8) and pass 3 computes any others
- * again (the same operations, the same bits). bias, has_mask and src_type are compile-time constants in each
- * instantiation; dst's type is read per pass. */
-static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask, int src_type)
+ * again (the same operations, the same bits). bias, has_mask, src_type and fast (the FAST row: pass 2 in
+ * float32) are compile-time constants in each instantiation; dst's type is read per pass. */
+static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask, int src_type,
+                                          int fast)
 {
     const size_t n_valid = row->n_valid;
     const int dst_type = row->dst_type;
@@ -334,7 +352,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
                 any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                               _mm256_castsi256_ps(live)));
             }
-            fill(row->dst, dst_type, 0, row->n_cols, _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f);
+            const float fill_value = _mm256_movemask_ps(any_nan) ? posenc_nan_value() : 0.0f;
+            posenc_softmax_put_stats(row->stats, max_f, fill_value);
+            fill(row->dst, dst_type, 0, row->n_cols, fill_value);
             return;
         }
         max = (double)max_f;
@@ -342,18 +362,20 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         int any_nan;
         max = max_of_logits_d(&lp, n_valid, row->sink, bias, has_mask, src_type, &any_nan);
         if (max == -INFINITY) {
+            posenc_softmax_put_stats(row->stats, max, any_nan ? posenc_nan_value() : 0.0f);
             fill(row->dst, dst_type, 0, row->n_cols, any_nan ? posenc_nan_value() : 0.0f);
             return;
         }
     }
 
-    /* Pass 2: e = exp(z - max), formed in double, kept (keep_e8) for j < n_keep (a multiple of 64 or n_valid),
-     * and the 64 partial sums. Logits are recomputed from src (not kept), so src == dst works: each block is
-     * read before it is written. */
+    /* Pass 2: e = exp(z - max), formed in double (the FAST row: expf_fast(zf - Mf), in float), kept (keep_e8)
+     * for j < n_keep (a multiple of 64 or n_valid), and the 64 partial sums. Logits are recomputed from src (not
+     * kept), so src == dst works: each block is read before it is written. */
     const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
                    : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
     const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
     const __m256d max_d = _mm256_set1_pd(max);
+    const __m256 max_f = _mm256_set1_ps((float)max);   /* FAST: pass 1's float max, exactly */
     __m256 acc[SUM_VECTORS];
     for (int a = 0; a < SUM_VECTORS; a++)
         acc[a] = _mm256_setzero_ps();
@@ -363,7 +385,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 #pragma GCC unroll 8
         for (int a = 0; a < SUM_VECTORS; a++) {
             size_t col = j + (size_t)a * LANES;
-            __m256 e = exp_of_column8(&lp, col, 1, all, LANES, bias, has_mask, src_type, max_d);
+            __m256 e = exp_any8(&lp, col, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f);
             if (store)
                 keep_e8(row, keep, col, 1, all, LANES, e);
             acc[a] = _mm256_add_ps(acc[a], e);
@@ -378,7 +400,8 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             size_t col = j + (size_t)a * LANES;
             if (col < n_valid) {
                 __m256i live = avx2_lanes_below(n_valid - col);
-                __m256 e = exp_of_column8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, max_d);
+                __m256 e = exp_any8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, fast, max_d,
+                                    max_f);
                 if (store)
                     keep_e8(row, keep, col, 0, live, n_valid - col, e);
                 acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
@@ -398,8 +421,10 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));             /* w = 2 */
     __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));   /* w = 1 */
     const __m256d sink_x = _mm256_set1_pd((double)row->sink - max);
-    float sink_term = _mm256_cvtss_f32(tpl_exp(sink_x, sink_x));
+    float sink_term = fast ? _mm256_cvtss_f32(tpl_expf_fast(_mm256_sub_ps(_mm256_set1_ps(row->sink), max_f)))
+                           : _mm256_cvtss_f32(tpl_exp(sink_x, sink_x));
     float sum = _mm_cvtss_f32(s1) + sink_term;
+    posenc_softmax_put_stats(row->stats, max, sum);
 
     float inv, thr;
     if (!posenc_softmax_row_scales(sum, &inv, &thr)) {
@@ -434,36 +459,43 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
     for (; j < n_valid; j += LANES) {
         size_t count = n_valid - j;
-        __m256 e = count >= LANES ? exp_of_column8(&lp, j, 1, all, LANES, bias, has_mask, src_type, max_d)
-                                  : exp_of_column8(&lp, j, 0, avx2_lanes_below(count), count, bias, has_mask,
-                                                   src_type, max_d);
+        __m256 e = count >= LANES ? exp_any8(&lp, j, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f)
+                                  : exp_any8(&lp, j, 0, avx2_lanes_below(count), count, bias, has_mask, src_type,
+                                             fast, max_d, max_f);
         store8_narrow(dst_type, row->dst, j, count, tpl_scale_flushed(e, thr_v, inv_v));
     }
     fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 }
 
-#define ROW_BODY(name, bias, has_mask, src_type) \
-    static void name(const posenc_softmax_row *row) { softmax_row_body(row, bias, has_mask, src_type); }
+/* Body index: 2 * bias case + has_mask, plus 6 for the FAST row. */
+#define ROW_BODY(name, bias, has_mask, src_type, fast) \
+    static void name(const posenc_softmax_row *row) { softmax_row_body(row, bias, has_mask, src_type, fast); }
+#define ROW_BODIES_OF(suffix, src_type, fast) \
+    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type, fast) \
+    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type, fast) \
+    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type, fast) \
+    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type, fast) \
+    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type, fast) \
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast)
 #define ROW_BODIES(suffix, src_type) \
-    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type) \
-    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type) \
-    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type) \
-    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type) \
-    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type) \
-    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type) \
-    static void (*const rows_##suffix[6])(const posenc_softmax_row *) = { \
+    ROW_BODIES_OF(suffix, src_type, 0) \
+    ROW_BODIES_OF(fast_##suffix, src_type, 1) \
+    static void (*const rows_##suffix[12])(const posenc_softmax_row *) = { \
         row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
-        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix };
+        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix, \
+        row_plain_fast_##suffix, row_plain_mask_fast_##suffix, row_linear_fast_##suffix, \
+        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix };
 ROW_BODIES(f32, POSENC_ELEM_F32)
 ROW_BODIES(f16, POSENC_ELEM_F16)
 ROW_BODIES(bf16, POSENC_ELEM_BF16)
 
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
-    /* One specialised body per (bias, mask, src type), so the inner loops carry no per-column branches. The bias
-     * is read as every variant reads it (posenc_bias_case). */
+    /* One specialised body per (bias, mask, src type, precision), so the inner loops carry no per-column
+     * branches. The bias is read as every variant reads it (posenc_bias_case). */
     int32_t bias = posenc_bias_case(row->bias);
-    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL);
+    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL) +
+                  (row->fast ? 6 : 0);
     switch (row->src_type) {
     case POSENC_ELEM_F16: rows_f16[body](row); break;
     case POSENC_ELEM_BF16: rows_bf16[body](row); break;
