@@ -6,7 +6,9 @@
  *   - Tensors are float32. Shapes and strides are counted in ELEMENTS (floats), not bytes.
  *   - Positions are int64 token indices. RoPE accepts |position| <= POSENC_MAX_POSITION.
  *   - Calls never allocate, lock, print or make system calls, except the plan create/destroy functions
- *     (which allocate) and posenc_set_isa (an atomic store).
+ *     (which allocate), posenc_softmax_forward with per-column key positions or a grid (one row of bias terms
+ *     per task, allocated before any output is written and freed before it returns) and posenc_set_isa (an
+ *     atomic store).
  *   - Results are bit-identical on every CPU and every kernel variant (scalar, avx2, avx512, neon) for all
  *     finite inputs: the scalar reference defines the bits, and every SIMD variant reproduces them.
  *   - Everything is callable through a C FFI (Python ctypes, Rust, Java FFM): no struct is passed by value,
@@ -56,7 +58,7 @@ typedef int posenc_status;
 #define POSENC_ERR_PARAM         -7   /* a numeric parameter is non-finite, non-positive or inconsistent */
 #define POSENC_ERR_RANGE         -8   /* a position (or position offset) lies outside the documented range */
 #define POSENC_ERR_STRUCT_SIZE   -9   /* a size-tagged struct has a struct_size this library does not accept */
-#define POSENC_ERR_NOMEM        -10   /* memory allocation failed (plan creation only) */
+#define POSENC_ERR_NOMEM        -10   /* memory allocation failed (plan creation; the softmax's bias terms) */
 #define POSENC_ERR_UNSUPPORTED  -11   /* unknown ISA name, or an ISA this CPU / build does not support */
 
 /* A sentence describing a status code (static storage, never NULL; unknown codes get a generic sentence). */

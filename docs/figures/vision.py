@@ -1,4 +1,5 @@
-"""vision.py - figure: position on a patch grid: 2-D RoPE (libposenc's AXES_VISION_2D plan) and 2-D ALiBi's bias."""
+"""vision.py - figure: position on a patch grid: 2-D RoPE (libposenc's AXES_VISION_2D plan) and 2-D ALiBi's bias
+(libposenc's fused 2-D ALiBi softmax)."""
 
 import math
 
@@ -25,12 +26,20 @@ def rope_2d_logits(posenc, grid, query):
     return logits.reshape(grid, grid), plan
 
 
-def alibi_2d_bias(grid, query, metric, slope=ALIBI_SLOPE):
-    """-slope * distance between patch (y, x) and the query patch (CROMA's 2-D ALiBi uses Euclidean)."""
+def alibi_2d_bias(posenc, grid, query, metric, slope=ALIBI_SLOPE):
+    """The bias libposenc's 2-D ALiBi softmax adds around the query patch, read back from its output: with all
+    scores 0, y_j / y_query = exp(slope * b_j), so log(y_j / y_query) is the bias (b_query = 0). Checked against
+    -slope * distance (CROMA's 2-D ALiBi uses the Euclidean distance)."""
+    n = grid * grid
+    q = query[0] * grid + query[1]
+    y = posenc.softmax(np.zeros((1, 1, n), np.float32), slopes=[slope], grid_width=grid, grid_metric=metric,
+                       q_positions=[q], k_start=0)[0, 0].astype(np.float64)
+    bias = np.log(y / y[q]).reshape(grid, grid)
     ys, xs = np.indices((grid, grid))
     dy, dx = ys - query[0], xs - query[1]
     distance = np.hypot(dy, dx) if metric == "euclidean" else np.abs(dy) + np.abs(dx)
-    return -slope * distance
+    assert np.allclose(bias, -slope * distance, rtol=0, atol=1e-5), "the kernel's bias is not -slope * distance"
+    return bias
 
 
 def make(posenc, out_dir, quick):
@@ -38,8 +47,8 @@ def make(posenc, out_dir, quick):
     grid = 16 if quick else 32
     query = (grid // 2, grid // 2)
     rope, plan = rope_2d_logits(posenc, grid, query)
-    euclid = alibi_2d_bias(grid, query, "euclidean")
-    manhattan = alibi_2d_bias(grid, query, "manhattan")
+    euclid = alibi_2d_bias(posenc, grid, query, "euclidean")
+    manhattan = alibi_2d_bias(posenc, grid, query, "manhattan")
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.3))
     ax = axes[0]
@@ -60,7 +69,7 @@ def make(posenc, out_dir, quick):
         ax.set_ylabel("patch row y")
         ax.grid(False)
     fig.suptitle("A %dx%d patch grid around the query patch (+). RoPE from libposenc's plan; the ALiBi maps are "
-                 "the bias a 2-D ALiBi softmax adds, computed in numpy" % (grid, grid), fontsize=9)
+                 "the bias libposenc's 2-D ALiBi softmax adds (POSITION_GRID_*)" % (grid, grid), fontsize=9)
     fig.tight_layout()
     path = save(fig, out_dir, "vision_2d.png")
 
