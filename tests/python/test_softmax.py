@@ -133,7 +133,7 @@ def test_python_side_argument_errors(rng):
     scores = scores_of(rng, 2, 3, 4)
     with pytest.raises(ValueError, match="exclude"):
         posenc.softmax(scores, causal=True, symmetric=True)
-    with pytest.raises(ValueError, match="causal=True or symmetric=True"):
+    with pytest.raises(ValueError, match="causal=True, symmetric=True or grid_width"):
         posenc.softmax(scores, alibi=True)
     with pytest.raises(ValueError, match="not both"):
         posenc.softmax(scores, alibi=True, slopes=[1, 2], causal=True)
