@@ -199,8 +199,13 @@ static void fuzz_softmax(reader *r)
 {
     posenc_softmax_desc d;
     posenc_softmax_desc_init(&d, sizeof d);
-    d.position = (int32_t)(take(r, 1) % 4);
+    d.position = (int32_t)(take(r, 1) % 6);   /* 3, 4: the grids (0.2); 5: unknown */
     d.slopes_mode = (int32_t)(take(r, 1) % 4);
+    d.precision = take(r, 1) % 8 ? (int32_t)(take(r, 1) % 2) : (int32_t)take(r, 4);
+    if (take(r, 1) % 4 == 0) {   /* grid fields, with or without a grid mode, hostile sometimes */
+        d.grid_width = take(r, 1) % 4 ? (int32_t)(take(r, 1) % 40) : (int32_t)take(r, 4);
+        d.grid_prefix = take(r, 1) % 4 ? (int32_t)(take(r, 1) % 3) : (int32_t)take(r, 4);
+    }
     d.scale = take(r, 1) % 8 ? 0.125f : take(r, 1) % 2 ? (float)(int32_t)take(r, 4) : take_float(r);
     d.max_bias = take(r, 1) % 8 ? 8.0f : take(r, 1) % 2 ? (float)(int8_t)take(r, 1) : take_float(r);
     d.q_pos0 = (int64_t)take(r, 8) >> (take(r, 1) % 64);
@@ -223,6 +228,13 @@ static void fuzz_softmax(reader *r)
     if (take(r, 1) % 3 == 0) {
         sinks = alloc_floats(n_entries, r);
         d.sinks = sinks;
+    }
+    int64_t *k_positions = NULL;   /* exactly n_cols entries (ASan sees a read past them) */
+    if (take(r, 1) % 4 == 0 && n_cols > 0 && n_cols <= 4096) {
+        k_positions = malloc(n_cols * sizeof *k_positions);
+        for (size_t j = 0; j < n_cols; j++)
+            k_positions[j] = take(r, 1) % 8 ? (int64_t)(take(r, 2) % 600) : (int64_t)take(r, 8) >> (take(r, 1) % 64);
+        d.k_positions = k_positions;
     }
     int arrays_in_dst = (slopes || sinks) && take(r, 1) % 8 == 0;   /* aliasing dst: refused, see below */
     if (take(r, 1) % 3 == 0) {
@@ -272,6 +284,7 @@ out:
     free(slopes);
     free(sinks);
     free(mask);
+    free(k_positions);
 }
 
 /* Plan creation with every scheme and axes and hostile numbers in every field. An accepted plan keeps the
