@@ -150,27 +150,45 @@ static inline int32x4_t bias4(const logit_params *lp, size_t j)
     return lp->bias == POSENC_BIAS_ABS ? vnegq_s32(vabsq_s32(d)) : d;
 }
 
-/* Pass 1's float logits of columns j .. j+3; src and mask (or NULL) point at column j. */
-static inline float32x4_t logit4(const logit_params *lp, const void *src, const void *mask, size_t j)
+/* Pass 1's float logits of columns j .. j+3; src, mask (or NULL) and terms (TERMS: b_j of the live columns;
+ * otherwise unused) point at column j. A -inf term masks its column (numerics.h): its logit is -inf. */
+static inline float32x4_t logit4(const logit_params *lp, const void *src, const void *mask, const float *terms,
+                                 size_t j)
 {
     float32x4_t z = vmulq_f32(lp->scale, load4(lp->src_type, src));
+    float32x4_t b = vdupq_n_f32(0.0f);
+    if (lp->bias == POSENC_BIAS_TERMS)
+        b = vld1q_f32(terms);
+    else if (lp->bias != POSENC_BIAS_NONE)
+        b = vcvtq_f32_s32(bias4(lp, j));
     if (lp->bias != POSENC_BIAS_NONE)
-        z = vfmaq_f32(z, lp->slope, vcvtq_f32_s32(bias4(lp, j)));
+        z = vfmaq_f32(z, lp->slope, b);
     if (mask)
         z = vaddq_f32(z, load4(lp->mask_type, mask));
+    if (lp->bias == POSENC_BIAS_TERMS) {
+        const float32x4_t neg_inf = vdupq_n_f32(-INFINITY);
+        z = vbslq_f32(vceqq_f32(b, neg_inf), neg_inf, z);
+    }
     return z;
 }
 
 /* Pass 2's arguments x = z_d - M of columns j .. j+3, the logit formed in double (two lanes per half; lp->neg_max_d
  * = -0.0 gives the double logit itself, pass 1's double max). Every float and int32 converts to double exactly. */
-static inline void exp_args4(const logit_params *lp, const void *src, const void *mask, size_t j,
-                             float64x2_t *x_lo, float64x2_t *x_hi)
+static inline void exp_args4(const logit_params *lp, const void *src, const void *mask, const float *terms,
+                             size_t j, float64x2_t *x_lo, float64x2_t *x_hi)
 {
     float32x4_t s = load4(lp->src_type, src);
     /* fma(scale, s, -M): one rounding of the exact product minus M. */
     float64x2_t z_lo = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_f64_f32(vget_low_f32(s)));
     float64x2_t z_hi = vfmaq_f64(lp->neg_max_d, lp->scale_d, vcvt_high_f64_f32(s));
-    if (lp->bias != POSENC_BIAS_NONE) {
+    float64x2_t t_lo = vdupq_n_f64(0.0), t_hi = t_lo;
+    if (lp->bias == POSENC_BIAS_TERMS) {   /* the given terms, exact in double */
+        float32x4_t t = vld1q_f32(terms);
+        t_lo = vcvt_f64_f32(vget_low_f32(t));
+        t_hi = vcvt_high_f64_f32(t);
+        z_lo = vfmaq_f64(z_lo, lp->slope_d, t_lo);
+        z_hi = vfmaq_f64(z_hi, lp->slope_d, t_hi);
+    } else if (lp->bias != POSENC_BIAS_NONE) {
         int32x4_t b = bias4(lp, j);
         z_lo = vfmaq_f64(z_lo, lp->slope_d, vcvtq_f64_s64(vmovl_s32(vget_low_s32(b))));
         z_hi = vfmaq_f64(z_hi, lp->slope_d, vcvtq_f64_s64(vmovl_high_s32(b)));
@@ -180,31 +198,37 @@ static inline void exp_args4(const logit_params *lp, const void *src, const void
         z_lo = vaddq_f64(z_lo, vcvt_f64_f32(vget_low_f32(m)));
         z_hi = vaddq_f64(z_hi, vcvt_high_f64_f32(m));
     }
+    if (lp->bias == POSENC_BIAS_TERMS) {   /* a -inf term masks its column (numerics.h) */
+        const float64x2_t neg_inf = vdupq_n_f64(-INFINITY);
+        z_lo = vbslq_f64(vceqq_f64(t_lo, neg_inf), neg_inf, z_lo);
+        z_hi = vbslq_f64(vceqq_f64(t_hi, neg_inf), neg_inf, z_hi);
+    }
     *x_lo = z_lo;
     *x_hi = z_hi;
 }
 
 /* Pass 2: e = exp(z_d - M) of columns j .. j+3. */
-static inline float32x4_t exp_logit4(const logit_params *lp, const void *src, const void *mask, size_t j)
+static inline float32x4_t exp_logit4(const logit_params *lp, const void *src, const void *mask,
+                                     const float *terms, size_t j)
 {
     float64x2_t x_lo, x_hi;
-    exp_args4(lp, src, mask, j, &x_lo, &x_hi);
+    exp_args4(lp, src, mask, terms, j, &x_lo, &x_hi);
     return tpl_exp(x_lo, x_hi);
 }
 
 /* The FAST row's pass 2 (numerics.h, "the FAST softmax row"): e = expf_fast(zf - Mf) of columns j .. j+3, zf
  * pass 1's float logit formed again (logit4: the same operations) and max_f pass 1's float max. */
 static FORCE_INLINE float32x4_t expf_fast_logit4(const logit_params *lp, const void *src, const void *mask,
-                                                 size_t j, float32x4_t max_f)
+                                                 const float *terms, size_t j, float32x4_t max_f)
 {
-    return tpl_expf_fast(vsubq_f32(logit4(lp, src, mask, j), max_f));
+    return tpl_expf_fast(vsubq_f32(logit4(lp, src, mask, terms, j), max_f));
 }
 
 /* Pass 2's e of columns j .. j+3 of either row: `fast` is a compile-time constant after inlining. */
-static FORCE_INLINE float32x4_t exp_any4(const logit_params *lp, const void *src, const void *mask, size_t j,
-                                         int fast, float32x4_t max_f)
+static FORCE_INLINE float32x4_t exp_any4(const logit_params *lp, const void *src, const void *mask,
+                                         const float *terms, size_t j, int fast, float32x4_t max_f)
 {
-    return fast ? expf_fast_logit4(lp, src, mask, j, max_f) : exp_logit4(lp, src, mask, j);
+    return fast ? expf_fast_logit4(lp, src, mask, terms, j, max_f) : exp_logit4(lp, src, mask, terms, j);
 }
 
 /* The scalar's `max = z > max ? z : max` on doubles: a NaN z never replaces max. */
@@ -219,19 +243,23 @@ static inline uint32x4_t live_lanes(size_t count)
     return vcltq_u32(vld1q_u32(lane_index), vdupq_n_u32((uint32_t)count));
 }
 
-/* The last count (1..3) live columns, as zero-padded copies of src and mask (in their own types). */
+/* The last count (1..3) live columns, as zero-padded copies of src, mask (in their own types) and terms: the
+ * row is never read past n_valid. */
 typedef struct tail_copy {
     _Alignas(16) unsigned char src[LANES * 4];
     _Alignas(16) unsigned char mask[LANES * 4];
+    _Alignas(16) float terms[LANES];
 } tail_copy;
 
 static inline void copy_tail_in(tail_copy *tc, const logit_params *lp, const void *src, const void *mask,
-                                size_t count)
+                                const float *terms, size_t count)
 {
     memset(tc, 0, sizeof *tc);
     memcpy(tc->src, src, count * elem_size(lp->src_type));
     if (mask)
         memcpy(tc->mask, mask, count * elem_size(lp->mask_type));
+    if (terms)
+        memcpy(tc->terms, terms, count * sizeof(float));
 }
 
 /* All bits flipped (Advanced SIMD has no vmvnq_u64). */
@@ -264,10 +292,13 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
     };
 #define SRC_AT(j) elem_at(src, lp.src_type, (j))
 #define MASK_AT(j) (mask ? elem_at(mask, lp.mask_type, (j)) : NULL)
+#define TERMS_AT(j) (terms ? terms + (j) : NULL)
+    const float *const terms = lp.bias == POSENC_BIAS_TERMS ? row->terms : NULL;
     tail_copy tc;
     if (rest)
-        copy_tail_in(&tc, &lp, SRC_AT(n_full), MASK_AT(n_full), rest);
+        copy_tail_in(&tc, &lp, SRC_AT(n_full), MASK_AT(n_full), TERMS_AT(n_full), rest);
     const void *tail_mask = mask ? tc.mask : NULL;
+    const float *tail_terms = terms ? tc.terms : NULL;
 
     double max_d;
     if (!row->max_in_double) {
@@ -275,9 +306,9 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
          * tie cannot change any later bit: exp gives 1 for either zero). ---- */
         float32x4_t max_v = vdupq_n_f32(row->sink);
         for (size_t j = 0; j < n_full; j += LANES)
-            max_v = max_ignoring_nan(max_v, logit4(&lp, SRC_AT(j), MASK_AT(j), j));
+            max_v = max_ignoring_nan(max_v, logit4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j));
         if (rest) {
-            float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
+            float32x4_t z = logit4(&lp, tc.src, tail_mask, tail_terms, n_full);
             max_v = max_ignoring_nan(max_v, vbslq_f32(live_lanes(rest), z, vdupq_n_f32(-INFINITY)));
         }
         float32x2_t max_2 = vget_low_f32(max_v), max_hi = vget_high_f32(max_v);
@@ -289,11 +320,11 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
             /* Every live logit is -inf or NaN (the max ignores NaN): all zeros, or all NaN if a logit is NaN. */
             uint32x4_t any_nan = vdupq_n_u32(0);
             for (size_t j = 0; j < n_full; j += LANES) {
-                float32x4_t z = logit4(&lp, SRC_AT(j), MASK_AT(j), j);
+                float32x4_t z = logit4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j);
                 any_nan = vorrq_u32(any_nan, vmvnq_u32(vceqq_f32(z, z)));
             }
             if (rest) {
-                float32x4_t z = logit4(&lp, tc.src, tail_mask, n_full);
+                float32x4_t z = logit4(&lp, tc.src, tail_mask, tail_terms, n_full);
                 any_nan = vorrq_u32(any_nan, vandq_u32(live_lanes(rest), vmvnq_u32(vceqq_f32(z, z))));
             }
             const float fill_value = vmaxvq_u32(any_nan) ? posenc_nan_value() : 0.0f;
@@ -311,9 +342,9 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
         for (size_t j = 0; j < n_valid; j += LANES) {
             float64x2_t z_lo, z_hi;
             if (j < n_full) {
-                exp_args4(&lp, SRC_AT(j), MASK_AT(j), j, &z_lo, &z_hi);
+                exp_args4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j, &z_lo, &z_hi);
             } else {
-                exp_args4(&lp, tc.src, tail_mask, j, &z_lo, &z_hi);
+                exp_args4(&lp, tc.src, tail_mask, tail_terms, j, &z_lo, &z_hi);
                 /* all-ones / zero 32-bit lanes sign-extended to 64-bit lane masks */
                 int32x4_t live_s = vreinterpretq_s32_u32(live_lanes(rest));
                 uint64x2_t live_lo = vreinterpretq_u64_s64(vmovl_s32(vget_low_s32(live_s)));
@@ -352,7 +383,7 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
         const int store = j0 < n_keep;
         for (int a = 0; a < N_ACC; a++) {
             size_t j = j0 + (size_t)a * LANES;
-            float32x4_t e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f);
+            float32x4_t e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j, fast, max_f);
             if (store)
                 keep_e4(row, keep, j, LANES, e);
             acc[a] = vaddq_f32(acc[a], e);
@@ -368,11 +399,11 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
             size_t j = j_last + (size_t)a * LANES;
             float32x4_t e = vdupq_n_f32(0.0f);
             if (j + LANES <= n_valid) {
-                e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f);
+                e = exp_any4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j, fast, max_f);
                 if (store)
                     keep_e4(row, keep, j, LANES, e);
             } else if (j < n_valid) {
-                e = vbslq_f32(live_lanes(rest), exp_any4(&lp, tc.src, tail_mask, j, fast, max_f),
+                e = vbslq_f32(live_lanes(rest), exp_any4(&lp, tc.src, tail_mask, tail_terms, j, fast, max_f),
                               vdupq_n_f32(0.0f));
                 if (store)
                     keep_e4(row, keep, j, rest, e);
@@ -415,14 +446,15 @@ static FORCE_INLINE void softmax_row(const posenc_softmax_row *row, int fast)
         }
         /* Past the kept columns (n_keep is a multiple of 64 here): e again, from src, as pass 2 made it. */
         for (; j < n_valid; j += LANES) {
-            float32x4_t e = j < n_full ? exp_any4(&lp, SRC_AT(j), MASK_AT(j), j, fast, max_f)
-                                       : exp_any4(&lp, tc.src, tail_mask, j, fast, max_f);
+            float32x4_t e = j < n_full ? exp_any4(&lp, SRC_AT(j), MASK_AT(j), TERMS_AT(j), j, fast, max_f)
+                                       : exp_any4(&lp, tc.src, tail_mask, tail_terms, j, fast, max_f);
             store_narrow(dst_type, row->dst, j, n_valid - j, tpl_scale_flushed(e, thr_v, inv_v));
         }
     }
     fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 #undef SRC_AT
 #undef MASK_AT
+#undef TERMS_AT
 }
 
 /* One body per precision: the EXACT row and the FAST row (numerics.h). */

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -32,8 +33,10 @@ typedef struct logit_params {
     __m256 slope;
     __m256d scale_d;
     __m256d slope_d;
+    int32_t d0;          /* the distance at column 0 (LINEAR, ABS) */
     __m256i d_lanes;     /* d0 + lane index, int32 (wrapping adds: only live lanes matter) */
     __m256d d_lanes_d;   /* d0 + lane index 0..3, double (exact) */
+    const float *terms;  /* POSENC_BIAS_TERMS: b_j of the live columns [0, n_valid), -inf masking a column */
 } logit_params;
 
 /* ---- element types (numerics.h, "element types"): loads widen exactly, stores round once ----------------- */
@@ -181,17 +184,51 @@ static FORCE_INLINE __m256i bias8(const logit_params *lp, size_t j, int bias)
     return d;
 }
 
-/* Pass 1's float logits of columns [j, j+8). bias, has_mask and src_type are compile-time constants after
- * inlining. */
+/* The given terms of columns [j, j+8) (TERMS): all 8, or only the lanes in `live` (the others 0). The callers'
+ * `live` never reaches past n_valid, so terms is never read past the row. */
+static FORCE_INLINE __m256 terms8(const logit_params *lp, size_t j, int full, __m256i live)
+{
+    const float *t = lp->terms + j;
+    return full ? _mm256_loadu_ps(t) : _mm256_maskload_ps(t, live);
+}
+
+/* Pass 1's float b of columns [j, j+8): the int32 conversion of numerics.h, or the given terms (TERMS). */
+static FORCE_INLINE __m256 bias8_f(const logit_params *lp, size_t j, int full, __m256i live, int bias)
+{
+    if (bias == POSENC_BIAS_TERMS)
+        return terms8(lp, j, full, live);
+    return bias == POSENC_BIAS_NONE ? _mm256_setzero_ps() : _mm256_cvtepi32_ps(bias8(lp, j, bias));
+}
+
+/* The same from d as float, exact while |d| <= 2^24: d itself, or 0 - |d| (d = 0 gives +0, as from int32). */
+static FORCE_INLINE __m256 bias_of_distance_f(__m256 d, int bias)
+{
+    return bias == POSENC_BIAS_ABS ? _mm256_sub_ps(_mm256_setzero_ps(), _mm256_andnot_ps(_mm256_set1_ps(-0.0f), d))
+                                   : d;
+}
+
+/* Pass 1's float logits of columns [j, j+8), with b from bias8_f or bias_of_distance_f (unused without a bias).
+ * bias, has_mask and src_type are compile-time constants after inlining. */
 static FORCE_INLINE __m256 logit8_f(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
-                                    int bias, int has_mask, int src_type)
+                                    int bias, int has_mask, int src_type, __m256 b)
 {
     __m256 z = _mm256_mul_ps(lp->scale, load8(src_type, lp->src, j, full, live, count));
     if (bias != POSENC_BIAS_NONE)
-        z = _mm256_fmadd_ps(lp->slope, _mm256_cvtepi32_ps(bias8(lp, j, bias)), z);
+        z = _mm256_fmadd_ps(lp->slope, b, z);
     if (has_mask)
         z = _mm256_add_ps(z, load_mask8(lp, j, full, live, count));
+    if (bias == POSENC_BIAS_TERMS) {   /* a -inf term masks its column (numerics.h) */
+        const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+        z = _mm256_blendv_ps(z, neg_inf, _mm256_cmp_ps(b, neg_inf, _CMP_EQ_OQ));
+    }
     return z;
+}
+
+/* Pass 1's float logits of columns [j, j+8), b formed from j. */
+static FORCE_INLINE __m256 logit8_fj(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
+                                     int bias, int has_mask, int src_type)
+{
+    return logit8_f(lp, j, full, live, count, bias, has_mask, src_type, bias8_f(lp, j, full, live, bias));
 }
 
 /* Pass 2's double exp arguments (logit minus max) of columns [j, j+8): lanes 0..3 in *lo, 4..7 in *hi. */
@@ -202,7 +239,15 @@ static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, _
     /* fma(scale, s, -M) == fmsub(scale, s, M): one rounding of the exact product minus M. */
     __m256d z_lo = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_castps256_ps128(s)), max_d);
     __m256d z_hi = _mm256_fmsub_pd(lp->scale_d, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)), max_d);
-    if (bias != POSENC_BIAS_NONE) {
+    __m256d t_lo = _mm256_setzero_pd(), t_hi = t_lo;
+    if (bias == POSENC_BIAS_TERMS) {
+        /* The given terms, exact in double. */
+        __m256 t = terms8(lp, j, full, live);
+        t_lo = _mm256_cvtps_pd(_mm256_castps256_ps128(t));
+        t_hi = _mm256_cvtps_pd(_mm256_extractf128_ps(t, 1));
+        z_lo = _mm256_fmadd_pd(lp->slope_d, t_lo, z_lo);
+        z_hi = _mm256_fmadd_pd(lp->slope_d, t_hi, z_hi);
+    } else if (bias != POSENC_BIAS_NONE) {
         /* d in double is exact (|d0 + j| < 2^32): cheaper than converting the int32 b of pass 1. b = d, or
          * 0 - |d| so that d = 0 gives +0 as the int32 conversion does. */
         __m256d d_lo = _mm256_add_pd(lp->d_lanes_d, _mm256_set1_pd((double)j));
@@ -219,6 +264,11 @@ static FORCE_INLINE void exp_args8(const logit_params *lp, size_t j, int full, _
         __m256 m = load_mask8(lp, j, full, live, count);
         z_lo = _mm256_add_pd(z_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(m)));
         z_hi = _mm256_add_pd(z_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(m, 1)));
+    }
+    if (bias == POSENC_BIAS_TERMS) {   /* a -inf term masks its column (numerics.h) */
+        const __m256d neg_inf = _mm256_set1_pd(-INFINITY);
+        z_lo = _mm256_blendv_pd(z_lo, neg_inf, _mm256_cmp_pd(t_lo, neg_inf, _CMP_EQ_OQ));
+        z_hi = _mm256_blendv_pd(z_hi, neg_inf, _mm256_cmp_pd(t_hi, neg_inf, _CMP_EQ_OQ));
     }
     *lo = z_lo;
     *hi = z_hi;
@@ -238,7 +288,7 @@ static FORCE_INLINE __m256 exp_of_column8(const logit_params *lp, size_t j, int 
 static FORCE_INLINE __m256 exp_fast8(const logit_params *lp, size_t j, int full, __m256i live, size_t count,
                                      int bias, int has_mask, int src_type, __m256 max_f)
 {
-    return tpl_expf_fast(_mm256_sub_ps(logit8_f(lp, j, full, live, count, bias, has_mask, src_type), max_f));
+    return tpl_expf_fast(_mm256_sub_ps(logit8_fj(lp, j, full, live, count, bias, has_mask, src_type), max_f));
 }
 
 /* Pass 2's e of columns [j, j+8) of either row: `fast` is a compile-time constant after inlining. */
@@ -299,12 +349,77 @@ static inline float hmax8(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
+/* z, also stored at z_out + j when z_out is not NULL (pass 1 keeping the FAST row's logits for pass 2). */
+static FORCE_INLINE __m256 kept8(float *z_out, size_t j, __m256 z)
+{
+    if (z_out)
+        _mm256_storeu_ps(z_out + j, z);
+    return z;
+}
+
+/* Pass 1's float max (numerics.h): the max over the float logits of the live columns and the sink.
+ * _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are skipped; the max is exact,
+ * so four independent chains (hiding the max latency) and any final order give the same value. z_out: NULL, or
+ * where the logits of the live columns are kept (the FAST row with a float32 dst: pass 2 then reads them instead
+ * of forming them again, the same bits; dst may be src, whose element j has been read when z_j is stored). */
+static FORCE_INLINE float max_of_logits_f(const logit_params *lp, size_t n_valid, float sink, int bias,
+                                          int has_mask, int src_type, float *z_out)
+{
+    const __m256i all = _mm256_set1_epi32(-1);
+    const size_t n_full = n_valid / (4 * LANES) * (4 * LANES);
+    __m256 m0 = _mm256_set1_ps(sink), m1 = m0, m2 = m0, m3 = m0;
+    size_t j = 0;
+    /* While every |d| of the row is <= 2^24, d in float is exact, and each vector is the block's first plus 8,
+     * 16 or 24: one add (off the loop-carried chain but for the first) instead of an int32 add and conversion. */
+    const int64_t d_first = lp->d0, d_last = (int64_t)lp->d0 + (int64_t)n_full;
+    if (bias != POSENC_BIAS_NONE && bias != POSENC_BIAS_TERMS && llabs(d_first) <= (1 << 24) &&
+        llabs(d_last) <= (1 << 24)) {
+        const __m256 step8 = _mm256_set1_ps(8.0f), step16 = _mm256_set1_ps(16.0f);
+        const __m256 step24 = _mm256_set1_ps(24.0f), step32 = _mm256_set1_ps(32.0f);
+        __m256 d = _mm256_add_ps(_mm256_set1_ps((float)d_first), _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7));
+        for (; j < n_full; j += 4 * LANES) {
+            __m256 d8 = _mm256_add_ps(d, step8), d16 = _mm256_add_ps(d, step16), d24 = _mm256_add_ps(d, step24);
+            m0 = _mm256_max_ps(kept8(z_out, j, logit8_f(lp, j, 1, all, LANES, bias, has_mask, src_type,
+                                                        bias_of_distance_f(d, bias))), m0);
+            m1 = _mm256_max_ps(kept8(z_out, j + 8, logit8_f(lp, j + 8, 1, all, LANES, bias, has_mask, src_type,
+                                                            bias_of_distance_f(d8, bias))), m1);
+            m2 = _mm256_max_ps(kept8(z_out, j + 16, logit8_f(lp, j + 16, 1, all, LANES, bias, has_mask, src_type,
+                                                             bias_of_distance_f(d16, bias))), m2);
+            m3 = _mm256_max_ps(kept8(z_out, j + 24, logit8_f(lp, j + 24, 1, all, LANES, bias, has_mask, src_type,
+                                                             bias_of_distance_f(d24, bias))), m3);
+            d = _mm256_add_ps(d, step32);
+        }
+    }
+    for (; j < n_full; j += 4 * LANES) {
+        m0 = _mm256_max_ps(kept8(z_out, j, logit8_fj(lp, j, 1, all, LANES, bias, has_mask, src_type)), m0);
+        m1 = _mm256_max_ps(kept8(z_out, j + 8, logit8_fj(lp, j + 8, 1, all, LANES, bias, has_mask, src_type)), m1);
+        m2 = _mm256_max_ps(kept8(z_out, j + 16, logit8_fj(lp, j + 16, 1, all, LANES, bias, has_mask, src_type)),
+                           m2);
+        m3 = _mm256_max_ps(kept8(z_out, j + 24, logit8_fj(lp, j + 24, 1, all, LANES, bias, has_mask, src_type)),
+                           m3);
+    }
+    for (; j + LANES <= n_valid; j += LANES)
+        m0 = _mm256_max_ps(kept8(z_out, j, logit8_fj(lp, j, 1, all, LANES, bias, has_mask, src_type)), m0);
+    if (j < n_valid) {
+        __m256i live = avx2_lanes_below(n_valid - j);
+        __m256 z = logit8_fj(lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
+        if (z_out)
+            _mm256_maskstore_ps(z_out + j, live, z);
+        /* Dead lanes become -inf, which never wins. */
+        z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
+        m1 = _mm256_max_ps(z, m1);
+    }
+    return hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+}
+
 /* ---- the row ---------------------------------------------------------------------------------------------- */
 
-/* The row, in the three passes of numerics.h. A float32 dst holds e_j between passes 2 and 3; a 16-bit one
- * cannot: up to POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep (keep_e8) and pass 3 computes any others
- * again (the same operations, the same bits). bias, has_mask, src_type and fast (the FAST row: pass 2 in
- * float32) are compile-time constants in each instantiation; dst's type is read per pass. */
+/* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst, so
+ * dst may equal src. A float32 dst holds e_j between passes 2 and 3 (and, in the FAST row, pass 1's logits
+ * between passes 1 and 2); a 16-bit one cannot: up to POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep
+ * (keep_e8) and pass 3 computes any others again (the same operations, the same bits). bias, has_mask, src_type
+ * and fast (the FAST row: pass 2 in float32) are compile-time constants in each instantiation; dst's type is read
+ * per pass. */
 static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bias, int has_mask, int src_type,
                                           int fast)
 {
@@ -318,37 +433,28 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     lp.slope = _mm256_set1_ps(row->slope);
     lp.scale_d = _mm256_set1_pd((double)row->scale);
     lp.slope_d = _mm256_set1_pd((double)row->slope);
+    lp.d0 = row->d0;
     lp.d_lanes = _mm256_add_epi32(_mm256_set1_epi32(row->d0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     lp.d_lanes_d = _mm256_add_pd(_mm256_set1_pd((double)row->d0), _mm256_setr_pd(0, 1, 2, 3));
+    lp.terms = row->terms;
     const __m256i all = _mm256_set1_epi32(-1);
+    /* The FAST row with a float32 dst: pass 1 keeps the logits in dst and pass 2 reads them back. */
+    float *const z_kept = fast && dst_type == POSENC_ELEM_F32 && !row->max_in_double ? (float *)row->dst : NULL;
+    const char *const next_src = row->next_src;
+    const size_t src_size = src_type == POSENC_ELEM_F32 ? 4 : 2;
 
     double max;
     size_t j = 0;
     if (!row->max_in_double) {
-        /* Pass 1: max. _mm256_max_ps(z, m) is `z > m ? z : m`, the scalar's comparison, so NaN logits are
-         * skipped. Four chains hide the max latency. */
-        __m256 m0 = _mm256_set1_ps(row->sink), m1 = m0, m2 = m0, m3 = m0;
-        for (; j + 4 * LANES <= n_valid; j += 4 * LANES) {
-            m0 = _mm256_max_ps(logit8_f(&lp, j, 1, all, LANES, bias, has_mask, src_type), m0);
-            m1 = _mm256_max_ps(logit8_f(&lp, j + 8, 1, all, LANES, bias, has_mask, src_type), m1);
-            m2 = _mm256_max_ps(logit8_f(&lp, j + 16, 1, all, LANES, bias, has_mask, src_type), m2);
-            m3 = _mm256_max_ps(logit8_f(&lp, j + 24, 1, all, LANES, bias, has_mask, src_type), m3);
-        }
-        for (; j < n_valid; j += LANES) {
-            __m256i live = avx2_lanes_below(n_valid - j);
-            __m256 z = logit8_f(&lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
-            /* Dead lanes become -inf, which never wins. */
-            z = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), z, _mm256_castsi256_ps(live));
-            m0 = _mm256_max_ps(z, m0);
-        }
-        const float max_f = hmax8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
-
+        const float max_f = max_of_logits_f(&lp, n_valid, row->sink, bias, has_mask, src_type, z_kept);
         if (max_f == -INFINITY) {
-            /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (as the reference). */
+            /* Every live logit is -inf or NaN: zeros, or NaN if any is NaN (as the reference). Rare: the logits
+             * are formed again (or read where pass 1 kept them: in place, src is gone). */
             __m256 any_nan = _mm256_setzero_ps();
             for (j = 0; j < n_valid; j += LANES) {
                 __m256i live = avx2_lanes_below(n_valid - j);
-                __m256 z = logit8_f(&lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
+                __m256 z = z_kept ? _mm256_maskload_ps(z_kept + j, live)
+                                  : logit8_fj(&lp, j, 0, live, n_valid - j, bias, has_mask, src_type);
                 any_nan = _mm256_or_ps(any_nan, _mm256_and_ps(_mm256_cmp_ps(z, z, _CMP_UNORD_Q),
                                                               _mm256_castsi256_ps(live)));
             }
@@ -368,9 +474,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
         }
     }
 
-    /* Pass 2: e = exp(z - max), formed in double (the FAST row: expf_fast(zf - Mf), in float), kept (keep_e8)
-     * for j < n_keep (a multiple of 64 or n_valid), and the 64 partial sums. Logits are recomputed from src (not
-     * kept), so src == dst works: each block is read before it is written. */
+    /* Pass 2: e = exp(z - max), formed in double (the FAST row: expf_fast(zf - Mf), in float, zf read from where
+     * pass 1 kept it or formed again), kept (keep_e8) for j < n_keep (a multiple of 64 or n_valid), and the 64
+     * partial sums. Each block of src is read before the same block of dst is written, so src == dst works. */
     const int keep = dst_type == POSENC_ELEM_F32 ? KEEP_IN_DST
                    : n_valid <= POSENC_SOFTMAX_E_KEEP / 2 ? KEEP_WHOLE : KEEP_SPLIT;
     const size_t n_keep = keep == KEEP_SPLIT && n_valid > POSENC_SOFTMAX_E_KEEP ? POSENC_SOFTMAX_E_KEEP : n_valid;
@@ -385,10 +491,16 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
 #pragma GCC unroll 8
         for (int a = 0; a < SUM_VECTORS; a++) {
             size_t col = j + (size_t)a * LANES;
-            __m256 e = exp_any8(&lp, col, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f);
+            __m256 e = z_kept ? tpl_expf_fast(_mm256_sub_ps(_mm256_loadu_ps(z_kept + col), max_f))
+                              : exp_any8(&lp, col, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f);
             if (store)
                 keep_e8(row, keep, col, 1, all, LANES, e);
             acc[a] = _mm256_add_ps(acc[a], e);
+        }
+        if (next_src) {   /* the next row's 64 columns at this offset, while this row computes */
+            const char *next = next_src + j * src_size;
+            for (size_t line = 0; line < POSENC_SUM_LANES * src_size; line += 64)
+                _mm_prefetch(next + line, _MM_HINT_T0);
         }
     }
     if (j < n_valid) {
@@ -400,8 +512,9 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
             size_t col = j + (size_t)a * LANES;
             if (col < n_valid) {
                 __m256i live = avx2_lanes_below(n_valid - col);
-                __m256 e = exp_any8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, fast, max_d,
-                                    max_f);
+                __m256 e = z_kept ? tpl_expf_fast(_mm256_sub_ps(_mm256_maskload_ps(z_kept + col, live), max_f))
+                                  : exp_any8(&lp, col, 0, live, n_valid - col, bias, has_mask, src_type, fast,
+                                             max_d, max_f);
                 if (store)
                     keep_e8(row, keep, col, 0, live, n_valid - col, e);
                 acc[a] = _mm256_add_ps(acc[a], _mm256_and_ps(e, _mm256_castsi256_ps(live)));
@@ -467,7 +580,8 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 }
 
-/* Body index: 2 * bias case + has_mask, plus 6 for the FAST row. */
+/* One specialised body per (bias, mask, src type, precision), so the inner loops carry no per-column branches.
+ * Body index: 2 * bias case + has_mask (bias cases NONE, LINEAR, ABS, TERMS), plus 8 for the FAST row. */
 #define ROW_BODY(name, bias, has_mask, src_type, fast) \
     static void name(const posenc_softmax_row *row) { softmax_row_body(row, bias, has_mask, src_type, fast); }
 #define ROW_BODIES_OF(suffix, src_type, fast) \
@@ -476,26 +590,27 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type, fast) \
     ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type, fast) \
     ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type, fast) \
-    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast)
+    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast) \
+    ROW_BODY(row_terms_##suffix, POSENC_BIAS_TERMS, 0, src_type, fast) \
+    ROW_BODY(row_terms_mask_##suffix, POSENC_BIAS_TERMS, 1, src_type, fast)
 #define ROW_BODIES(suffix, src_type) \
     ROW_BODIES_OF(suffix, src_type, 0) \
     ROW_BODIES_OF(fast_##suffix, src_type, 1) \
-    static void (*const rows_##suffix[12])(const posenc_softmax_row *) = { \
-        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, \
-        row_linear_mask_##suffix, row_abs_##suffix, row_abs_mask_##suffix, \
+    static void (*const rows_##suffix[16])(const posenc_softmax_row *) = { \
+        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, row_linear_mask_##suffix, \
+        row_abs_##suffix, row_abs_mask_##suffix, row_terms_##suffix, row_terms_mask_##suffix, \
         row_plain_fast_##suffix, row_plain_mask_fast_##suffix, row_linear_fast_##suffix, \
-        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix };
+        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix, \
+        row_terms_fast_##suffix, row_terms_mask_fast_##suffix };
 ROW_BODIES(f32, POSENC_ELEM_F32)
 ROW_BODIES(f16, POSENC_ELEM_F16)
 ROW_BODIES(bf16, POSENC_ELEM_BF16)
 
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
-    /* One specialised body per (bias, mask, src type, precision), so the inner loops carry no per-column
-     * branches. The bias is read as every variant reads it (posenc_bias_case). */
+    /* The bias is read as every variant reads it (posenc_bias_case). */
     int32_t bias = posenc_bias_case(row->bias);
-    size_t body = (size_t)(bias == POSENC_BIAS_NONE ? 0 : bias == POSENC_BIAS_LINEAR ? 2 : 4) + (row->mask != NULL) +
-                  (row->fast ? 6 : 0);
+    size_t body = 2 * (size_t)bias + (row->mask != NULL) + (row->fast ? 8 : 0);   /* bias: 0 .. 3 */
     switch (row->src_type) {
     case POSENC_ELEM_F16: rows_f16[body](row); break;
     case POSENC_ELEM_BF16: rows_bf16[body](row); break;
