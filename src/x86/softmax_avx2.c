@@ -414,6 +414,15 @@ static FORCE_INLINE float max_of_logits_f(const logit_params *lp, size_t n_valid
 
 /* ---- the row ---------------------------------------------------------------------------------------------- */
 
+/* Prefetch the next row's 64 columns at column j (src_size bytes each) while this row computes: a hint, one per
+ * 64 bytes; bits never depend on it. */
+static FORCE_INLINE void prefetch_next64(const char *next_src, size_t j, size_t src_size)
+{
+    const char *next = next_src + j * src_size;
+    for (size_t line = 0; line < POSENC_SUM_LANES * src_size; line += 64)
+        _mm_prefetch(next + line, _MM_HINT_T0);
+}
+
 /* The row, in the three passes of numerics.h. Pass 2 reads column j of src before it writes column j of dst, so
  * dst may equal src. A float32 dst holds e_j between passes 2 and 3 (and, in the FAST row, pass 1's logits
  * between passes 1 and 2); a 16-bit one cannot: up to POSENC_SOFTMAX_E_KEEP of them are kept in row->e_keep
@@ -486,21 +495,32 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     for (int a = 0; a < SUM_VECTORS; a++)
         acc[a] = _mm256_setzero_ps();
     j = 0;
-    for (; j + POSENC_SUM_LANES <= n_valid; j += POSENC_SUM_LANES) {
-        const int store = j < n_keep;
+    if (z_kept) {
+        /* The FAST row with a float32 dst: z from where pass 1 kept it, e over it (KEEP_IN_DST, n_keep = n_valid). */
+        for (; j + POSENC_SUM_LANES <= n_valid; j += POSENC_SUM_LANES) {
 #pragma GCC unroll 8
-        for (int a = 0; a < SUM_VECTORS; a++) {
-            size_t col = j + (size_t)a * LANES;
-            __m256 e = z_kept ? tpl_expf_fast(_mm256_sub_ps(_mm256_loadu_ps(z_kept + col), max_f))
-                              : exp_any8(&lp, col, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f);
-            if (store)
-                keep_e8(row, keep, col, 1, all, LANES, e);
-            acc[a] = _mm256_add_ps(acc[a], e);
+            for (int a = 0; a < SUM_VECTORS; a++) {
+                float *at = z_kept + j + (size_t)a * LANES;
+                __m256 e = tpl_expf_fast(_mm256_sub_ps(_mm256_loadu_ps(at), max_f));
+                _mm256_storeu_ps(at, e);
+                acc[a] = _mm256_add_ps(acc[a], e);
+            }
+            if (next_src)
+                prefetch_next64(next_src, j, src_size);
         }
-        if (next_src) {   /* the next row's 64 columns at this offset, while this row computes */
-            const char *next = next_src + j * src_size;
-            for (size_t line = 0; line < POSENC_SUM_LANES * src_size; line += 64)
-                _mm_prefetch(next + line, _MM_HINT_T0);
+    } else {
+        for (; j + POSENC_SUM_LANES <= n_valid; j += POSENC_SUM_LANES) {
+            const int store = j < n_keep;
+#pragma GCC unroll 8
+            for (int a = 0; a < SUM_VECTORS; a++) {
+                size_t col = j + (size_t)a * LANES;
+                __m256 e = exp_any8(&lp, col, 1, all, LANES, bias, has_mask, src_type, fast, max_d, max_f);
+                if (store)
+                    keep_e8(row, keep, col, 1, all, LANES, e);
+                acc[a] = _mm256_add_ps(acc[a], e);
+            }
+            if (next_src)
+                prefetch_next64(next_src, j, src_size);
         }
     }
     if (j < n_valid) {
