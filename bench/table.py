@@ -204,7 +204,7 @@ def print_value_ratios(runs):
     print()
     print("softmax value independence: %s out of place, time over the same variant's random-score row "
           "(target <= %.2fx)" % (VALUE_BASE, VALUE_TARGET))
-    header = "%-16s %14s" % ("variant", "random ns/elem") + "".join(" %10s" % row for row in VALUE_ROWS)
+    header = "%-22s %14s" % ("variant", "random ns/elem") + "".join(" %10s" % row for row in VALUE_ROWS)
     print(header)
     print("-" * len(header))
     worst = 0.0
@@ -217,7 +217,7 @@ def print_value_ratios(runs):
             ratio = t[row] / t["random"]
             worst = max(worst, ratio)
             cells += " %10s" % ("%.2fx%s" % (ratio, "!" if ratio > VALUE_TARGET else " "))
-        print("%-16s %14s" % (label, fmt_ns(t["random"])) + cells)
+        print("%-22s %14s" % (label, fmt_ns(t["random"])) + cells)
     print("cutoff: scores in [-10000, 0), ~90%% of the exponentials below the cutoff; denormal: logits alternating "
           "0 and -86.5\n  (exp / sum below FLT_MIN); nan: one NaN per row. '!' marks a ratio above %.2fx "
           "(worst here %.2fx)." % (VALUE_TARGET, worst))
