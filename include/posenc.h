@@ -478,8 +478,8 @@ posenc_status posenc_rope_rotate_tables(const posenc_rope_plan *plan, const pose
  *   POSENC_SOFTMAX_EXACT (0, the default): in float64. Per-element relative error <= 1e-6 wherever the exact
  *     result is >= 1e-30, whatever the logit magnitudes (the accuracy paragraph above). The default because a
  *     zero-initialised descriptor, and every 0.1 caller, then keeps 0.1's bits and its bound.
- *   POSENC_SOFTMAX_FAST (1): everything in float32, as every engine's softmax is; about 1.5-2x the EXACT
- *     throughput (docs/benchmarks.md). The float logit z = scale*s + slope*b + mask carries the rounding of its
+ *   POSENC_SOFTMAX_FAST (1): everything in float32, as every engine's softmax is; 1.2-1.7x the EXACT
+ *     throughput (measured: docs/benchmarks.md). The float logit z = scale*s + slope*b + mask carries the rounding of its
  *     terms, so the error grows with their magnitudes: with A_j = |scale*s_j| + |slope*b_j| + |mask_j| and A_max
  *     the same for the row's largest logit, each result y_j satisfies
  *         |y_j - y64_j| <= y64_j * (2^-22 * (A_j + A_max + |z_j - max|) + 1e-6)

@@ -799,12 +799,29 @@ static void softmax_parallel_same_bits(void **state)
     (void)state;
     use(isa);
     const size_t shapes[][3] = { { 32, 1, 32768 }, { 7, 97, 517 }, { 1, 4096, 64 } };
+    /* layouts: 0 consecutive keys, EXACT; 1 keys at given positions (per-task bias terms), FAST, statistics;
+     * 2 a 2-D grid with a CLS token (rows outer, heads inner), EXACT, statistics */
+    for (int layout = 0; layout < 3; layout++)
     for (size_t sh = 0; sh < 3; sh++) {
         size_t n_heads = shapes[sh][0], n_rows = shapes[sh][1], n_cols = shapes[sh][2], n = n_heads * n_rows * n_cols;
         float *src = malloc(n * 4), *ref = malloc(n * 4), *out = malloc(n * 4);
+        float *stats_ref = malloc(2 * n_heads * n_rows * 4), *stats_out = malloc(2 * n_heads * n_rows * 4);
+        int64_t *keys = malloc(n_cols * sizeof *keys);
         test_fill(src, n, -20, 20);
         posenc_softmax_desc d = alibi_desc();
         d.q_pos0 = n_cols > n_rows ? (int64_t)(n_cols - n_rows) : 0;
+        if (layout == 1) {
+            for (size_t j = 0; j < n_cols; j++)
+                keys[j] = (int64_t)test_rand_below(n_cols + 8);
+            d.k_positions = keys;
+            d.precision = POSENC_SOFTMAX_FAST;
+        } else if (layout == 2) {
+            d.position = POSENC_POSITION_GRID_EUCLIDEAN;
+            d.grid_width = 1 + (int32_t)test_rand_below(64);
+            d.grid_prefix = 1;
+            d.q_pos0 = 0;
+        }
+        d.stats = layout ? stats_ref : NULL;
         posenc_tensor sv = view(src, POSENC_F32, n_rows * n_cols, n_cols);
         posenc_tensor rv = view(ref, POSENC_F32, n_rows * n_cols, n_cols), ov = view(out, POSENC_F32, n_rows * n_cols, n_cols);
         assert_int_equal(posenc_softmax_forward(&d, &sv, &rv, n_heads, n_rows, n_cols), POSENC_OK);
@@ -819,13 +836,17 @@ static void softmax_parallel_same_bits(void **state)
                 test_pool pool = { mode, 0, 0 };
                 posenc_parallel par = { test_parallel_for, &pool, task_counts[c] };
                 d.parallel = &par;
+                d.stats = layout ? stats_out : NULL;
                 memset(out, 0, n * 4);
                 assert_int_equal(posenc_softmax_forward(&d, &sv, &ov, n_heads, n_rows, n_cols), POSENC_OK);
                 assert_memory_equal(out, ref, n * 4);
+                if (layout)
+                    assert_memory_equal(stats_out, stats_ref, 2 * n_heads * n_rows * 4);
                 assert_int_equal(pool.calls, task_counts[c] > 1 ? 1 : 0);
                 assert_true(pool.tasks_run <= task_counts[c]);
             }
-        free(src), free(ref), free(out);
+        d.parallel = NULL;
+        free(src), free(ref), free(out), free(stats_ref), free(stats_out), free(keys);
     }
 }
 
