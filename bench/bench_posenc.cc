@@ -499,6 +499,26 @@ void register_rope(const std::vector<Implementation> &variants, const Implementa
     }
 }
 
+// One workload on every variant and the dispatcher, in both precisions (include/posenc.h, "Precision"): EXACT as
+// softmax_f32/<variant>/<workload>, FAST with the suffix /fast (bench/table.py prints it as its own group, against
+// the same baselines).
+void register_softmax_precisions(const std::vector<Implementation> &variants, const Implementation &dispatch,
+                                 const SoftmaxWorkload &workload)
+{
+    std::vector<Implementation> runners(variants);
+    runners.push_back(dispatch);
+    for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
+        for (const Implementation &runner : runners) {
+            const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
+            const std::string suffix = precision == POSENC_SOFTMAX_FAST ? "/fast" : "";
+            benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name + suffix).c_str(),
+                                         [runner, workload, softmax](benchmark::State &state) {
+                                             bench_softmax(state, runner, workload, softmax);
+                                         })
+                ->Unit(benchmark::kMicrosecond);
+        }
+}
+
 void register_softmax(const std::vector<Implementation> &variants, const Implementation &dispatch)
 {
     const Implementation textbook{"textbook", "", true};
@@ -525,20 +545,7 @@ void register_softmax(const std::vector<Implementation> &variants, const Impleme
                     ->Unit(benchmark::kMicrosecond);
 #endif
         }
-        std::vector<Implementation> runners(variants);
-        runners.push_back(dispatch);
-        // Both precisions (include/posenc.h, "Precision"): EXACT as softmax_f32/<variant>/<workload>, FAST with
-        // the suffix /fast (bench/table.py prints it as its own group, against the same baselines).
-        for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
-            for (const Implementation &runner : runners) {
-                const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
-                const std::string suffix = precision == POSENC_SOFTMAX_FAST ? "/fast" : "";
-                benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name + suffix).c_str(),
-                                             [runner, workload, softmax](benchmark::State &state) {
-                                                 bench_softmax(state, runner, workload, softmax);
-                                             })
-                    ->Unit(benchmark::kMicrosecond);
-            }
+        register_softmax_precisions(variants, dispatch, workload);
     }
 }
 
@@ -551,18 +558,7 @@ void register_softmax_layouts(const std::vector<Implementation> &variants, const
                                          bench_stream(state, elements, copies);
                                      })
             ->Unit(benchmark::kMicrosecond);
-        std::vector<Implementation> runners(variants);
-        runners.push_back(dispatch);
-        for (int32_t precision : {POSENC_SOFTMAX_EXACT, POSENC_SOFTMAX_FAST})
-            for (const Implementation &runner : runners) {
-                const SoftmaxFn softmax = posenc_softmax_fn(workload, precision);
-                const std::string suffix = precision == POSENC_SOFTMAX_FAST ? "/fast" : "";
-                benchmark::RegisterBenchmark(("softmax_f32/" + runner.name + "/" + workload.name + suffix).c_str(),
-                                             [runner, workload, softmax](benchmark::State &state) {
-                                                 bench_softmax(state, runner, workload, softmax);
-                                             })
-                    ->Unit(benchmark::kMicrosecond);
-            }
+        register_softmax_precisions(variants, dispatch, workload);
     }
 }
 

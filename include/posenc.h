@@ -601,7 +601,7 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
  * has S = NaN (0x7fc00000). Any element types and either precision: the statistics are the very M and S of the
  * row's own passes. Accuracy: S within 1e-6 relative of float64 with EXACT (measured: 2.2e-7); with FAST, its
  * bound (above). The stats array
- * must not overlap src, dst, the mask, the slopes, the sinks or q_positions (POSENC_ERR_OVERLAP), and its
+ * must not overlap src, dst, the mask, the slopes, the sinks, q_positions or k_positions (POSENC_ERR_OVERLAP), and its
  * n_heads * n_rows * 2 floats must fit in PTRDIFF_MAX bytes (POSENC_ERR_SHAPE). An empty call writes none.
  * For split-K, run the forward once per block of key columns [c, c + w) (src, dst and the mask offset by c
  * columns, k_pos0 + c, n_cols = w, no sinks), each with its own slice of a [n_blocks][n_heads][n_rows][2]

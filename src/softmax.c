@@ -470,12 +470,8 @@ posenc_status posenc_softmax_forward(const posenc_softmax_desc *desc, const pose
             return POSENC_ERR_NOMEM;
     }
     if (d->stats) {
-        st = posenc_softmax_stats_check(d, n_heads, n_rows, src, src_bytes, dst, dst_bytes,
+        st = posenc_softmax_stats_check(d, n_heads, n_rows, n_cols, src, src_bytes, dst, dst_bytes,
                                         mask_extent * mask_size);
-        if (st == POSENC_OK && d->k_positions &&
-            posenc_bytes_overlap(d->stats, n_heads * n_rows * 2 * sizeof(float), d->k_positions,
-                                 n_cols * sizeof(int64_t)))
-            st = POSENC_ERR_OVERLAP;
         if (st == POSENC_OK)
             st = check_stats_rows(&job, n_heads, n_rows, job.terms);
         if (st != POSENC_OK) {

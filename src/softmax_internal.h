@@ -27,9 +27,9 @@ void posenc_softmax_run_rows(const posenc_parallel *par, size_t n_units, size_t 
 /* Checks desc->stats (non-NULL) for a non-empty forward call whose other arguments passed validation: its
  * n_heads * n_rows * 2 floats fit (POSENC_ERR_SHAPE), and it overlaps none of what the call reads or writes
  * (POSENC_ERR_OVERLAP): src, dst and the mask (their extents in bytes), the custom slopes and the sinks
- * (n_heads floats each, when used), q_positions (n_rows int64, when given). */
+ * (n_heads floats each, when used), q_positions (n_rows int64) and k_positions (n_cols int64), when given. */
 posenc_status posenc_softmax_stats_check(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows,
-                                         const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
+                                         size_t n_cols, const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
                                          size_t mask_bytes);
 
 #endif /* POSENC_SOFTMAX_INTERNAL_H */

@@ -11,7 +11,7 @@
 /* ==== statistics of posenc_softmax_forward ==================================================================== */
 
 posenc_status posenc_softmax_stats_check(const posenc_softmax_desc *d, size_t n_heads, size_t n_rows,
-                                         const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
+                                         size_t n_cols, const void *src, size_t src_bytes, const void *dst, size_t dst_bytes,
                                          size_t mask_bytes)
 {
     size_t n_stats, bytes;
@@ -23,7 +23,8 @@ posenc_status posenc_softmax_stats_check(const posenc_softmax_desc *d, size_t n_
         (d->mask && posenc_bytes_overlap(stats, bytes, d->mask, mask_bytes)) ||
         (d->slopes_mode == POSENC_SLOPES_CUSTOM && posenc_ranges_overlap(stats, n_stats, d->slopes, n_heads)) ||
         (d->sinks && posenc_ranges_overlap(stats, n_stats, d->sinks, n_heads)) ||
-        (d->q_positions && posenc_bytes_overlap(stats, bytes, d->q_positions, n_rows * sizeof(int64_t))))
+        (d->q_positions && posenc_bytes_overlap(stats, bytes, d->q_positions, n_rows * sizeof(int64_t))) ||
+        (d->k_positions && posenc_bytes_overlap(stats, bytes, d->k_positions, n_cols * sizeof(int64_t))))
         return POSENC_ERR_OVERLAP;
     return POSENC_OK;
 }

@@ -6,6 +6,20 @@
 #include "kernels.h"
 #include "numerics.h"
 
+/* exp(r) = 1 + r + r^2 * p(r) for the reduced argument (numerics.h): the polynomial both exps share. */
+static float exp_poly(float r)
+{
+    float p = POSENC_EXP_E5;
+    p = fmaf(p, r, POSENC_EXP_E4);
+    p = fmaf(p, r, POSENC_EXP_E3);
+    p = fmaf(p, r, POSENC_EXP_E2);
+    p = fmaf(p, r, POSENC_EXP_E1);
+    p = fmaf(p, r, POSENC_EXP_E0);
+    float y = fmaf(p, r * r, r);
+    y = y + 1.0f;
+    return y;
+}
+
 /* exp(x) for a double x <= ~0 (or NaN), exactly as numerics.h specifies. */
 float posenc_softmax_exp_scalar(double x)
 {
@@ -15,14 +29,7 @@ float posenc_softmax_exp_scalar(double x)
     double n = t - POSENC_EXP_SHIFT_D;
     double r = fma(n, -POSENC_EXP_LN2_D, x);
     float rf = (float)r;
-    float p = POSENC_EXP_E5;
-    p = fmaf(p, rf, POSENC_EXP_E4);
-    p = fmaf(p, rf, POSENC_EXP_E3);
-    p = fmaf(p, rf, POSENC_EXP_E2);
-    p = fmaf(p, rf, POSENC_EXP_E1);
-    p = fmaf(p, rf, POSENC_EXP_E0);
-    float y = fmaf(p, rf * rf, rf);
-    y = y + 1.0f;
+    float y = exp_poly(rf);
     uint64_t t_bits;
     memcpy(&t_bits, &t, sizeof t_bits);
     uint32_t k = (uint32_t)t_bits;   /* n + 127 */
@@ -42,14 +49,7 @@ float posenc_softmax_expf_fast_scalar(float x)
     float n = t - POSENC_EXP_SHIFT_F;
     float r = fmaf(n, -POSENC_EXP_LN2_HI_F, x);
     r = fmaf(n, -POSENC_EXP_LN2_LO_F, r);
-    float p = POSENC_EXP_E5;
-    p = fmaf(p, r, POSENC_EXP_E4);
-    p = fmaf(p, r, POSENC_EXP_E3);
-    p = fmaf(p, r, POSENC_EXP_E2);
-    p = fmaf(p, r, POSENC_EXP_E1);
-    p = fmaf(p, r, POSENC_EXP_E0);
-    float y = fmaf(p, r * r, r);
-    y = y + 1.0f;
+    float y = exp_poly(r);
     int32_t t_bits;
     memcpy(&t_bits, &t, sizeof t_bits);
     uint32_t bits = t_bits > POSENC_EXP_SHIFT_BITS + 1 ? (uint32_t)t_bits << 23 : 0u;   /* k > 1, else +0 */

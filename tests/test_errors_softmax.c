@@ -641,6 +641,8 @@ static void test_softmax_key_positions_and_grids(void **state)
     EXPECT_SOFTMAX(a, POSENC_ERR_RANGE);
     kpos[3] = 9;
     EXPECT_SOFTMAX(a, POSENC_OK);
+    a.desc.stats = (float *)(void *)(kpos + 2);   /* statistics written over the key positions they read */
+    EXPECT_SOFTMAX(a, POSENC_ERR_OVERLAP);
     a.desc.stats = NULL;
     /* the positions must not overlap dst (they are read row after row) */
     softmax_args o = valid_softmax();

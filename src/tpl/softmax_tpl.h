@@ -7,6 +7,21 @@
 #include "numerics.h"
 #include "tpl/primitives.h"
 
+/* exp(r) = 1 + r + r^2 * p(r) of numerics.h for the reduced argument |r| <= ~0.347, in float: the polynomial both
+ * exps share. */
+SIMD_INLINE vf32 tpl_exp_poly(vf32 r)
+{
+    vf32 p = f32_set1(POSENC_EXP_E5);
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E4));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E3));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E2));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E1));
+    p = f32_fma(p, r, f32_set1(POSENC_EXP_E0));
+    vf32 y = f32_fma(p, f32_mul(r, r), r);
+    y = f32_add(y, f32_set1(1.0f));
+    return y;
+}
+
 /* exp(x) of numerics.h for F32_LANES double arguments (x_lo: the first lanes): the clamp and the reduction in
  * double, the polynomial in float. The clamp and the cutoff are selects, not branches: speed never depends on
  * the values. */
@@ -26,14 +41,7 @@ SIMD_INLINE vf32 tpl_exp(vf64 x_lo, vf64 x_hi)
      * work with the fma chain (measured ~3% faster on avx512). */
     vi32 k = i32_low_words(t_lo, t_hi);
 
-    vf32 p = f32_set1(POSENC_EXP_E5);
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E4));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E3));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E2));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E1));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E0));
-    vf32 y = f32_fma(p, f32_mul(r, r), r);
-    y = f32_add(y, f32_set1(1.0f));
+    vf32 y = tpl_exp_poly(r);
 
     /* 2^n = k > 1 ? k << 23 : +0 (the cutoff). */
     vi32 two_n = I32_SLLI_WHERE(i32_gt(k, i32_set1(1)), k, 23);
@@ -51,14 +59,7 @@ SIMD_INLINE vf32 tpl_expf_fast(vf32 x)
     vf32 r = f32_fma(n, f32_set1(-POSENC_EXP_LN2_HI_F), x);
     r = f32_fma(n, f32_set1(-POSENC_EXP_LN2_LO_F), r);
 
-    vf32 p = f32_set1(POSENC_EXP_E5);
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E4));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E3));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E2));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E1));
-    p = f32_fma(p, r, f32_set1(POSENC_EXP_E0));
-    vf32 y = f32_fma(p, f32_mul(r, r), r);
-    y = f32_add(y, f32_set1(1.0f));
+    vf32 y = tpl_exp_poly(r);
 
     /* 2^n = k > 1 ? k << 23 : +0, with k = bits(t) - bits(0x1.8p23): the shift drops the magic's bits. */
     vi32 t_bits = f32_bits(t);

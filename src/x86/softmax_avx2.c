@@ -448,7 +448,7 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     lp.terms = row->terms;
     const __m256i all = _mm256_set1_epi32(-1);
     /* The FAST row with a float32 dst: pass 1 keeps the logits in dst and pass 2 reads them back. */
-    float *const z_kept = fast && dst_type == POSENC_ELEM_F32 && !row->max_in_double ? (float *)row->dst : NULL;
+    float *const z_kept = fast && dst_type == POSENC_ELEM_F32 ? (float *)row->dst : NULL;   /* fast: float max */
     const char *const next_src = row->next_src;
     const size_t src_size = src_type == POSENC_ELEM_F32 ? 4 : 2;
 
@@ -600,40 +600,11 @@ static FORCE_INLINE void softmax_row_body(const posenc_softmax_row *row, int bia
     fill(row->dst, dst_type, n_valid, row->n_cols, 0.0f);
 }
 
-/* One specialised body per (bias, mask, src type, precision), so the inner loops carry no per-column branches.
- * Body index: 2 * bias case + has_mask (bias cases NONE, LINEAR, ABS, TERMS), plus 8 for the FAST row. */
-#define ROW_BODY(name, bias, has_mask, src_type, fast) \
-    static void name(const posenc_softmax_row *row) { softmax_row_body(row, bias, has_mask, src_type, fast); }
-#define ROW_BODIES_OF(suffix, src_type, fast) \
-    ROW_BODY(row_plain_##suffix, POSENC_BIAS_NONE, 0, src_type, fast) \
-    ROW_BODY(row_plain_mask_##suffix, POSENC_BIAS_NONE, 1, src_type, fast) \
-    ROW_BODY(row_linear_##suffix, POSENC_BIAS_LINEAR, 0, src_type, fast) \
-    ROW_BODY(row_linear_mask_##suffix, POSENC_BIAS_LINEAR, 1, src_type, fast) \
-    ROW_BODY(row_abs_##suffix, POSENC_BIAS_ABS, 0, src_type, fast) \
-    ROW_BODY(row_abs_mask_##suffix, POSENC_BIAS_ABS, 1, src_type, fast) \
-    ROW_BODY(row_terms_##suffix, POSENC_BIAS_TERMS, 0, src_type, fast) \
-    ROW_BODY(row_terms_mask_##suffix, POSENC_BIAS_TERMS, 1, src_type, fast)
-#define ROW_BODIES(suffix, src_type) \
-    ROW_BODIES_OF(suffix, src_type, 0) \
-    ROW_BODIES_OF(fast_##suffix, src_type, 1) \
-    static void (*const rows_##suffix[16])(const posenc_softmax_row *) = { \
-        row_plain_##suffix, row_plain_mask_##suffix, row_linear_##suffix, row_linear_mask_##suffix, \
-        row_abs_##suffix, row_abs_mask_##suffix, row_terms_##suffix, row_terms_mask_##suffix, \
-        row_plain_fast_##suffix, row_plain_mask_fast_##suffix, row_linear_fast_##suffix, \
-        row_linear_mask_fast_##suffix, row_abs_fast_##suffix, row_abs_mask_fast_##suffix, \
-        row_terms_fast_##suffix, row_terms_mask_fast_##suffix };
-ROW_BODIES(f32, POSENC_ELEM_F32)
-ROW_BODIES(f16, POSENC_ELEM_F16)
-ROW_BODIES(bf16, POSENC_ELEM_BF16)
+/* The specialised bodies and the choice between them (src/tpl/softmax_bodies.h). */
+#define SOFTMAX_ROW_TEMPLATE softmax_row_body
+#include "tpl/softmax_bodies.h"
 
 void posenc_softmax_row_avx2(const posenc_softmax_row *row)
 {
-    /* The bias is read as every variant reads it (posenc_bias_case). */
-    int32_t bias = posenc_bias_case(row->bias);
-    size_t body = 2 * (size_t)bias + (row->mask != NULL) + (row->fast ? 8 : 0);   /* bias: 0 .. 3 */
-    switch (row->src_type) {
-    case POSENC_ELEM_F16: rows_f16[body](row); break;
-    case POSENC_ELEM_BF16: rows_bf16[body](row); break;
-    default: rows_f32[body](row); break;
-    }
+    softmax_row_dispatch(row);
 }
